@@ -1,0 +1,172 @@
+//! The admin API (SPEC §10), read side: record collections as lists and
+//! single records, `PATCH /admin/v1/clients/{id}`. Bearer-token auth compared
+//! in constant time; the API is off when the token is empty.
+
+use subtle::ConstantTimeEq;
+
+use crate::app::App;
+use crate::clock::parse_rfc3339;
+use crate::http::body::Fields;
+use crate::http::{Reply, Request};
+use crate::store::apply::ClientPatch;
+use crate::store::writer::{Applied, Job};
+use crate::store::Collection;
+
+/// Records one list request may look at before it answers with a cursor.
+const SCAN_CAP: usize = 100_000;
+
+pub fn handle(app: &App, req: &Request<'_>) -> Reply {
+    let token = app.cfg.raw.admin.token.as_bytes();
+    if token.is_empty() {
+        return Reply::error(404, "the admin API is off ([admin] token is empty)");
+    }
+    let presented = req
+        .header("authorization")
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .unwrap_or("")
+        .trim()
+        .as_bytes();
+    if !bool::from(presented.ct_eq(token)) {
+        let mut r = Reply::error(401, "missing or wrong bearer token");
+        r.extra_headers.push_str("WWW-Authenticate: Bearer\r\n");
+        return r;
+    }
+    let Some(rest) = req.path.strip_prefix("/admin/v1/") else {
+        return Reply::error(404, "not found");
+    };
+    let mut parts = rest.trim_end_matches('/').split('/');
+    let name = parts.next().unwrap_or("");
+    let id = parts.next();
+    if parts.next().is_some() {
+        return Reply::error(404, "not found");
+    }
+    let Some(coll) = Collection::from_name(name) else {
+        return Reply::error(404, &format!("no collection {name:?}"));
+    };
+    match (req.method, id) {
+        ("GET", None) => list(app, coll, req.query),
+        ("GET", Some(id)) => match id.parse::<u64>() {
+            Ok(id) => match app.store.get_raw(coll, id) {
+                Ok(Some(bytes)) => Reply::json(200, bytes),
+                Ok(None) => Reply::error(404, &format!("no {} record {id}", coll.name())),
+                Err(e) => Reply::error(500, &e.to_string()),
+            },
+            Err(_) => Reply::error(400, "record ids are integers"),
+        },
+        ("PATCH", Some(id)) if coll == Collection::Clients => patch_client(app, id, req.body),
+        _ => Reply::error(405, "method not allowed on this collection"),
+    }
+}
+
+fn list(app: &App, coll: Collection, query: &str) -> Reply {
+    let params = match Fields::decode(query, None, b"") {
+        Ok(p) => p,
+        Err(e) => return Reply::error(400, &e.to_string()),
+    };
+    let mut limit = 100usize;
+    let mut after = 0u64;
+    let mut since = None;
+    let mut until = None;
+    let mut filters: Vec<(String, String)> = Vec::new();
+    for f in &params.0 {
+        match f.key.as_str() {
+            "limit" => match f.value.parse::<usize>() {
+                Ok(n) if n >= 1 => limit = n.min(1000),
+                _ => return Reply::error(400, "limit must be a positive integer"),
+            },
+            "after" => match f.value.parse() {
+                Ok(n) => after = n,
+                Err(_) => return Reply::error(400, "after must be a record id"),
+            },
+            "since" | "until" => match parse_rfc3339(&f.value) {
+                Some(t) if f.key == "since" => since = Some(t),
+                Some(t) => until = Some(t),
+                None => return Reply::error(400, &format!("{} must be an RFC 3339 time", f.key)),
+            },
+            _ => filters.push((f.name.clone(), f.value.clone())),
+        }
+    }
+    let mut out = Vec::with_capacity(4096);
+    out.extend_from_slice(b"{\"data\":[");
+    let mut n = 0;
+    let mut last_taken = None;
+    let scanned = app.store.scan(coll, after, SCAN_CAP, |id, bytes| {
+        if since.is_some() || until.is_some() || !filters.is_empty() {
+            let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+                return true;
+            };
+            let at = v.get("created_at").and_then(|t| t.as_str()).and_then(parse_rfc3339);
+            if since.is_some_and(|s| at.is_none_or(|t| t < s)) || until.is_some_and(|u| at.is_none_or(|t| t > u)) {
+                return true;
+            }
+            if !filters.iter().all(|(k, want)| field_equals(&v, k, want)) {
+                return true;
+            }
+        }
+        if n > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(bytes);
+        n += 1;
+        last_taken = Some(id);
+        n < limit
+    });
+    let capped_at = match scanned {
+        Ok(l) => l,
+        Err(e) => return Reply::error(500, &e.to_string()),
+    };
+    // A full page, or a scan cut short by the cap, continues after the last id looked at.
+    let next = if n == limit { last_taken } else { capped_at };
+    out.extend_from_slice(b"],\"next\":");
+    match next {
+        Some(id) => out.extend_from_slice(format!("\"{id}\"").as_bytes()),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.push(b'}');
+    Reply::json(200, out)
+}
+
+fn field_equals(v: &serde_json::Value, key: &str, want: &str) -> bool {
+    let found = v.get(key).or_else(|| {
+        v.as_object()
+            .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
+    });
+    match found {
+        Some(serde_json::Value::String(s)) => s == want,
+        Some(serde_json::Value::Number(n)) => n.to_string() == want,
+        Some(serde_json::Value::Bool(b)) => (if *b { "true" } else { "false" }) == want,
+        Some(serde_json::Value::Null) => want.is_empty(),
+        _ => false,
+    }
+}
+
+fn patch_client(app: &App, id: &str, body: &[u8]) -> Reply {
+    let Ok(id) = id.parse::<u64>() else {
+        return Reply::error(400, "record ids are integers");
+    };
+    let patch: ClientPatch = match serde_json::from_slice(body) {
+        Ok(p) => p,
+        Err(e) => return Reply::error(400, &format!("bad patch: {e}")),
+    };
+    if let Some(s) = patch.handling_status {
+        if !(1..=4).contains(&s) {
+            return Reply::error(400, "handling_status is 1 (new lead), 2 (in marketing), 3 (not interested) or 4 (client)");
+        }
+    }
+    if let Some(b) = &patch.branch {
+        if !b.is_empty() && !app.cfg.branches.iter().any(|x| &x.id == b) {
+            return Reply::error(400, &format!("no branch {b:?}"));
+        }
+    }
+    if let Some(s) = &patch.salesperson {
+        if !s.is_empty() && app.cfg.active_user(s).is_none() {
+            return Reply::error(400, &format!("no active user {s:?}"));
+        }
+    }
+    match app.writer.call(|r| Job::PatchClient(id, patch, r)) {
+        Ok(Ok(Applied::Client(Some(c)))) => Reply::json(200, serde_json::to_vec(&c).unwrap_or_default()),
+        Ok(Ok(_)) => Reply::error(404, &format!("no client {id}")),
+        Ok(Err(e)) => Reply::error(500, &e.to_string()),
+        Err(e) => Reply::error(503, &e.to_string()),
+    }
+}

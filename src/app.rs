@@ -1,0 +1,70 @@
+//! The application: everything a request handler needs, and the router that
+//! sends each path to its module.
+
+use std::sync::Arc;
+
+use crate::clock::SharedClock;
+use crate::config::{Config, RESERVED_SEGMENTS};
+use crate::dedupe::DuplicateWindow;
+use crate::http::{Body, Handler, Reply, Request};
+use crate::intake::normalize::Phones;
+use crate::metrics::Metrics;
+use crate::store::writer::WriterHandle;
+use crate::store::Store;
+
+pub struct App {
+    pub cfg: Arc<Config>,
+    pub store: Arc<Store>,
+    pub writer: WriterHandle,
+    pub dedupe: Arc<DuplicateWindow>,
+    pub clock: SharedClock,
+    pub metrics: Arc<Metrics>,
+    pub phones: Phones,
+}
+
+impl Handler for App {
+    fn handle(&self, req: &Request<'_>) -> Reply {
+        let path = req.path;
+        match path {
+            "/health" => return get_only(req, || Reply::static_json(200, br#"{"status":"ok"}"#)),
+            "/metrics" => {
+                return get_only(req, || {
+                    let text = self.metrics.render(&self.cfg, &self.store, self.writer.queued());
+                    Reply::new(200, "text/plain; version=0.0.4", Body::Owned(text.into_bytes()))
+                })
+            }
+            "/" => return Reply::error(404, "not found; post leads to /{form_name}"),
+            _ => {}
+        }
+        let rest = &path[1..];
+        let first = rest.split('/').next().unwrap_or("");
+        if first == "admin" {
+            return crate::api::admin::handle(self, req);
+        }
+        if first == "static" {
+            return get_only(req, || crate::api::static_files::serve(&self.cfg.http_dir, &rest[first.len()..]));
+        }
+        if RESERVED_SEGMENTS.contains(&first.to_ascii_lowercase().as_str()) {
+            return Reply::error(404, "not found");
+        }
+        match req.method {
+            "GET" | "POST" => crate::intake::handle(self, req, rest),
+            _ => {
+                self.metrics.refusal(405);
+                let mut r = Reply::error(405, "use GET or POST");
+                r.extra_headers.push_str("Allow: GET, POST\r\n");
+                r
+            }
+        }
+    }
+}
+
+fn get_only(req: &Request<'_>, f: impl FnOnce() -> Reply) -> Reply {
+    if req.method == "GET" {
+        f()
+    } else {
+        let mut r = Reply::error(405, "use GET");
+        r.extra_headers.push_str("Allow: GET\r\n");
+        r
+    }
+}

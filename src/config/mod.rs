@@ -1,0 +1,551 @@
+//! Configuration: the operator's TOML file (`raw`) checked once into the
+//! typed [`Config`] the rest of the appliance reads. Every rule of SPEC §2 is
+//! enforced here, and every violation is reported with its location, so
+//! `dataport check-config` can list them all at once.
+
+pub mod raw;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use ahash::AHashMap;
+
+pub use raw::RawConfig;
+
+/// The configuration compiled into the binary (`data/dataport.toml`).
+pub const EMBEDDED_DEFAULT: &str = include_str!("../../data/dataport.toml");
+
+/// First path segments a profile may not take as its form name.
+pub const RESERVED_SEGMENTS: &[&str] = &[
+    "admin",
+    "developer",
+    "odata",
+    "forwarddialer",
+    "metrics",
+    "health",
+    "static",
+];
+
+/// Fields of the `clients` table a mapping row may name (SPEC §2).
+pub const CLIENT_FIELDS: &[&str] = &[
+    "first_name",
+    "last_name",
+    "full_name",
+    "company",
+    "phone1",
+    "phone2",
+    "phone3",
+    "email",
+    "lead_supplier",
+    "media",
+    "salesperson",
+    "branch",
+    "city",
+    "country",
+    "address",
+    "notes",
+    "external_key",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+];
+pub const CONTACT_FIELDS: &[&str] = &["first_name", "last_name", "phone", "email", "role"];
+pub const TICKET_FIELDS: &[&str] = &[
+    "complainer_name",
+    "return_phone",
+    "return_email",
+    "subject",
+    "details",
+    "category",
+    "external_key",
+];
+
+/// One configuration error, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub location: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.location, self.message)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProfileType {
+    ClientLead,
+    ClientLeadNoDedupe,
+    ClientLeadTradingAccount,
+    ServiceTicket,
+}
+
+impl ProfileType {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "client_lead" => ProfileType::ClientLead,
+            "client_lead_no_dedupe" => ProfileType::ClientLeadNoDedupe,
+            "client_lead_trading_account" => ProfileType::ClientLeadTradingAccount,
+            "service_ticket" => ProfileType::ServiceTicket,
+            _ => return None,
+        })
+    }
+    pub fn is_client_lead(self) -> bool {
+        self != ProfileType::ServiceTicket
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    Clients,
+    Contacts,
+    Extension,
+    Tickets,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormMode {
+    None,
+    HtmlForm,
+    HtmlFormCaptcha,
+}
+
+/// Where a browser is sent after a post.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redirect {
+    /// An absolute http(s) URL.
+    Absolute(String),
+    /// A file under `http_dir`, served at `/static/{name}`.
+    Static(String),
+}
+
+impl Redirect {
+    pub fn location(&self) -> String {
+        match self {
+            Redirect::Absolute(u) => u.clone(),
+            Redirect::Static(name) => format!("/static/{name}"),
+        }
+    }
+}
+
+/// One checked mapping row.
+#[derive(Debug, Clone)]
+pub struct FieldRow {
+    /// The posted field name, lower-cased for case-insensitive matching; "" for a fixed row.
+    pub external: String,
+    pub table: Table,
+    pub field: String,
+    pub default: String,
+    pub mandatory: bool,
+}
+
+/// Response counts per profile, by intake code 000..=010.
+#[derive(Debug, Default)]
+pub struct ProfileCounters {
+    pub by_code: [AtomicU64; 11],
+}
+
+/// A checked intake profile.
+#[derive(Debug)]
+pub struct Profile {
+    pub number: u32,
+    pub form_name: String,
+    pub kind: ProfileType,
+    pub redirect_success: Option<Redirect>,
+    pub redirect_error: Option<Redirect>,
+    /// Lower-cased posted field name carrying the sender's record key.
+    pub external_key_field: String,
+    pub circle_between_agencies: Vec<String>,
+    pub parameter1: String,
+    pub form_mode: FormMode,
+    pub dialer_campaign: String,
+    pub fields: Vec<FieldRow>,
+    pub counters: ProfileCounters,
+}
+
+#[derive(Debug, Clone)]
+pub struct Branch {
+    pub id: String,
+    pub name: String,
+    pub timezone: chrono_tz::Tz,
+}
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub login: String,
+    pub name: String,
+    pub email: String,
+    pub branch: String,
+    pub active: bool,
+}
+
+/// The validated configuration.
+#[derive(Debug)]
+pub struct Config {
+    pub raw: RawConfig,
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub http_dir: PathBuf,
+    pub profiles: Vec<Arc<Profile>>,
+    /// Profiles by lower-cased form name.
+    pub by_form: AHashMap<String, Arc<Profile>>,
+    pub branches: Vec<Branch>,
+    pub users: Vec<User>,
+    /// Time zone of `intake.web_branch` (UTC when none is named).
+    pub web_tz: chrono_tz::Tz,
+}
+
+impl Config {
+    /// Parses and validates TOML text; on failure every error found is returned.
+    pub fn from_toml(text: &str) -> Result<Config, Vec<ConfigError>> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let location = match e.span() {
+                Some(span) => {
+                    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                    format!("line {line}")
+                }
+                None => "file".to_string(),
+            };
+            vec![ConfigError {
+                location,
+                message: e.message().to_string(),
+            }]
+        })?;
+        validate(raw)
+    }
+
+    pub fn profile(&self, form_name: &str) -> Option<&Arc<Profile>> {
+        if let Some(p) = self.by_form.get(form_name) {
+            return Some(p);
+        }
+        if form_name.bytes().any(|b| b.is_ascii_uppercase()) {
+            return self.by_form.get(&form_name.to_ascii_lowercase());
+        }
+        None
+    }
+
+    pub fn active_user(&self, login: &str) -> Option<&User> {
+        self.users
+            .iter()
+            .find(|u| u.active && u.login.eq_ignore_ascii_case(login))
+    }
+}
+
+fn err(errors: &mut Vec<ConfigError>, location: impl Into<String>, message: impl Into<String>) {
+    errors.push(ConfigError {
+        location: location.into(),
+        message: message.into(),
+    });
+}
+
+/// `;A1;A3;` → `["A1", "A3"]`, or None when it does not match `^;(A[1-9][0-9]*;)+$`.
+pub fn parse_branch_circle(s: &str) -> Option<Vec<String>> {
+    let inner = s.strip_prefix(';')?.strip_suffix(';')?;
+    if inner.is_empty() {
+        return None;
+    }
+    let mut out = Vec::new();
+    for part in inner.split(';') {
+        let digits = part.strip_prefix('A')?;
+        let mut chars = digits.chars();
+        match chars.next() {
+            Some('1'..='9') => {}
+            _ => return None,
+        }
+        if !chars.all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        out.push(part.to_string());
+    }
+    Some(out)
+}
+
+fn parse_redirect(s: &str) -> Result<Option<Redirect>, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    if s.chars().any(|c| c.is_control() || c == ' ') {
+        return Err("redirect target must not contain spaces or control characters".into());
+    }
+    let lower = s.to_ascii_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") {
+        return Ok(Some(Redirect::Absolute(s.to_string())));
+    }
+    if s.contains(':') || s.contains('/') || s.contains('\\') || s.starts_with('.') {
+        return Err(format!(
+            "redirect target {s:?} must be an absolute http(s) URL or a bare file name under http_dir"
+        ));
+    }
+    Ok(Some(Redirect::Static(s.to_string())))
+}
+
+/// Checks a raw configuration against every loader rule of SPEC §2.
+pub fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigError>> {
+    let mut errors = Vec::new();
+
+    let listen = match raw.server.listen.parse::<SocketAddr>() {
+        Ok(a) => a,
+        Err(_) => {
+            err(&mut errors, "server.listen", format!("{:?} is not an address:port", raw.server.listen));
+            SocketAddr::from(([127, 0, 0, 1], 8080))
+        }
+    };
+    if raw.server.max_body_bytes == 0 {
+        err(&mut errors, "server.max_body_bytes", "must be > 0");
+    }
+    if raw.server.max_header_bytes < 256 {
+        err(&mut errors, "server.max_header_bytes", "must be at least 256");
+    }
+    if raw.server.max_headers == 0 || raw.server.max_headers > 256 {
+        err(&mut errors, "server.max_headers", "must be between 1 and 256");
+    }
+    if raw.server.max_connections == 0 {
+        err(&mut errors, "server.max_connections", "must be > 0");
+    }
+    if raw.storage.map_size_mb == 0 {
+        err(&mut errors, "storage.map_size_mb", "must be > 0");
+    }
+    if raw.storage.max_batch == 0 || raw.storage.write_queue == 0 {
+        err(&mut errors, "storage", "max_batch and write_queue must be > 0");
+    }
+    if phonenumber::metadata::DATABASE
+        .by_id(&raw.intake.default_country.to_ascii_uppercase())
+        .is_none()
+    {
+        err(
+            &mut errors,
+            "intake.default_country",
+            format!("{:?} is not a known ISO 3166 country code", raw.intake.default_country),
+        );
+    }
+
+    // branches
+    let mut branches = Vec::new();
+    let mut branch_ids = HashSet::new();
+    for (i, b) in raw.branches.iter().enumerate() {
+        let loc = format!("branches[{}] ({})", i + 1, b.id);
+        if parse_branch_circle(&format!(";{};", b.id)).is_none() {
+            err(&mut errors, &loc, "branch id must be \"A\" followed by the branch number (A1, A2, ...)");
+        }
+        if !branch_ids.insert(b.id.clone()) {
+            err(&mut errors, &loc, "duplicate branch id");
+        }
+        let tz = if b.timezone.is_empty() {
+            chrono_tz::UTC
+        } else {
+            match b.timezone.parse::<chrono_tz::Tz>() {
+                Ok(tz) => tz,
+                Err(_) => {
+                    err(&mut errors, &loc, format!("unknown time zone {:?}", b.timezone));
+                    chrono_tz::UTC
+                }
+            }
+        };
+        branches.push(Branch {
+            id: b.id.clone(),
+            name: b.name.clone(),
+            timezone: tz,
+        });
+    }
+    let web_tz = if raw.intake.web_branch.is_empty() {
+        chrono_tz::UTC
+    } else {
+        match branches.iter().find(|b| b.id == raw.intake.web_branch) {
+            Some(b) => b.timezone,
+            None => {
+                err(
+                    &mut errors,
+                    "intake.web_branch",
+                    format!("no branch {:?} is defined", raw.intake.web_branch),
+                );
+                chrono_tz::UTC
+            }
+        }
+    };
+
+    // users
+    let mut users = Vec::new();
+    let mut logins = HashSet::new();
+    for (i, u) in raw.users.iter().enumerate() {
+        let loc = format!("users[{}] ({})", i + 1, u.login);
+        if u.login.trim().is_empty() {
+            err(&mut errors, &loc, "login is empty");
+        }
+        if !logins.insert(u.login.to_ascii_lowercase()) {
+            err(&mut errors, &loc, "duplicate login");
+        }
+        if !u.branch.is_empty() && !branch_ids.contains(&u.branch) {
+            err(&mut errors, &loc, format!("branch {:?} is not defined", u.branch));
+        }
+        users.push(User {
+            login: u.login.clone(),
+            name: u.name.clone(),
+            email: u.email.clone(),
+            branch: u.branch.clone(),
+            active: u.active,
+        });
+    }
+
+    // profiles
+    let mut profiles = Vec::new();
+    let mut by_form = AHashMap::new();
+    let mut numbers = HashSet::new();
+    for (pi, p) in raw.profiles.iter().enumerate() {
+        let ploc = format!("profile #{} ({:?}, entry {})", p.number, p.form_name, pi + 1);
+        if p.number == 0 {
+            err(&mut errors, &ploc, "number must be a positive integer");
+        } else if !numbers.insert(p.number) {
+            err(&mut errors, &ploc, "duplicate profile number");
+        }
+        let form_lower = p.form_name.to_ascii_lowercase();
+        if p.form_name.is_empty() {
+            err(&mut errors, &ploc, "form_name is empty");
+        } else if p.form_name.contains('.') {
+            err(&mut errors, &ploc, "form_name must not contain '.'");
+        } else if !p
+            .form_name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            err(&mut errors, &ploc, "form_name may hold only letters, digits, '_' and '-'");
+        } else if RESERVED_SEGMENTS.contains(&form_lower.as_str()) {
+            err(&mut errors, &ploc, format!("form_name {:?} is a reserved path segment", p.form_name));
+        } else if by_form.contains_key(&form_lower) {
+            err(&mut errors, &ploc, "duplicate form_name");
+        }
+        let kind = match ProfileType::parse(&p.kind) {
+            Some(k) => k,
+            None => {
+                err(&mut errors, &ploc, format!("unknown type {:?}", p.kind));
+                ProfileType::ClientLead
+            }
+        };
+        let form_mode = match p.form_mode.as_str() {
+            "" | "none" => FormMode::None,
+            "html_form" => FormMode::HtmlForm,
+            "html_form_captcha" => FormMode::HtmlFormCaptcha,
+            other => {
+                err(&mut errors, &ploc, format!("unknown form_mode {other:?}"));
+                FormMode::None
+            }
+        };
+        let redirect_success = parse_redirect(&p.redirect_success).unwrap_or_else(|m| {
+            err(&mut errors, format!("{ploc} redirect_success"), m);
+            None
+        });
+        let redirect_error = parse_redirect(&p.redirect_error).unwrap_or_else(|m| {
+            err(&mut errors, format!("{ploc} redirect_error"), m);
+            None
+        });
+        let circle = if p.circle_between_agencies.is_empty() {
+            Vec::new()
+        } else {
+            match parse_branch_circle(&p.circle_between_agencies) {
+                Some(list) => {
+                    for b in &list {
+                        if !branch_ids.contains(b) {
+                            err(&mut errors, &ploc, format!("circle_between_agencies names branch {b} which is not defined"));
+                        }
+                    }
+                    list
+                }
+                None => {
+                    err(
+                        &mut errors,
+                        &ploc,
+                        format!("circle_between_agencies {:?} must look like \";A1;A3;\"", p.circle_between_agencies),
+                    );
+                    Vec::new()
+                }
+            }
+        };
+        if p.fields.is_empty() {
+            err(&mut errors, &ploc, "a profile needs at least one field row");
+        }
+        let mut rows = Vec::new();
+        for (ri, f) in p.fields.iter().enumerate() {
+            let rloc = format!("{ploc} row {} ({:?} -> {}.{})", ri + 1, f.external, f.table, f.field);
+            let table = match f.table.as_str() {
+                "clients" => Some(Table::Clients),
+                "contacts" => Some(Table::Contacts),
+                "extension" => Some(Table::Extension),
+                "tickets" => Some(Table::Tickets),
+                _ => None,
+            };
+            match table {
+                None => err(&mut errors, &rloc, format!("unknown table {:?}", f.table)),
+                Some(Table::Tickets) if kind != ProfileType::ServiceTicket => {
+                    err(&mut errors, &rloc, "table tickets is only for service_ticket profiles")
+                }
+                Some(t) if t != Table::Tickets && kind == ProfileType::ServiceTicket => {
+                    err(&mut errors, &rloc, "a service_ticket profile maps only into tickets")
+                }
+                Some(t) => {
+                    let known = match t {
+                        Table::Clients => CLIENT_FIELDS.contains(&f.field.as_str()),
+                        Table::Contacts => CONTACT_FIELDS.contains(&f.field.as_str()),
+                        Table::Tickets => TICKET_FIELDS.contains(&f.field.as_str()),
+                        Table::Extension => !f.field.trim().is_empty(),
+                    };
+                    if !known {
+                        err(&mut errors, &rloc, format!("table {} has no field {:?}", f.table, f.field));
+                    }
+                }
+            }
+            if f.mandatory && f.external.trim().is_empty() {
+                err(&mut errors, &rloc, "a mandatory row must name its posted field (external)");
+            }
+            if f.external.trim().is_empty() && f.default.is_empty() {
+                err(&mut errors, &rloc, "a row without an external field must have a default");
+            }
+            rows.push(FieldRow {
+                external: f.external.trim().to_lowercase(),
+                table: table.unwrap_or(Table::Extension),
+                field: f.field.clone(),
+                default: f.default.clone(),
+                mandatory: f.mandatory,
+            });
+        }
+        let profile = Arc::new(Profile {
+            number: p.number,
+            form_name: p.form_name.clone(),
+            kind,
+            redirect_success,
+            redirect_error,
+            external_key_field: p.external_key_field.trim().to_lowercase(),
+            circle_between_agencies: circle,
+            parameter1: p.parameter1.clone(),
+            form_mode,
+            dialer_campaign: p.dialer_campaign.clone(),
+            fields: rows,
+            counters: ProfileCounters::default(),
+        });
+        by_form.entry(form_lower).or_insert_with(|| profile.clone());
+        profiles.push(profile);
+    }
+
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Config {
+        listen,
+        data_dir: PathBuf::from(&raw.server.data_dir),
+        http_dir: PathBuf::from(&raw.server.http_dir),
+        profiles,
+        by_form,
+        branches,
+        users,
+        web_tz,
+        raw,
+    })
+}
+
+#[cfg(test)]
+mod tests;

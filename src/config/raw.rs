@@ -1,0 +1,208 @@
+//! The configuration file as written by the operator: plain serde structs
+//! with defaults, no validation (that is `config::validate`'s job).
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct RawConfig {
+    pub server: ServerSection,
+    pub admin: AdminSection,
+    pub intake: IntakeSection,
+    pub logs: LogsSection,
+    pub storage: StorageSection,
+    pub branches: Vec<BranchSpec>,
+    pub users: Vec<UserSpec>,
+    pub profiles: Vec<ProfileSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ServerSection {
+    pub listen: String,
+    pub data_dir: String,
+    pub workers: usize,
+    pub max_body_bytes: usize,
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
+    pub header_timeout_ms: u64,
+    pub body_timeout_ms: u64,
+    pub idle_timeout_ms: u64,
+    pub max_connections: usize,
+    pub rate_limit_per_ip: u32,
+    pub trusted_proxies: Vec<String>,
+    pub client_ip_header: String,
+    pub http_dir: String,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: "var".into(),
+            workers: 0,
+            max_body_bytes: 65536,
+            max_header_bytes: 16384,
+            max_headers: 64,
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 10_000,
+            idle_timeout_ms: 30_000,
+            max_connections: 20_000,
+            rate_limit_per_ip: 0,
+            trusted_proxies: Vec::new(),
+            client_ip_header: "X-Forwarded-For".into(),
+            http_dir: "data/http".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct AdminSection {
+    pub token: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct IntakeSection {
+    pub acceptable_scripts: Vec<String>,
+    pub default_country: String,
+    pub dns_check: bool,
+    pub dns_servers: Vec<String>,
+    pub dns_timeout_ms: u64,
+    pub high_range_start: u64,
+    pub web_branch: String,
+    /// Length of the duplicate-post window (SPEC §4 step 7: 3600 s).
+    pub duplicate_window_secs: u64,
+    /// Entries the in-memory duplicate cache holds before older ones are
+    /// answered from storage instead.
+    pub duplicate_cache_entries: usize,
+}
+
+impl Default for IntakeSection {
+    fn default() -> Self {
+        IntakeSection {
+            acceptable_scripts: Vec::new(),
+            default_country: "IL".into(),
+            dns_check: true,
+            dns_servers: Vec::new(),
+            dns_timeout_ms: 800,
+            high_range_start: 0,
+            web_branch: "A1".into(),
+            duplicate_window_secs: 3600,
+            duplicate_cache_entries: 1 << 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct LogsSection {
+    pub usage_retention_days: u64,
+    pub usage_max_bytes: u64,
+}
+
+impl Default for LogsSection {
+    fn default() -> Self {
+        LogsSection {
+            usage_retention_days: 30,
+            usage_max_bytes: 2 << 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct StorageSection {
+    /// LMDB map size: the most the data file may grow to.
+    pub map_size_mb: u64,
+    /// Requests waiting for the writer beyond this are answered 005.
+    pub write_queue: usize,
+    /// Most jobs one commit carries.
+    pub max_batch: usize,
+}
+
+impl Default for StorageSection {
+    fn default() -> Self {
+        StorageSection {
+            map_size_mb: 16 * 1024,
+            write_queue: 65_536,
+            max_batch: 4096,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct BranchSpec {
+    pub id: String,
+    pub name: String,
+    pub timezone: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct UserSpec {
+    pub login: String,
+    pub name: String,
+    pub email: String,
+    pub branch: String,
+    pub active: bool,
+}
+
+impl Default for UserSpec {
+    fn default() -> Self {
+        UserSpec {
+            login: String::new(),
+            name: String::new(),
+            email: String::new(),
+            branch: String::new(),
+            active: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ProfileSpec {
+    pub number: u32,
+    pub form_name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub redirect_success: String,
+    pub redirect_error: String,
+    pub external_key_field: String,
+    pub circle_between_agencies: String,
+    pub parameter1: String,
+    pub form_mode: String,
+    pub dialer_campaign: String,
+    pub fields: Vec<FieldSpec>,
+}
+
+impl Default for ProfileSpec {
+    fn default() -> Self {
+        ProfileSpec {
+            number: 0,
+            form_name: String::new(),
+            kind: "client_lead".into(),
+            redirect_success: String::new(),
+            redirect_error: String::new(),
+            external_key_field: String::new(),
+            circle_between_agencies: String::new(),
+            parameter1: String::new(),
+            form_mode: "none".into(),
+            dialer_campaign: String::new(),
+            fields: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct FieldSpec {
+    pub external: String,
+    pub table: String,
+    pub field: String,
+    pub default: String,
+    pub mandatory: bool,
+}

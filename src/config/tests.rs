@@ -1,0 +1,98 @@
+use super::*;
+
+const PROFILE_HEAD: &str = "[[branches]]\nid = \"A1\"\ntimezone = \"Asia/Jerusalem\"\n";
+
+fn errors_of(text: &str) -> Vec<String> {
+    match Config::from_toml(text) {
+        Ok(_) => Vec::new(),
+        Err(errs) => errs.iter().map(|e| e.to_string()).collect(),
+    }
+}
+
+#[test]
+fn embedded_default_is_valid() {
+    let cfg = Config::from_toml(EMBEDDED_DEFAULT).expect("embedded config must validate");
+    assert!(cfg.profile("land_fb").is_some());
+    assert!(cfg.profile("LAND_FB").is_some(), "form names match case-insensitively");
+}
+
+#[test]
+fn branch_circle_pattern() {
+    assert_eq!(parse_branch_circle(";A1;A3;"), Some(vec!["A1".into(), "A3".into()]));
+    assert_eq!(parse_branch_circle(";A10;"), Some(vec!["A10".into()]));
+    for bad in ["", ";;", "A1;", ";A1", ";A0;", ";B1;", ";A1;;A2;", ";A01;", ";A1x;"] {
+        assert_eq!(parse_branch_circle(bad), None, "{bad:?}");
+    }
+}
+
+#[test]
+fn every_loader_rule_is_reported_with_profile_and_row() {
+    let text = format!(
+        r#"{PROFILE_HEAD}
+[[profiles]]
+number = 1
+form_name = "a.b"
+circle_between_agencies = ";A1;A7;"
+  [[profiles.fields]]
+  external = ""
+  table = "clients"
+  field = "first_name"
+  mandatory = true
+  [[profiles.fields]]
+  external = "x"
+  table = "tickets"
+  field = "subject"
+[[profiles]]
+number = 1
+form_name = "admin"
+[[profiles]]
+number = 3
+form_name = "ok"
+circle_between_agencies = "A1"
+  [[profiles.fields]]
+  external = "p"
+  table = "clients"
+  field = "nope"
+[[profiles]]
+number = 4
+form_name = "OK"
+type = "service_ticket"
+  [[profiles.fields]]
+  external = "p"
+  table = "clients"
+  field = "phone1"
+"#
+    );
+    let errs = errors_of(&text);
+    let has = |needle: &str| errs.iter().any(|e| e.contains(needle));
+    assert!(has("profile #1 (\"a.b\", entry 1): form_name must not contain '.'"), "{errs:#?}");
+    assert!(has("branch A7 which is not defined"), "{errs:#?}");
+    assert!(has("row 1 (\"\" -> clients.first_name): a mandatory row must name its posted field"), "{errs:#?}");
+    assert!(has("row 1 (\"\" -> clients.first_name): a row without an external field must have a default"), "{errs:#?}");
+    assert!(has("row 2 (\"x\" -> tickets.subject): table tickets is only for service_ticket profiles"), "{errs:#?}");
+    assert!(has("entry 2): duplicate profile number"), "{errs:#?}");
+    assert!(has("\"admin\" is a reserved path segment"), "{errs:#?}");
+    assert!(has("entry 2): a profile needs at least one field row"), "{errs:#?}");
+    assert!(has("must look like \";A1;A3;\""), "{errs:#?}");
+    assert!(has("table clients has no field \"nope\""), "{errs:#?}");
+    assert!(has("profile #4 (\"OK\", entry 4): duplicate form_name"), "{errs:#?}");
+    assert!(has("a service_ticket profile maps only into tickets"), "{errs:#?}");
+}
+
+#[test]
+fn redirect_targets() {
+    assert_eq!(parse_redirect("ThankYou.html").unwrap(), Some(Redirect::Static("ThankYou.html".into())));
+    assert_eq!(
+        parse_redirect("https://x.example/ok").unwrap(),
+        Some(Redirect::Absolute("https://x.example/ok".into()))
+    );
+    assert!(parse_redirect("javascript:alert(1)").is_err());
+    assert!(parse_redirect("../etc/passwd").is_err());
+    assert!(parse_redirect("https://x.example/\r\nSet-Cookie: a").is_err());
+}
+
+#[test]
+fn toml_syntax_error_has_a_line() {
+    let errs = errors_of("[server]\nlisten = \n");
+    assert!(errs[0].starts_with("line 2"), "{errs:?}");
+}

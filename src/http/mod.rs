@@ -1,0 +1,152 @@
+//! The HTTP core: our own HTTP/1.1 connection loop on `may` coroutines with
+//! `httparse` for the head (see [`conn`] for why not may_minihttp's), plus the
+//! request/response types handlers see and the body decoders.
+
+pub mod body;
+pub mod conn;
+
+use std::net::IpAddr;
+
+/// A complete, validated request as a handler sees it.
+pub struct Request<'a> {
+    pub method: &'a str,
+    /// Path without the query string.
+    pub path: &'a str,
+    /// Raw query string (without '?'), possibly empty.
+    pub query: &'a str,
+    pub headers: &'a [httparse::Header<'a>],
+    pub body: &'a [u8],
+    pub peer: IpAddr,
+}
+
+impl<'a> Request<'a> {
+    /// First header named `name` (ASCII case-insensitive), as text.
+    pub fn header(&self, name: &str) -> Option<&'a str> {
+        self.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .and_then(|h| std::str::from_utf8(h.value).ok())
+    }
+
+    pub fn accepts_json(&self) -> bool {
+        self.header("accept")
+            .is_some_and(|a| a.to_ascii_lowercase().contains("application/json"))
+    }
+}
+
+/// A response body: constant or built for this request.
+pub enum Body {
+    Static(&'static [u8]),
+    Owned(Vec<u8>),
+}
+
+impl Body {
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Body::Static(b) => b,
+            Body::Owned(v) => v,
+        }
+    }
+}
+
+pub const JSON: &str = "application/json";
+
+/// What a handler answers.
+pub struct Reply {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Body,
+    pub location: Option<String>,
+    /// Extra header lines, each ending in CRLF.
+    pub extra_headers: String,
+    /// Close the connection after this answer.
+    pub close: bool,
+}
+
+impl Reply {
+    pub fn json(status: u16, body: Vec<u8>) -> Reply {
+        Reply::new(status, JSON, Body::Owned(body))
+    }
+
+    pub fn static_json(status: u16, body: &'static [u8]) -> Reply {
+        Reply::new(status, JSON, Body::Static(body))
+    }
+
+    pub fn new(status: u16, content_type: &'static str, body: Body) -> Reply {
+        Reply {
+            status,
+            content_type,
+            body,
+            location: None,
+            extra_headers: String::new(),
+            close: false,
+        }
+    }
+
+    /// `{"error":"..."}` with the given status.
+    pub fn error(status: u16, message: &str) -> Reply {
+        Reply::json(status, serde_json::json!({ "error": message }).to_string().into_bytes())
+    }
+
+    pub fn see_other(location: String) -> Reply {
+        let mut r = Reply::new(303, "text/plain; charset=utf-8", Body::Static(b""));
+        r.location = Some(location);
+        r
+    }
+}
+
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        303 => "See Other",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        413 => "Content Too Large",
+        415 => "Unsupported Media Type",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        _ => "Unknown",
+    }
+}
+
+/// Serialises `reply` into `out` (cleared first).
+pub fn write_reply(out: &mut Vec<u8>, reply: &Reply, close: bool) {
+    use std::io::Write;
+    out.clear();
+    let body = reply.body.as_bytes();
+    let _ = write!(
+        out,
+        "HTTP/1.1 {} {}\r\nServer: dataport\r\nContent-Type: {}\r\nContent-Length: {}\r\nX-Content-Type-Options: nosniff\r\n",
+        reply.status,
+        reason(reply.status),
+        reply.content_type,
+        body.len()
+    );
+    if let Some(loc) = &reply.location {
+        out.extend_from_slice(b"Location: ");
+        out.extend_from_slice(loc.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(reply.extra_headers.as_bytes());
+    if close {
+        out.extend_from_slice(b"Connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+}
+
+/// Anything that answers requests.
+pub trait Handler: Send + Sync + 'static {
+    fn handle(&self, req: &Request<'_>) -> Reply;
+}

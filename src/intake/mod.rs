@@ -1,0 +1,220 @@
+//! The client-lead pipeline of SPEC §4, as a sequence of small steps run by
+//! the request's coroutine (1–8), then handed to the writer thread for the
+//! steps that must see committed state (9–11, see `store::apply`).
+
+pub mod mapping;
+pub mod normalize;
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use base64::Engine as _;
+
+use crate::app::App;
+use crate::clock;
+use crate::codes::Code;
+use crate::config::{Profile, ProfileType};
+use crate::dedupe::{self, Check};
+use crate::http::body::Fields;
+use crate::http::{Reply, Request};
+use crate::store::apply::LeadDraft;
+use crate::store::records::{AutomationEntry, BadLead, UsageEntry};
+use crate::store::writer::{Applied, Job, SubmitError};
+
+/// `GET|POST /{form_name}`.
+pub fn handle(app: &App, req: &Request<'_>, form: &str) -> Reply {
+    let now = app.clock.now_ms();
+    log_usage(app, req, form, now);
+    let Some(profile) = app.cfg.profile(form) else {
+        app.metrics.unknown_form.fetch_add(1, Ordering::Relaxed);
+        return answer(None, req, Code::UnknownForm, None);
+    };
+    let (code, id) = match run(app, req, profile, now) {
+        Ok(r) => r,
+        Err(refusal) => return refusal,
+    };
+    profile.counters.by_code[code.index()].fetch_add(1, Ordering::Relaxed);
+    answer(Some(profile), req, code, id)
+}
+
+/// Step 1: the request, whole, to the usage log (batched; not part of the
+/// acknowledgement, but queued before anything can reject the request, so it
+/// shares the commit of the record the request makes).
+fn log_usage(app: &App, req: &Request<'_>, form: &str, now: u64) {
+    let (body, body_base64) = match std::str::from_utf8(req.body) {
+        Ok(s) => (s.to_string(), false),
+        Err(_) => (base64::engine::general_purpose::STANDARD.encode(req.body), true),
+    };
+    let entry = UsageEntry {
+        id: 0,
+        created_at: clock::rfc3339_utc(now),
+        ip: req.peer.to_string(),
+        method: req.method.to_string(),
+        form: form.to_string(),
+        query: req.query.to_string(),
+        content_type: req.header("content-type").unwrap_or("").to_string(),
+        user_agent: req.header("user-agent").unwrap_or("").to_string(),
+        body,
+        body_base64,
+    };
+    if app.writer.submit(Job::Usage(entry)).is_err() {
+        app.metrics.usage_dropped.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Steps 2–11. Err = a transport-level refusal (undecodable body).
+fn run(app: &App, req: &Request<'_>, profile: &Profile, now: u64) -> Result<(Code, Option<u64>), Reply> {
+    let fields = Fields::decode(req.query, req.header("content-type"), req.body)
+        .map_err(|e| Reply::error(400, &e.to_string()))?;
+    if profile.kind == ProfileType::ServiceTicket {
+        // The service-ticket pipeline (SPEC §5) is not built yet.
+        tracing::warn!(profile = profile.number, "service_ticket profiles are not implemented yet");
+        return Ok((Code::TechnicalError, None));
+    }
+
+    // 2–3. Mapping, mandatory fields, extra fields.
+    let Ok(mut m) = mapping::map(profile, &fields) else {
+        return Ok((Code::MissingRequired, None));
+    };
+
+    // Normal forms for indexes and the duplicate key.
+    let c = &mut m.client;
+    for p in [&mut c.phone1, &mut c.phone2, &mut c.phone3] {
+        *p = app.phones.normalize(p);
+    }
+    c.email = normalize::email(&c.email);
+    if let Some(ct) = m.contact.as_mut() {
+        ct.phone = app.phones.normalize(&ct.phone);
+        ct.email = normalize::email(&ct.email);
+    }
+    let created_at = clock::rfc3339_utc(now);
+
+    // 6 (the part that needs no DNS): a lead must carry a phone or an email.
+    let has_phone = m.client.phones().iter().any(|p| !p.is_empty());
+    let has_email = m.client.email.contains('@');
+    if !has_phone && !has_email {
+        let bad = BadLead {
+            created_at: created_at.clone(),
+            profile: profile.number,
+            reason: "missing any phone or email".into(),
+            data: serde_json::to_value(&m.posted).unwrap_or_default(),
+            ..BadLead::default()
+        };
+        return Ok(match app.writer.call(|r| Job::BadLead(bad, r)) {
+            Ok(Ok(_)) => (Code::NoContact, None),
+            Ok(Err(_)) => (Code::DatabaseError, None),
+            Err(e) => (submit_failed(app, e), None),
+        });
+    }
+
+    // 7. Duplicate post within the window.
+    let duplicate_key = if profile.kind == ProfileType::ClientLeadNoDedupe {
+        None
+    } else {
+        let c = &m.client;
+        let key = dedupe::key_hash(profile.number, &[&c.phone1, &c.phone2, &c.phone3, &c.email]);
+        let seen = match app.dedupe.check(key, now) {
+            Check::Reserved => false,
+            Check::Duplicate => true,
+            Check::AskStorage => {
+                app.metrics.duplicate_storage_lookups.fetch_add(1, Ordering::Relaxed);
+                match app.store.duplicate_accepted_at(key) {
+                    Ok(Some(at)) if at + app.dedupe.window_ms() > now => true,
+                    Ok(_) => {
+                        app.dedupe.reserve(key, now);
+                        false
+                    }
+                    Err(_) => return Ok((Code::DatabaseError, None)),
+                }
+            }
+        };
+        if seen {
+            if !m.extras.is_empty() {
+                let entry = AutomationEntry {
+                    created_at,
+                    profile: profile.number,
+                    fields: m.extras,
+                    ..AutomationEntry::default()
+                };
+                let _ = app.writer.submit(Job::Automation(entry));
+            }
+            return Ok((Code::Duplicate, None));
+        }
+        Some((key, now))
+    };
+
+    // 8. Computed fields.
+    let c = &mut m.client;
+    if c.first_name.is_empty() && c.last_name.is_empty() && c.full_name.is_empty() {
+        c.full_name = "No Name From Web".into();
+    }
+    c.created_at = created_at;
+    c.created_local = clock::rfc3339_in(now, app.cfg.web_tz);
+    c.profile = profile.number;
+    if let Some(ct) = m.contact.as_mut() {
+        ct.created_at = c.created_at.clone();
+        ct.profile = profile.number;
+    }
+
+    // 9–11 on the writer, acknowledged only once committed.
+    let draft = LeadDraft {
+        profile: profile.number,
+        form_name: profile.form_name.clone(),
+        content: content_text(&m.posted),
+        client: m.client,
+        contact: m.contact,
+        extras: m.extras,
+        posted: m.posted,
+        duplicate_key,
+        match_existing: profile.kind != ProfileType::ClientLeadNoDedupe,
+        high_range_start: app.cfg.raw.intake.high_range_start,
+    };
+    let outcome = app.writer.call(|r| Job::Lead(Box::new(draft), r));
+    let release = || {
+        if let Some((key, at)) = duplicate_key {
+            app.dedupe.release(key, at);
+        }
+    };
+    Ok(match outcome {
+        Ok(Ok(Applied::Lead(o))) => (o.code, Some(o.client_id)),
+        Ok(Ok(_)) | Ok(Err(_)) => {
+            release();
+            (Code::DatabaseError, None)
+        }
+        Err(e) => {
+            release();
+            (submit_failed(app, e), None)
+        }
+    })
+}
+
+fn submit_failed(app: &App, e: SubmitError) -> Code {
+    if matches!(e, SubmitError::Full) {
+        app.metrics.write_queue_full.fetch_add(1, Ordering::Relaxed);
+    }
+    Code::TechnicalError
+}
+
+/// The post as readable text, for the inbox lead's `content`.
+fn content_text(posted: &std::collections::BTreeMap<String, String>) -> String {
+    let mut s = String::new();
+    for (k, v) in posted {
+        let _ = writeln!(s, "{k}: {v}");
+    }
+    s
+}
+
+/// The answer for `code`: a 303 to the profile's redirect (unless the client
+/// asked for JSON), else the JSON body of SPEC §3.
+fn answer(profile: Option<&Profile>, req: &Request<'_>, code: Code, id: Option<u64>) -> Reply {
+    if let Some(p) = profile {
+        let target = if code.is_success() { &p.redirect_success } else { &p.redirect_error };
+        if let (Some(t), false) = (target, req.accepts_json()) {
+            return Reply::see_other(t.location());
+        }
+    }
+    match id {
+        Some(id) if code.is_success() => Reply::json(200, code.json_with_id(id)),
+        _ => Reply::static_json(200, code.json()),
+    }
+}

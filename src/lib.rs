@@ -1,0 +1,34 @@
+//! dataport: a single-binary appliance that takes sales leads over HTTP at
+//! DOS scale and turns them into durable CRM records (see `SPEC.md`).
+//!
+//! # Layout
+//!
+//! | module      | owns | runs on |
+//! |-------------|------|---------|
+//! | [`config`]  | the TOML file, checked once into typed profiles | start-up |
+//! | [`http`]    | connection loop, limits, timeouts, body decoding | one `may` coroutine per connection |
+//! | [`app`]     | the router: path → module | request coroutine |
+//! | [`intake`]  | the client-lead pipeline, steps 1–8 (SPEC §4) | request coroutine |
+//! | [`dedupe`]  | the hour window of accepted posts (code 006) | request coroutine, sharded |
+//! | [`store`]   | LMDB: records, indexes, steps 9–11, the group-commit writer | the writer OS thread (writes), coroutines (reads) |
+//! | [`api`]     | admin API, static pages | request coroutine |
+//! | [`metrics`] | counters and histograms for `/metrics` | anywhere (atomics) |
+//! | [`loadgen`] | the bundled load tester | its own threads |
+//! | [`server`]  | start-up wiring | main thread |
+//!
+//! A request's coroutine never blocks its thread: writes go to the writer
+//! thread over a channel and the coroutine parks on a `may` channel until the
+//! batch carrying its record is committed.
+
+pub mod api;
+pub mod app;
+pub mod clock;
+pub mod codes;
+pub mod config;
+pub mod dedupe;
+pub mod http;
+pub mod intake;
+pub mod loadgen;
+pub mod metrics;
+pub mod server;
+pub mod store;

@@ -1,0 +1,101 @@
+//! `dataport`: wires the command line to the library.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use dataport::config::{Config, EMBEDDED_DEFAULT};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser)]
+#[command(name = "dataport", version, about = "Takes sales leads over HTTP and turns them into durable CRM records")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the appliance (on the embedded default configuration unless --config).
+    Serve {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Address to listen on (overrides [server] listen).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Data directory (overrides [server] data_dir).
+        #[arg(long)]
+        data_dir: Option<String>,
+    },
+    /// Validate a configuration file and print every error with its location.
+    CheckConfig { file: PathBuf },
+    /// Load-test a running appliance.
+    Loadgen(dataport::loadgen::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("DATAPORT_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Serve { config, listen, data_dir } => serve(config, listen, data_dir),
+        Command::CheckConfig { file } => check_config(&file),
+        Command::Loadgen(args) => {
+            let ok = dataport::loadgen::run(&args)?;
+            std::process::exit(if ok { 0 } else { 1 });
+        }
+    }
+}
+
+fn load(text: &str, origin: &str) -> anyhow::Result<Config> {
+    Config::from_toml(text).map_err(|errors| {
+        for e in &errors {
+            eprintln!("{origin}: {e}");
+        }
+        anyhow::anyhow!("{origin}: {} configuration error(s)", errors.len())
+    })
+}
+
+fn serve(config: Option<PathBuf>, listen: Option<String>, data_dir: Option<String>) -> anyhow::Result<()> {
+    let (text, origin) = match &config {
+        Some(path) => (
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+            path.display().to_string(),
+        ),
+        None => (EMBEDDED_DEFAULT.to_string(), "embedded data/dataport.toml".to_string()),
+    };
+    let mut raw: dataport::config::RawConfig = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+    if let Some(l) = listen {
+        raw.server.listen = l;
+    }
+    if let Some(d) = data_dir {
+        raw.server.data_dir = d;
+    }
+    let cfg = dataport::config::validate(raw).map_err(|errors| {
+        for e in &errors {
+            eprintln!("{origin}: {e}");
+        }
+        anyhow::anyhow!("{origin}: {} configuration error(s)", errors.len())
+    })?;
+    let running = dataport::server::start(cfg, Arc::new(dataport::clock::SystemClock))?;
+    tracing::info!(addr = %running.addr, config = %origin, "dataport listening");
+    // Everything runs on coroutines and the writer thread; the main thread only waits.
+    loop {
+        std::thread::park();
+    }
+}
+
+fn check_config(file: &PathBuf) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let origin = file.display().to_string();
+    let cfg = load(&text, &origin)?;
+    println!("{origin}: OK ({} profiles, {} users, {} branches)", cfg.profiles.len(), cfg.users.len(), cfg.branches.len());
+    Ok(())
+}

@@ -1,0 +1,160 @@
+//! Counters for `/metrics` (Prometheus text format). Everything is a relaxed
+//! atomic: recording costs a few uncontended increments, never a lock.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::codes;
+use crate::config::Config;
+use crate::store::Store;
+
+/// HTTP statuses counted as transport-level refusals.
+pub const REFUSAL_STATUSES: [u16; 9] = [400, 404, 405, 408, 413, 429, 431, 501, 503];
+
+/// Upper bounds (seconds) of the request latency histogram.
+const LATENCY_BOUNDS: [f64; 14] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+/// Upper bounds of the commit batch size histogram.
+const BATCH_BOUNDS: [f64; 10] = [1.0, 2.0, 5.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 2000.0, 5000.0];
+
+pub struct Histogram<const N: usize> {
+    buckets: [AtomicU64; N],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl<const N: usize> Default for Histogram<N> {
+    fn default() -> Self {
+        Histogram {
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            count: AtomicU64::new(0),
+            sum_micros: AtomicU64::new(0),
+        }
+    }
+}
+
+impl<const N: usize> Histogram<N> {
+    fn observe(&self, bounds: &[f64; N], value: f64, scaled_sum: u64) {
+        if let Some(i) = bounds.iter().position(|b| value <= *b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_micros.fetch_add(scaled_sum, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, bounds: &[f64; N], sum_scale: f64) {
+        let mut cum = 0;
+        for (i, b) in bounds.iter().enumerate() {
+            cum += self.buckets[i].load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {cum}");
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / sum_scale;
+        let _ = writeln!(out, "{name}_sum {sum}");
+        let _ = writeln!(out, "{name}_count {count}");
+    }
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    /// Intake answers 003 (no profile to count them under).
+    pub unknown_form: AtomicU64,
+    pub refusals: [AtomicU64; REFUSAL_STATUSES.len()],
+    pub latency: Histogram<14>,
+    pub commit_batch: Histogram<10>,
+    pub commit_seconds: Histogram<14>,
+    pub commit_failures: AtomicU64,
+    pub write_queue_full: AtomicU64,
+    pub usage_dropped: AtomicU64,
+    pub duplicate_storage_lookups: AtomicU64,
+    pub connections_open: AtomicI64,
+    pub connections_refused: AtomicU64,
+    pub timeouts: AtomicU64,
+}
+
+impl Metrics {
+    pub fn refusal(&self, status: u16) {
+        if let Some(i) = REFUSAL_STATUSES.iter().position(|s| *s == status) {
+            self.refusals[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn observe_latency(&self, d: Duration) {
+        self.latency
+            .observe(&LATENCY_BOUNDS, d.as_secs_f64(), d.as_micros() as u64);
+    }
+
+    pub fn observe_commit(&self, jobs: usize, took: Duration) {
+        if jobs > 0 {
+            self.commit_batch.observe(&BATCH_BOUNDS, jobs as f64, jobs as u64);
+        }
+        self.commit_seconds
+            .observe(&LATENCY_BOUNDS, took.as_secs_f64(), took.as_micros() as u64);
+    }
+
+    pub fn render(&self, cfg: &Config, store: &Store, queued: usize) -> String {
+        let mut o = String::with_capacity(8192);
+        o.push_str("# HELP dataport_intake_responses_total Intake answers by profile and response code.\n");
+        o.push_str("# TYPE dataport_intake_responses_total counter\n");
+        for p in &cfg.profiles {
+            for c in codes::ALL {
+                let n = p.counters.by_code[c.index()].load(Ordering::Relaxed);
+                let _ = writeln!(
+                    o,
+                    "dataport_intake_responses_total{{profile=\"{}\",form=\"{}\",code=\"{}\"}} {n}",
+                    p.number,
+                    p.form_name,
+                    c.as_str()
+                );
+            }
+        }
+        let _ = writeln!(
+            o,
+            "dataport_intake_responses_total{{profile=\"\",form=\"\",code=\"003\"}} {}",
+            self.unknown_form.load(Ordering::Relaxed)
+        );
+        o.push_str("# HELP dataport_http_refusals_total Requests refused at the HTTP level, by status.\n");
+        o.push_str("# TYPE dataport_http_refusals_total counter\n");
+        for (i, s) in REFUSAL_STATUSES.iter().enumerate() {
+            let _ = writeln!(o, "dataport_http_refusals_total{{status=\"{s}\"}} {}", self.refusals[i].load(Ordering::Relaxed));
+        }
+        o.push_str("# HELP dataport_request_duration_seconds Time from a complete request to its answer.\n");
+        o.push_str("# TYPE dataport_request_duration_seconds histogram\n");
+        self.latency.render(&mut o, "dataport_request_duration_seconds", &LATENCY_BOUNDS, 1e6);
+        o.push_str("# HELP dataport_commit_batch_jobs Jobs carried by one LMDB commit.\n");
+        o.push_str("# TYPE dataport_commit_batch_jobs histogram\n");
+        self.commit_batch.render(&mut o, "dataport_commit_batch_jobs", &BATCH_BOUNDS, 1.0);
+        o.push_str("# HELP dataport_commit_duration_seconds Time to apply and commit one batch.\n");
+        o.push_str("# TYPE dataport_commit_duration_seconds histogram\n");
+        self.commit_seconds.render(&mut o, "dataport_commit_duration_seconds", &LATENCY_BOUNDS, 1e6);
+        let size = store.size_info();
+        let gauges: [(&str, &str, f64); 9] = [
+            ("dataport_lmdb_map_size_bytes", "gauge", size.map_size as f64),
+            ("dataport_lmdb_used_bytes", "gauge", size.used_bytes as f64),
+            ("dataport_lmdb_file_bytes", "gauge", size.file_bytes as f64),
+            ("dataport_write_queue_length", "gauge", queued as f64),
+            ("dataport_connections_open", "gauge", self.connections_open.load(Ordering::Relaxed) as f64),
+            ("dataport_commit_failures_total", "counter", self.commit_failures.load(Ordering::Relaxed) as f64),
+            ("dataport_write_queue_full_total", "counter", self.write_queue_full.load(Ordering::Relaxed) as f64),
+            ("dataport_usage_log_dropped_total", "counter", self.usage_dropped.load(Ordering::Relaxed) as f64),
+            ("dataport_connections_refused_total", "counter", self.connections_refused.load(Ordering::Relaxed) as f64),
+        ];
+        for (name, kind, v) in gauges {
+            let _ = writeln!(o, "# TYPE {name} {kind}\n{name} {v}");
+        }
+        let _ = writeln!(
+            o,
+            "# TYPE dataport_duplicate_storage_lookups_total counter\ndataport_duplicate_storage_lookups_total {}",
+            self.duplicate_storage_lookups.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            o,
+            "# TYPE dataport_timeouts_total counter\ndataport_timeouts_total {}",
+            self.timeouts.load(Ordering::Relaxed)
+        );
+        o
+    }
+}

@@ -1,0 +1,101 @@
+//! Start-up: opens the store, rebuilds the duplicate window from it, starts
+//! the writer thread and the HTTP accept loop. Used by `dataport serve` and,
+//! with an injected clock, by the integration tests.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::app::App;
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::dedupe::DuplicateWindow;
+use crate::http::conn::{self, Limits};
+use crate::intake::normalize::Phones;
+use crate::metrics::Metrics;
+use crate::store::writer::{self, WriterConfig};
+use crate::store::Store;
+
+/// Coroutine stack size in words. Measured (may reports it when the size is
+/// odd): a form POST through the whole pipeline peaks near 41 KiB in a
+/// release build and 112 KiB in a debug build, past may's 32 KiB default. An
+/// overflow kills the process, so: 128 KiB (release), 256 KiB (debug). Only
+/// touched pages become resident.
+const STACK_WORDS: usize = if cfg!(debug_assertions) { 0x8000 } else { 0x4000 };
+
+/// A running appliance.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub app: Arc<App>,
+    _accept: may::coroutine::JoinHandle<()>,
+}
+
+/// Sets up the coroutine runtime; only the first call in a process counts.
+pub fn configure_runtime(workers: usize) {
+    let workers = if workers == 0 {
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    } else {
+        workers
+    };
+    may::config().set_workers(workers).set_stack_size(STACK_WORDS);
+}
+
+pub fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
+    configure_runtime(cfg.raw.server.workers);
+    let cfg = Arc::new(cfg);
+    let map_size = (cfg.raw.storage.map_size_mb as usize) << 20;
+    let store = Arc::new(Store::open(&cfg.data_dir, map_size)?);
+    let metrics = Arc::new(Metrics::default());
+
+    let intake = &cfg.raw.intake;
+    let window_ms = intake.duplicate_window_secs * 1000;
+    let dedupe = Arc::new(DuplicateWindow::new(window_ms, intake.duplicate_cache_entries));
+    let now = clock.now_ms();
+    let recent = store.duplicates_since(now.saturating_sub(window_ms))?;
+    tracing::info!(keys = recent.len(), "duplicate window rebuilt from storage");
+    for (key, at) in recent {
+        dedupe.reserve(key, at);
+    }
+
+    let (writer, _join) = writer::spawn(
+        store.clone(),
+        WriterConfig {
+            queue: cfg.raw.storage.write_queue,
+            max_batch: cfg.raw.storage.max_batch,
+            duplicate_window_ms: window_ms,
+            usage_retention_ms: cfg.raw.logs.usage_retention_days * 86_400_000,
+            usage_max_bytes: cfg.raw.logs.usage_max_bytes,
+        },
+        clock.clone(),
+        metrics.clone(),
+    )?;
+
+    let s = &cfg.raw.server;
+    let limits = Arc::new(Limits {
+        max_body_bytes: s.max_body_bytes,
+        max_header_bytes: s.max_header_bytes,
+        max_headers: s.max_headers.min(conn::HEADER_ARRAY),
+        header_timeout: Duration::from_millis(s.header_timeout_ms),
+        body_timeout: Duration::from_millis(s.body_timeout_ms),
+        idle_timeout: Duration::from_millis(s.idle_timeout_ms),
+        max_connections: s.max_connections,
+    });
+    let listener = may::net::TcpListener::bind(cfg.listen)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    let app = Arc::new(App {
+        phones: Phones::new(&cfg.raw.intake.default_country),
+        cfg,
+        store,
+        writer,
+        dedupe,
+        clock,
+        metrics: metrics.clone(),
+    });
+    let accept = conn::serve(listener, app.clone(), limits, metrics);
+    Ok(Running {
+        addr,
+        app,
+        _accept: accept,
+    })
+}

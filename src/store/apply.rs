@@ -1,0 +1,525 @@
+//! The write side: what one writer batch does inside its write transaction.
+//! Client dedupe (SPEC §4 step 9) and the new-lead / renewal / HOT-lead
+//! branches (steps 10–11) run here, inside the transaction, so two posts in
+//! flight at once can never both create the same client.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use heed::types::{Bytes, Unit};
+use heed::{Database, RoTxn, RwTxn, WithoutTls};
+
+use super::records::*;
+use super::{Collection, Result, Store, StoreError};
+use crate::codes::Code;
+use crate::dedupe::KeyHash;
+
+/// Next ids, loaded from the last key of each collection at start.
+#[derive(Debug, Clone)]
+pub struct Sequences {
+    next: [u64; 7],
+    last_client_number: u64,
+    dirty_number: bool,
+}
+
+impl Sequences {
+    pub fn load(store: &Store) -> Result<Sequences> {
+        let rtxn = store.env.read_txn()?;
+        let mut next = [1u64; 7];
+        for c in Collection::ALL {
+            if let Some((id, _)) = store.dbs.records(c).last(&rtxn)? {
+                next[c as usize] = id + 1;
+            }
+        }
+        let last_client_number = store
+            .dbs
+            .meta
+            .get(&rtxn, "client_number")?
+            .and_then(|v| v.try_into().ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0);
+        Ok(Sequences {
+            next,
+            last_client_number,
+            dirty_number: false,
+        })
+    }
+
+    fn next(&mut self, c: Collection) -> u64 {
+        let id = self.next[c as usize];
+        self.next[c as usize] += 1;
+        id
+    }
+
+    fn next_client_number(&mut self, high_range_start: u64) -> u64 {
+        let n = (self.last_client_number + 1).max(high_range_start);
+        self.last_client_number = n;
+        self.dirty_number = true;
+        n
+    }
+}
+
+/// A new client-lead post, mapped and normalised by intake (steps 1–8),
+/// waiting for steps 9–11.
+#[derive(Debug, Clone, Default)]
+pub struct LeadDraft {
+    pub profile: u32,
+    pub form_name: String,
+    /// The mapped client: created_at / created_local set, id and number not yet.
+    pub client: Client,
+    /// The posted contact person, when any `contacts` row got a value.
+    pub contact: Option<Contact>,
+    /// Posted fields no row mapped (automation log).
+    pub extras: BTreeMap<String, String>,
+    /// Every posted field as received (for backups and history).
+    pub posted: BTreeMap<String, String>,
+    /// The duplicate key reserved for this post and when.
+    pub duplicate_key: Option<(KeyHash, u64)>,
+    /// Step 9 runs (false for `client_lead_no_dedupe`).
+    pub match_existing: bool,
+    pub high_range_start: u64,
+    /// The request as readable text, for the inbox lead.
+    pub content: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeadOutcome {
+    pub code: Code,
+    pub client_id: u64,
+}
+
+/// Fields of a client an admin may change (SPEC §10).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientPatch {
+    pub handling_status: Option<u8>,
+    pub salesperson: Option<String>,
+    pub branch: Option<String>,
+    pub archived: Option<bool>,
+}
+
+pub(crate) fn index_key(value: &[u8], id: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(value.len() + 9);
+    k.extend_from_slice(value);
+    k.push(0);
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+pub(crate) fn index_lookup(
+    db: Database<Bytes, Unit>,
+    txn: &RoTxn<'_, WithoutTls>,
+    value: &[u8],
+) -> Result<Vec<u64>> {
+    let mut prefix = Vec::with_capacity(value.len() + 1);
+    prefix.extend_from_slice(value);
+    prefix.push(0);
+    let mut ids = Vec::new();
+    for item in db.prefix_iter(txn, &prefix)? {
+        let (k, ()) = item?;
+        let tail: [u8; 8] = k[k.len() - 8..]
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("index key".into()))?;
+        ids.push(u64::from_be_bytes(tail));
+    }
+    Ok(ids)
+}
+
+/// One writer batch: a write transaction plus the sequences it advances.
+pub struct Batch<'s> {
+    store: &'s Store,
+    txn: RwTxn<'s>,
+    seq: &'s mut Sequences,
+    usage_bytes_added: i64,
+}
+
+impl<'s> Batch<'s> {
+    pub fn begin(store: &'s Store, seq: &'s mut Sequences) -> Result<Batch<'s>> {
+        Ok(Batch {
+            txn: store.env.write_txn()?,
+            store,
+            seq,
+            usage_bytes_added: 0,
+        })
+    }
+
+    pub fn commit(mut self) -> Result<()> {
+        if self.seq.dirty_number {
+            let n = self.seq.last_client_number.to_be_bytes();
+            self.store.dbs.meta.put(&mut self.txn, "client_number", &n)?;
+        }
+        if self.usage_bytes_added != 0 {
+            let cur = self.usage_bytes()?;
+            let new = (cur as i64 + self.usage_bytes_added).max(0) as u64;
+            self.store.dbs.meta.put(&mut self.txn, "usage_bytes", &new.to_be_bytes())?;
+        }
+        self.txn.commit()?;
+        self.seq.dirty_number = false;
+        Ok(())
+    }
+
+    fn usage_bytes(&self) -> Result<u64> {
+        Ok(self
+            .store
+            .dbs
+            .meta
+            .get(&self.txn, "usage_bytes")?
+            .and_then(|v| v.try_into().ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0))
+    }
+
+    fn put_json<T: serde::Serialize>(&mut self, c: Collection, id: u64, value: &T) -> Result<()> {
+        let bytes = serde_json::to_vec(value)?;
+        self.store.dbs.records(c).put(&mut self.txn, &id, &bytes)?;
+        Ok(())
+    }
+
+    fn get_json<T: serde::de::DeserializeOwned>(&self, c: Collection, id: u64) -> Result<Option<T>> {
+        match self.store.dbs.records(c).get(&self.txn, &id)? {
+            Some(b) => Ok(Some(serde_json::from_slice(b)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn put_usage(&mut self, mut e: UsageEntry) -> Result<u64> {
+        e.id = self.seq.next(Collection::UsageLog);
+        let bytes = serde_json::to_vec(&e)?;
+        self.usage_bytes_added += bytes.len() as i64;
+        self.store.dbs.records(Collection::UsageLog).put(&mut self.txn, &e.id, &bytes)?;
+        Ok(e.id)
+    }
+
+    pub fn put_automation(&mut self, mut e: AutomationEntry) -> Result<u64> {
+        e.id = self.seq.next(Collection::AutomationLog);
+        self.put_json(Collection::AutomationLog, e.id, &e)?;
+        Ok(e.id)
+    }
+
+    pub fn put_bad_lead(&mut self, mut b: BadLead) -> Result<u64> {
+        b.id = self.seq.next(Collection::BadLeads);
+        self.put_json(Collection::BadLeads, b.id, &b)?;
+        Ok(b.id)
+    }
+
+    fn put_relationship(&mut self, mut r: Relationship) -> Result<u64> {
+        r.id = self.seq.next(Collection::Relationships);
+        self.put_json(Collection::Relationships, r.id, &r)?;
+        Ok(r.id)
+    }
+
+    fn put_contact(&mut self, client: &mut Client, mut c: Contact) -> Result<u64> {
+        c.id = self.seq.next(Collection::Contacts);
+        c.client = client.id;
+        self.put_json(Collection::Contacts, c.id, &c)?;
+        client.contacts.push(c.id);
+        Ok(c.id)
+    }
+
+    /// Stores `client` and keeps its phone, email and external-key index
+    /// entries in step with it (`old` = the version being replaced).
+    fn put_client(&mut self, client: &Client, old: Option<&Client>) -> Result<()> {
+        let dbs = &self.store.dbs;
+        let id = client.id;
+        if let Some(old) = old {
+            for p in old.phones() {
+                if !p.is_empty() && !client.phones().contains(&p) {
+                    dbs.idx_phone.delete(&mut self.txn, &index_key(p.as_bytes(), id))?;
+                }
+            }
+            if !old.email.is_empty() && old.email != client.email {
+                dbs.idx_email.delete(&mut self.txn, &index_key(old.email.as_bytes(), id))?;
+            }
+            if !old.external_key.is_empty() && old.external_key != client.external_key {
+                dbs.idx_extkey.delete(&mut self.txn, &index_key(old.external_key.as_bytes(), id))?;
+            }
+        }
+        for p in client.phones() {
+            if !p.is_empty() {
+                dbs.idx_phone.put(&mut self.txn, &index_key(p.as_bytes(), id), &())?;
+            }
+        }
+        if !client.email.is_empty() {
+            dbs.idx_email.put(&mut self.txn, &index_key(client.email.as_bytes(), id), &())?;
+        }
+        if !client.external_key.is_empty() {
+            dbs.idx_extkey.put(&mut self.txn, &index_key(client.external_key.as_bytes(), id), &())?;
+        }
+        self.put_json(Collection::Clients, id, client)
+    }
+
+    /// Step 9: the oldest client (active or archived) sharing a phone or the email.
+    fn find_existing(&self, c: &Client) -> Result<Option<u64>> {
+        let dbs = &self.store.dbs;
+        let mut best: Option<u64> = None;
+        let mut consider = |ids: Vec<u64>| {
+            for id in ids {
+                best = Some(best.map_or(id, |b: u64| b.min(id)));
+            }
+        };
+        for p in c.phones() {
+            if !p.is_empty() {
+                consider(index_lookup(dbs.idx_phone, &self.txn, p.as_bytes())?);
+            }
+        }
+        if !c.email.is_empty() {
+            consider(index_lookup(dbs.idx_email, &self.txn, c.email.as_bytes())?);
+        }
+        Ok(best)
+    }
+
+    fn remember_duplicate_key(&mut self, key: Option<(KeyHash, u64)>) -> Result<()> {
+        if let Some((hash, at)) = key {
+            let h = hash.to_be_bytes();
+            let mut tk = [0u8; 24];
+            tk[..8].copy_from_slice(&at.to_be_bytes());
+            tk[8..].copy_from_slice(&h);
+            self.store.dbs.dup_by_key.put(&mut self.txn, &h, &at)?;
+            self.store.dbs.dup_by_time.put(&mut self.txn, &tk, &())?;
+        }
+        Ok(())
+    }
+
+    fn put_inbox_lead(&mut self, d: &LeadDraft, client: &Client, contact_id: u64, deal_id: u64) -> Result<u64> {
+        let lead = InboxLead {
+            id: self.seq.next(Collection::Leads),
+            created_at: d.client.created_at.clone(),
+            profile: d.profile,
+            datum: d.client.created_local.get(..10).unwrap_or_default().to_string(),
+            email: d.client.email.clone(),
+            phone: d.client.phone1.clone(),
+            site: d.form_name.clone(),
+            company: d.client.company.clone(),
+            city: d.client.city.clone(),
+            country: d.client.country.clone(),
+            content: d.content.clone(),
+            clid: client.id,
+            client: client.display_name(),
+            pid: contact_id,
+            person: d
+                .contact
+                .as_ref()
+                .map(|c| format!("{} {}", c.first_name, c.last_name).trim().to_string())
+                .unwrap_or_default(),
+            did: deal_id,
+            deal: if deal_id > 0 { "web lead".into() } else { String::new() },
+            status_name: "Open".into(),
+            rezult_name: "None".into(),
+            clientpath_name: d.client.utm_source.clone(),
+            ..InboxLead::default()
+        };
+        self.put_json(Collection::Leads, lead.id, &lead)?;
+        Ok(lead.id)
+    }
+
+    fn mapped_data(client: &Client) -> BTreeMap<String, String> {
+        client
+            .mapped_fields()
+            .into_iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// Steps 9–11 for one draft.
+    pub fn apply_lead(&mut self, d: &LeadDraft) -> Result<LeadOutcome> {
+        let existing = if d.match_existing { self.find_existing(&d.client)? } else { None };
+        let now = d.client.created_at.clone();
+        let outcome = match existing {
+            None => {
+                let mut client = d.client.clone();
+                client.id = self.seq.next(Collection::Clients);
+                client.number = self.seq.next_client_number(d.high_range_start);
+                client.handling_status = STATUS_NEW_LEAD;
+                client.lead_status = "New".into();
+                client.updated_at = now.clone();
+                let contact_id = match &d.contact {
+                    Some(c) => self.put_contact(&mut client, c.clone())?,
+                    None => 0,
+                };
+                let deal = self.put_relationship(Relationship {
+                    client: client.id,
+                    created_at: now.clone(),
+                    profile: d.profile,
+                    kind: REL_NEW_WEB_LEAD.into(),
+                    task: true,
+                    note: format!("New lead from web form {}", d.form_name),
+                    data: Self::mapped_data(&client),
+                    ..Relationship::default()
+                })?;
+                self.put_client(&client, None)?;
+                self.put_inbox_lead(d, &client, contact_id, deal)?;
+                LeadOutcome { code: Code::Ok, client_id: client.id }
+            }
+            Some(id) => {
+                let old: Client = self
+                    .get_json(Collection::Clients, id)?
+                    .ok_or_else(|| StoreError::Corrupt(format!("index names missing client {id}")))?;
+                let mut client;
+                let deal;
+                if old.handling_status == STATUS_NOT_INTERESTED {
+                    // Renewal: the old record goes to bad leads, the post replaces it.
+                    self.put_bad_lead(BadLead {
+                        created_at: now.clone(),
+                        profile: d.profile,
+                        reason: "client record replaced by a renewal".into(),
+                        client: id,
+                        data: serde_json::to_value(&old)?,
+                        ..BadLead::default()
+                    })?;
+                    client = d.client.clone();
+                    client.id = id;
+                    client.number = old.number;
+                    client.created_at = old.created_at.clone();
+                    client.created_local = old.created_local.clone();
+                    client.contacts = old.contacts.clone();
+                    client.handling_status = STATUS_NEW_LEAD;
+                    client.archived = false;
+                    client.lead_status = "Renewed".into();
+                    deal = self.put_relationship(Relationship {
+                        client: id,
+                        created_at: now.clone(),
+                        profile: d.profile,
+                        kind: REL_NOTE.into(),
+                        task: false,
+                        note: RENEWAL_NOTE.into(),
+                        data: Self::mapped_data(&d.client),
+                        ..Relationship::default()
+                    })?;
+                } else {
+                    // HOT lead: keep the post as a faithful backup, fill gaps only.
+                    self.put_bad_lead(BadLead {
+                        created_at: now.clone(),
+                        profile: d.profile,
+                        reason: "repeat inquiry of an existing client (HOT lead backup)".into(),
+                        client: id,
+                        data: serde_json::to_value(&d.posted)?,
+                        ..BadLead::default()
+                    })?;
+                    client = old.clone();
+                    for f in ["phone1", "phone2", "phone3", "email", "lead_supplier"] {
+                        let new = d.client.field(f).unwrap_or_default().to_string();
+                        // unwrap: the five names are client fields.
+                        let slot = client.field_mut(f).unwrap();
+                        if slot.is_empty() && !new.is_empty() {
+                            *slot = new;
+                        }
+                    }
+                    for (k, v) in &d.client.extension {
+                        let slot = client.extension.entry(k.clone()).or_default();
+                        if slot.is_empty() {
+                            *slot = v.clone();
+                        }
+                    }
+                    client.lead_status = "HOT Lead".into();
+                    self.put_relationship(Relationship {
+                        client: id,
+                        created_at: now.clone(),
+                        profile: d.profile,
+                        kind: REL_REPEAT_INQUIRY.into(),
+                        task: false,
+                        note: format!("The client inquired again through web form {}", d.form_name),
+                        data: Self::mapped_data(&d.client),
+                        ..Relationship::default()
+                    })?;
+                    deal = self.put_relationship(Relationship {
+                        client: id,
+                        created_at: now.clone(),
+                        profile: d.profile,
+                        kind: REL_CALLBACK.into(),
+                        task: true,
+                        note: "Call the client back: repeat web inquiry".into(),
+                        ..Relationship::default()
+                    })?;
+                }
+                client.updated_at = now.clone();
+                let contact_id = match &d.contact {
+                    Some(c) => self.put_contact(&mut client, c.clone())?,
+                    None => 0,
+                };
+                self.put_client(&client, Some(&old))?;
+                self.put_inbox_lead(d, &client, contact_id, deal)?;
+                LeadOutcome { code: Code::AlreadyExists, client_id: id }
+            }
+        };
+        if !d.extras.is_empty() {
+            self.put_automation(AutomationEntry {
+                created_at: now,
+                profile: d.profile,
+                client: outcome.client_id,
+                fields: d.extras.clone(),
+                ..AutomationEntry::default()
+            })?;
+        }
+        self.remember_duplicate_key(d.duplicate_key)?;
+        Ok(outcome)
+    }
+
+    /// `PATCH /admin/v1/clients/{id}`; None when there is no such client.
+    pub fn patch_client(&mut self, id: u64, p: &ClientPatch, now: &str) -> Result<Option<Client>> {
+        let Some(old): Option<Client> = self.get_json(Collection::Clients, id)? else {
+            return Ok(None);
+        };
+        let mut c = old.clone();
+        if let Some(s) = p.handling_status {
+            c.handling_status = s;
+        }
+        if let Some(s) = &p.salesperson {
+            c.salesperson = s.clone();
+        }
+        if let Some(b) = &p.branch {
+            c.branch = b.clone();
+        }
+        if let Some(a) = p.archived {
+            c.archived = a;
+        }
+        c.updated_at = now.to_string();
+        self.put_client(&c, Some(&old))?;
+        Ok(Some(c))
+    }
+
+    /// Forgets duplicate keys accepted before `before_ms`; at most `max` of them.
+    pub fn prune_duplicates(&mut self, before_ms: u64, max: usize) -> Result<usize> {
+        let dbs = &self.store.dbs;
+        let end = before_ms.to_be_bytes();
+        let mut doomed = Vec::new();
+        for item in dbs.dup_by_time.range(&self.txn, &(Bound::Unbounded, Bound::Excluded(&end[..])))?.take(max) {
+            let (k, ()) = item?;
+            doomed.push(k.to_vec());
+        }
+        for k in &doomed {
+            dbs.dup_by_time.delete(&mut self.txn, k)?;
+            let at = u64::from_be_bytes(k[..8].try_into().map_err(|_| StoreError::Corrupt("dup key".into()))?);
+            if dbs.dup_by_key.get(&self.txn, &k[8..])? == Some(at) {
+                dbs.dup_by_key.delete(&mut self.txn, &k[8..])?;
+            }
+        }
+        Ok(doomed.len())
+    }
+
+    /// Drops the oldest usage-log entries while they are older than
+    /// `before_ms`, or while the log holds more than `max_bytes`, or (when
+    /// `force` > 0) at least `force` of them. Returns how many went.
+    pub fn prune_usage(&mut self, before_ms: u64, max_bytes: u64, force: usize, max: usize) -> Result<usize> {
+        let db = self.store.dbs.records(Collection::UsageLog);
+        let mut bytes = (self.usage_bytes()? as i64 + self.usage_bytes_added).max(0) as u64;
+        let mut doomed = Vec::new();
+        for item in db.iter(&self.txn)?.take(max) {
+            let (id, v) = item?;
+            let old_enough = serde_json::from_slice::<UsageEntry>(v)
+                .ok()
+                .and_then(|e| crate::clock::parse_rfc3339(&e.created_at))
+                .is_some_and(|t| t < before_ms);
+            if !(old_enough || bytes > max_bytes || doomed.len() < force) {
+                break;
+            }
+            bytes = bytes.saturating_sub(v.len() as u64);
+            doomed.push((id, v.len()));
+        }
+        for (id, len) in &doomed {
+            db.delete(&mut self.txn, id)?;
+            self.usage_bytes_added -= *len as i64;
+        }
+        Ok(doomed.len())
+    }
+}

@@ -1,0 +1,272 @@
+//! Storage: one LMDB environment (through heed) holding every record and its
+//! indexes. This is the only module that imports heed.
+//!
+//! Layout (all record keys are big-endian u64 ids, so byte order is id order,
+//! and ids are handed out in commit order, so id order is time order):
+//!
+//! | database          | key                              | value |
+//! |-------------------|----------------------------------|-------|
+//! | `meta`            | name                             | schema version, sequences |
+//! | `clients` …`leads`| id (BE u64)                      | the record as JSON |
+//! | `idx_phone`       | E.164 digits ‖ 0x00 ‖ client id  | () |
+//! | `idx_email`       | lower-cased email ‖ 0x00 ‖ id    | () |
+//! | `idx_extkey`      | external key ‖ 0x00 ‖ id         | () |
+//! | `dup_by_key`      | duplicate-key hash (16 bytes)    | accepted at, ms (BE u64) |
+//! | `dup_by_time`     | ms (BE u64) ‖ hash               | () |
+//!
+//! Writes happen only on the writer thread ([`writer`]), one write
+//! transaction per batch; readers open transactions without thread-local
+//! storage (safe from coroutines) and never hold one across a yield.
+
+pub mod apply;
+pub mod records;
+pub mod writer;
+
+use std::ops::Bound;
+use std::path::Path;
+
+use heed::byteorder::BE;
+use heed::types::{Bytes, Str, Unit, U64};
+use heed::{Database, Env, EnvOpenOptions, WithoutTls};
+
+pub const SCHEMA_VERSION: u64 = 1;
+
+type Id = U64<BE>;
+
+/// Record collections, by the name the admin API uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Collection {
+    Clients,
+    Contacts,
+    Relationships,
+    BadLeads,
+    UsageLog,
+    AutomationLog,
+    Leads,
+}
+
+impl Collection {
+    pub const ALL: [Collection; 7] = [
+        Collection::Clients,
+        Collection::Contacts,
+        Collection::Relationships,
+        Collection::BadLeads,
+        Collection::UsageLog,
+        Collection::AutomationLog,
+        Collection::Leads,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Collection::Clients => "clients",
+            Collection::Contacts => "contacts",
+            Collection::Relationships => "relationships",
+            Collection::BadLeads => "bad_leads",
+            Collection::UsageLog => "usage_log",
+            Collection::AutomationLog => "automation_log",
+            Collection::Leads => "leads",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.name() == name)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the LMDB map is full (raise [storage] map_size_mb)")]
+    MapFull,
+    #[error("storage error: {0}")]
+    Heed(heed::Error),
+    #[error("cannot create data directory {0}: {1}")]
+    DataDir(String, std::io::Error),
+    #[error("stored record is corrupt: {0}")]
+    Corrupt(String),
+    #[error("data directory was written by a newer dataport (schema {0})")]
+    Schema(u64),
+}
+
+impl From<heed::Error> for StoreError {
+    fn from(e: heed::Error) -> Self {
+        match e {
+            heed::Error::Mdb(heed::MdbError::MapFull) => StoreError::MapFull,
+            e => StoreError::Heed(e),
+        }
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+pub(crate) struct Dbs {
+    meta: Database<Str, Bytes>,
+    records: [Database<Id, Bytes>; 7],
+    idx_phone: Database<Bytes, Unit>,
+    idx_email: Database<Bytes, Unit>,
+    idx_extkey: Database<Bytes, Unit>,
+    dup_by_key: Database<Bytes, Id>,
+    dup_by_time: Database<Bytes, Unit>,
+}
+
+impl Dbs {
+    fn records(&self, c: Collection) -> Database<Id, Bytes> {
+        self.records[c as usize]
+    }
+}
+
+/// Size figures for `/metrics`.
+#[derive(Debug, Clone, Copy)]
+pub struct SizeInfo {
+    pub map_size: u64,
+    pub used_bytes: u64,
+    pub file_bytes: u64,
+}
+
+pub struct Store {
+    env: Env<WithoutTls>,
+    dbs: Dbs,
+}
+
+impl Store {
+    /// Opens (creating when new) the environment under `dir` with a map of
+    /// `map_size` bytes.
+    pub fn open(dir: &Path, map_size: usize) -> Result<Store> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::DataDir(dir.display().to_string(), e))?;
+        // Safety: the environment is opened once per process (serve owns it) and
+        // the data file is not modified by anything but LMDB.
+        let env = unsafe {
+            EnvOpenOptions::new()
+                .read_txn_without_tls()
+                .map_size(map_size)
+                .max_dbs(16)
+                .max_readers(4096)
+                .open(dir)?
+        };
+        let mut wtxn = env.write_txn()?;
+        let meta: Database<Str, Bytes> = env.create_database(&mut wtxn, Some("meta"))?;
+        let mut records = Vec::new();
+        for c in Collection::ALL {
+            records.push(env.create_database::<Id, Bytes>(&mut wtxn, Some(c.name()))?);
+        }
+        let dbs = Dbs {
+            meta,
+            // unwrap: exactly seven collections were pushed above.
+            records: records.try_into().map_err(|_| StoreError::Corrupt("collections".into())).unwrap(),
+            idx_phone: env.create_database(&mut wtxn, Some("idx_phone"))?,
+            idx_email: env.create_database(&mut wtxn, Some("idx_email"))?,
+            idx_extkey: env.create_database(&mut wtxn, Some("idx_extkey"))?,
+            dup_by_key: env.create_database(&mut wtxn, Some("dup_by_key"))?,
+            dup_by_time: env.create_database(&mut wtxn, Some("dup_by_time"))?,
+        };
+        match dbs.meta.get(&wtxn, "schema_version")? {
+            None => dbs.meta.put(&mut wtxn, "schema_version", &SCHEMA_VERSION.to_be_bytes())?,
+            Some(v) => {
+                let v = u64::from_be_bytes(v.try_into().map_err(|_| StoreError::Corrupt("schema_version".into()))?);
+                if v > SCHEMA_VERSION {
+                    return Err(StoreError::Schema(v));
+                }
+            }
+        }
+        wtxn.commit()?;
+        Ok(Store { env, dbs })
+    }
+
+    /// One stored record's JSON.
+    pub fn get_raw(&self, c: Collection, id: u64) -> Result<Option<Vec<u8>>> {
+        let rtxn = self.env.read_txn()?;
+        Ok(self.dbs.records(c).get(&rtxn, &id)?.map(|v| v.to_vec()))
+    }
+
+    pub fn get_client(&self, id: u64) -> Result<Option<records::Client>> {
+        match self.get_raw(Collection::Clients, id)? {
+            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Walks `c` in id order from `after` (exclusive), handing each record to
+    /// `visit` until it returns false or `scan_cap` records were looked at.
+    /// Returns the id of the last record looked at when the cap stopped the
+    /// walk with records left, so a caller can answer with a cursor.
+    pub fn scan(
+        &self,
+        c: Collection,
+        after: u64,
+        scan_cap: usize,
+        mut visit: impl FnMut(u64, &[u8]) -> bool,
+    ) -> Result<Option<u64>> {
+        let rtxn = self.env.read_txn()?;
+        let start = after.saturating_add(1);
+        let mut last = None;
+        for (n, item) in self.dbs.records(c).range(&rtxn, &(start..))?.enumerate() {
+            let (id, bytes) = item?;
+            if n >= scan_cap {
+                return Ok(last);
+            }
+            last = Some(id);
+            if !visit(id, bytes) {
+                break;
+            }
+        }
+        Ok(None)
+    }
+
+    /// Client ids whose phone1..3 equal `phone` (normalised digits).
+    pub fn clients_by_phone(&self, phone: &str) -> Result<Vec<u64>> {
+        let rtxn = self.env.read_txn()?;
+        apply::index_lookup(self.dbs.idx_phone, &rtxn, phone.as_bytes())
+    }
+
+    /// Client ids with this (lower-cased) email.
+    pub fn clients_by_email(&self, email: &str) -> Result<Vec<u64>> {
+        let rtxn = self.env.read_txn()?;
+        apply::index_lookup(self.dbs.idx_email, &rtxn, email.as_bytes())
+    }
+
+    /// When the duplicate key was last accepted, if it is still stored.
+    pub fn duplicate_accepted_at(&self, hash: crate::dedupe::KeyHash) -> Result<Option<u64>> {
+        let rtxn = self.env.read_txn()?;
+        Ok(self.dbs.dup_by_key.get(&rtxn, &hash.to_be_bytes())?)
+    }
+
+    /// Every duplicate key accepted at or after `since_ms`, for rebuilding the
+    /// in-memory window at start.
+    pub fn duplicates_since(&self, since_ms: u64) -> Result<Vec<(crate::dedupe::KeyHash, u64)>> {
+        let rtxn = self.env.read_txn()?;
+        let from = since_ms.to_be_bytes();
+        let mut out = Vec::new();
+        for item in self.dbs.dup_by_time.range(&rtxn, &(Bound::Included(&from[..]), Bound::Unbounded))? {
+            let (key, ()) = item?;
+            if key.len() != 24 {
+                return Err(StoreError::Corrupt("dup_by_time key".into()));
+            }
+            // unwrap: lengths checked just above.
+            let at = u64::from_be_bytes(key[..8].try_into().unwrap());
+            let hash = u128::from_be_bytes(key[8..].try_into().unwrap());
+            out.push((hash, at));
+        }
+        Ok(out)
+    }
+
+    pub fn count(&self, c: Collection) -> Result<u64> {
+        let rtxn = self.env.read_txn()?;
+        Ok(self.dbs.records(c).len(&rtxn)?)
+    }
+
+    pub fn size_info(&self) -> SizeInfo {
+        let info = self.env.info();
+        let page = 4096u64;
+        SizeInfo {
+            map_size: info.map_size as u64,
+            used_bytes: (info.last_page_number as u64 + 1) * page,
+            file_bytes: self.env.real_disk_size().unwrap_or(0),
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! The records dataport keeps, as they are stored (JSON values in LMDB) and
+//! shown by the admin API: field names of SPEC §2 plus `id`, `created_at`,
+//! `handling_status`, `lead_status`, `archived`, `profile`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Handling status of a client (SPEC §4).
+pub const STATUS_NEW_LEAD: u8 = 1;
+pub const STATUS_MARKETING: u8 = 2;
+pub const STATUS_NOT_INTERESTED: u8 = 3;
+pub const STATUS_CLIENT: u8 = 4;
+
+macro_rules! client_fields {
+    ($($f:ident),* $(,)?) => {
+        /// A client (lead or customer), active or archived.
+        #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+        #[serde(default)]
+        pub struct Client {
+            pub id: u64,
+            /// Client number (sequence; from `high_range_start` when set).
+            pub number: u64,
+            pub created_at: String,
+            pub created_local: String,
+            pub updated_at: String,
+            pub profile: u32,
+            pub handling_status: u8,
+            pub lead_status: String,
+            pub archived: bool,
+            $(pub $f: String,)*
+            /// Ids of the client's contact persons, oldest first.
+            pub contacts: Vec<u64>,
+            /// The free-form extension record attached to the client.
+            pub extension: BTreeMap<String, String>,
+        }
+
+        impl Client {
+            /// A mapped `clients` field by its SPEC name.
+            pub fn field_mut(&mut self, name: &str) -> Option<&mut String> {
+                match name {
+                    $(stringify!($f) => Some(&mut self.$f),)*
+                    _ => None,
+                }
+            }
+            pub fn field(&self, name: &str) -> Option<&str> {
+                match name {
+                    $(stringify!($f) => Some(&self.$f),)*
+                    _ => None,
+                }
+            }
+            /// Every mapped field with its value, in SPEC order.
+            pub fn mapped_fields(&self) -> Vec<(&'static str, &str)> {
+                vec![$((stringify!($f), self.$f.as_str()),)*]
+            }
+        }
+    };
+}
+
+client_fields!(
+    first_name, last_name, full_name, company, phone1, phone2, phone3, email, lead_supplier,
+    media, salesperson, branch, city, country, address, notes, external_key, utm_source,
+    utm_medium, utm_campaign, utm_term, utm_content,
+);
+
+impl Client {
+    pub fn phones(&self) -> [&str; 3] {
+        [&self.phone1, &self.phone2, &self.phone3]
+    }
+    pub fn display_name(&self) -> String {
+        if !self.full_name.is_empty() {
+            return self.full_name.clone();
+        }
+        format!("{} {}", self.first_name, self.last_name).trim().to_string()
+    }
+}
+
+/// A contact person of a client.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Contact {
+    pub id: u64,
+    pub client: u64,
+    pub created_at: String,
+    pub profile: u32,
+    pub first_name: String,
+    pub last_name: String,
+    pub phone: String,
+    pub email: String,
+    pub role: String,
+}
+
+impl Contact {
+    pub fn field_mut(&mut self, name: &str) -> Option<&mut String> {
+        Some(match name {
+            "first_name" => &mut self.first_name,
+            "last_name" => &mut self.last_name,
+            "phone" => &mut self.phone,
+            "email" => &mut self.email,
+            "role" => &mut self.role,
+            _ => return None,
+        })
+    }
+    pub fn is_empty(&self) -> bool {
+        [&self.first_name, &self.last_name, &self.phone, &self.email, &self.role]
+            .iter()
+            .all(|v| v.is_empty())
+    }
+}
+
+/// Kinds of relationship (CRM history) records.
+pub const REL_NEW_WEB_LEAD: &str = "new web lead";
+pub const REL_REPEAT_INQUIRY: &str = "repeat web inquiry";
+pub const REL_NOTE: &str = "note";
+pub const REL_CALLBACK: &str = "call-back task";
+pub const RENEWAL_NOTE: &str = "Lead renewed following a web inquiry";
+
+/// A relationship record: the client's history, opportunities and call-back tasks.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Relationship {
+    pub id: u64,
+    pub client: u64,
+    pub created_at: String,
+    pub profile: u32,
+    pub kind: String,
+    /// An open opportunity / call-back task for the sales team.
+    pub task: bool,
+    pub note: String,
+    /// What was posted, as far as it was mapped.
+    pub data: BTreeMap<String, String>,
+}
+
+/// A post kept aside: rejected (008), a HOT-lead backup, or a client record
+/// replaced by a renewal.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct BadLead {
+    pub id: u64,
+    pub created_at: String,
+    pub profile: u32,
+    pub reason: String,
+    pub client: u64,
+    pub data: serde_json::Value,
+}
+
+/// One request as it arrived, whole.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct UsageEntry {
+    pub id: u64,
+    pub created_at: String,
+    pub ip: String,
+    pub method: String,
+    pub form: String,
+    pub query: String,
+    pub content_type: String,
+    pub user_agent: String,
+    /// The body: UTF-8 text as is, anything else base64 (`body_base64`).
+    pub body: String,
+    pub body_base64: bool,
+}
+
+/// Posted fields no mapping row took, kept so nothing sent is lost.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct AutomationEntry {
+    pub id: u64,
+    pub created_at: String,
+    pub profile: u32,
+    /// The client the post became, 0 when it became none (e.g. a duplicate).
+    pub client: u64,
+    pub fields: BTreeMap<String, String>,
+}
+
+/// A lead in the CRM inbox (SPEC §7).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct InboxLead {
+    pub id: u64,
+    pub created_at: String,
+    pub profile: u32,
+    pub datum: String,
+    pub datum_do: String,
+    pub email: String,
+    pub phone: String,
+    pub site: String,
+    pub company: String,
+    pub city: String,
+    pub country: String,
+    pub content: String,
+    pub clid: u64,
+    pub client: String,
+    pub pid: u64,
+    pub person: String,
+    pub did: u64,
+    pub deal: String,
+    pub user: u64,
+    #[serde(rename = "userName")]
+    pub user_name: String,
+    pub status: u8,
+    #[serde(rename = "statusName")]
+    pub status_name: String,
+    pub rezult: u8,
+    #[serde(rename = "rezultName")]
+    pub rezult_name: String,
+    pub clientpath: u64,
+    #[serde(rename = "clientpathName")]
+    pub clientpath_name: String,
+}

@@ -1,0 +1,270 @@
+//! The group-commit writer: one OS thread owns every write transaction.
+//!
+//! Coroutines hand it [`Job`]s over a bounded crossbeam channel (`try_send`
+//! never blocks; a full queue is answered 005) and park on a `may` channel
+//! for the reply. The thread takes the first job, then everything else
+//! already queued (up to `max_batch`), applies them all in one write
+//! transaction and commits once — one fsync for the whole batch — and only
+//! then replies. While it fsyncs, the next batch queues up, so the batch size
+//! follows the load by itself.
+//!
+//! A full map (`MapFull`) first makes room by dropping the oldest usage-log
+//! entries and retries once; if it still fails, every job of the batch is
+//! answered with the error (intake code 004), nothing acknowledged.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+
+use super::apply::{Batch, ClientPatch, LeadDraft, LeadOutcome, Sequences};
+use super::records::{AutomationEntry, BadLead, Client, UsageEntry};
+use super::{Result, Store, StoreError};
+use crate::clock::SharedClock;
+use crate::metrics::Metrics;
+
+/// What a job's submitter gets back.
+#[derive(Debug)]
+pub enum Applied {
+    Lead(LeadOutcome),
+    Client(Option<Client>),
+    Stored(u64),
+}
+
+pub type ReplyResult = std::result::Result<Applied, Arc<StoreError>>;
+type Reply = may::sync::mpsc::Sender<ReplyResult>;
+
+/// One unit of work for the writer.
+pub enum Job {
+    /// Fire-and-forget: the usage log of a request (SPEC §4 step 1).
+    Usage(UsageEntry),
+    /// Fire-and-forget: extra fields of a post that became no record.
+    Automation(AutomationEntry),
+    Lead(Box<LeadDraft>, Reply),
+    BadLead(BadLead, Reply),
+    PatchClient(u64, ClientPatch, Reply),
+    /// Replies once everything queued before it is committed.
+    Sync(Reply),
+}
+
+/// Tuning of the writer.
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    pub queue: usize,
+    pub max_batch: usize,
+    pub duplicate_window_ms: u64,
+    pub usage_retention_ms: u64,
+    pub usage_max_bytes: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("the write queue is full")]
+    Full,
+    #[error("the writer has stopped")]
+    Stopped,
+}
+
+/// The submitting side, cloned into every request handler.
+#[derive(Clone)]
+pub struct WriterHandle {
+    tx: Sender<Job>,
+    stopped: Arc<AtomicBool>,
+}
+
+impl WriterHandle {
+    /// Queues a job without waiting; never blocks.
+    pub fn submit(&self, job: Job) -> std::result::Result<(), SubmitError> {
+        if self.stopped.load(Ordering::Relaxed) {
+            return Err(SubmitError::Stopped);
+        }
+        self.tx.try_send(job).map_err(|e| match e {
+            TrySendError::Full(_) => SubmitError::Full,
+            TrySendError::Disconnected(_) => SubmitError::Stopped,
+        })
+    }
+
+    /// Queues a job built around a reply channel and parks the calling
+    /// coroutine (or thread) until the batch carrying it is committed.
+    pub fn call(&self, make: impl FnOnce(Reply) -> Job) -> std::result::Result<ReplyResult, SubmitError> {
+        let (tx, rx) = may::sync::mpsc::channel();
+        self.submit(make(tx))?;
+        rx.recv().map_err(|_| SubmitError::Stopped)
+    }
+
+    pub fn queued(&self) -> usize {
+        self.tx.len()
+    }
+}
+
+/// Starts the writer thread.
+pub fn spawn(
+    store: Arc<Store>,
+    cfg: WriterConfig,
+    clock: SharedClock,
+    metrics: Arc<Metrics>,
+) -> Result<(WriterHandle, std::thread::JoinHandle<()>)> {
+    let (tx, rx) = crossbeam_channel::bounded(cfg.queue);
+    let seq = Sequences::load(&store)?;
+    let stopped = Arc::new(AtomicBool::new(false));
+    let handle = WriterHandle { tx, stopped: stopped.clone() };
+    let join = std::thread::Builder::new()
+        .name("dataport-writer".into())
+        .spawn(move || run(store, rx, cfg, seq, clock, metrics, stopped))
+        .map_err(|e| StoreError::DataDir("writer thread".into(), e))?;
+    Ok((handle, join))
+}
+
+/// How many jobs to take into the next batch: everything queued, up to the cap.
+/// (Pure, so the batching decision is tested on its own.)
+pub fn plan_batch(queued: usize, max_batch: usize) -> usize {
+    queued.min(max_batch.saturating_sub(1))
+}
+
+fn run(
+    store: Arc<Store>,
+    rx: Receiver<Job>,
+    cfg: WriterConfig,
+    mut seq: Sequences,
+    clock: SharedClock,
+    metrics: Arc<Metrics>,
+    stopped: Arc<AtomicBool>,
+) {
+    let mut last_housekeeping = Instant::now();
+    let mut batch: Vec<Job> = Vec::with_capacity(cfg.max_batch);
+    loop {
+        match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(job) => batch.push(job),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+        }
+        for _ in 0..plan_batch(rx.len(), cfg.max_batch) {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let housekeeping = last_housekeeping.elapsed() >= Duration::from_secs(1);
+        if batch.is_empty() && !housekeeping {
+            continue;
+        }
+        let now = clock.now_ms();
+        let started = Instant::now();
+        let mut result = commit(&store, &mut seq, &batch, housekeeping, now, &cfg);
+        if matches!(result, Err(StoreError::MapFull)) {
+            tracing::warn!("LMDB map full: dropping the oldest usage-log entries and retrying");
+            let dropped = make_room(&store, &mut seq, &cfg, now);
+            metrics.usage_dropped.fetch_add(dropped as u64, Ordering::Relaxed);
+            result = commit(&store, &mut seq, &batch, false, now, &cfg);
+        }
+        if housekeeping {
+            last_housekeeping = Instant::now();
+        }
+        metrics.observe_commit(batch.len(), started.elapsed());
+        match result {
+            Ok((outcomes, pruned)) => {
+                metrics.usage_dropped.fetch_add(pruned as u64, Ordering::Relaxed);
+                for (job, outcome) in batch.drain(..).zip(outcomes) {
+                    if let (Some(reply), Some(o)) = (reply_of(&job), outcome) {
+                        let _ = reply.send(Ok(o));
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, jobs = batch.len(), "commit failed; batch not acknowledged");
+                metrics.commit_failures.fetch_add(1, Ordering::Relaxed);
+                // Ids handed out in the failed transaction were never stored.
+                if let Ok(s) = Sequences::load(&store) {
+                    seq = s;
+                }
+                let e = Arc::new(e);
+                for job in batch.drain(..) {
+                    if let Some(reply) = reply_of(&job) {
+                        let _ = reply.send(Err(e.clone()));
+                    }
+                }
+            }
+        }
+    }
+    stopped.store(true, Ordering::Relaxed);
+}
+
+fn reply_of(job: &Job) -> Option<&Reply> {
+    match job {
+        Job::Usage(_) | Job::Automation(_) => None,
+        Job::Lead(_, r) | Job::BadLead(_, r) | Job::PatchClient(_, _, r) | Job::Sync(r) => Some(r),
+    }
+}
+
+type Committed = (Vec<Option<Applied>>, usize);
+
+fn commit(
+    store: &Store,
+    seq: &mut Sequences,
+    jobs: &[Job],
+    housekeeping: bool,
+    now: u64,
+    cfg: &WriterConfig,
+) -> Result<Committed> {
+    let snapshot = seq.clone();
+    let res = (|| {
+        let mut b = Batch::begin(store, seq)?;
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            outcomes.push(match job {
+                Job::Usage(e) => {
+                    b.put_usage(e.clone())?;
+                    None
+                }
+                Job::Automation(e) => {
+                    b.put_automation(e.clone())?;
+                    None
+                }
+                Job::Lead(d, _) => Some(Applied::Lead(b.apply_lead(d)?)),
+                Job::BadLead(bl, _) => Some(Applied::Stored(b.put_bad_lead(bl.clone())?)),
+                Job::PatchClient(id, p, _) => {
+                    Some(Applied::Client(b.patch_client(*id, p, &crate::clock::rfc3339_utc(now))?))
+                }
+                Job::Sync(_) => Some(Applied::Stored(0)),
+            });
+        }
+        let mut pruned = 0;
+        if housekeeping {
+            b.prune_duplicates(now.saturating_sub(cfg.duplicate_window_ms), 10_000)?;
+            pruned = b.prune_usage(now.saturating_sub(cfg.usage_retention_ms), cfg.usage_max_bytes, 0, 10_000)?;
+        }
+        b.commit()?;
+        Ok((outcomes, pruned))
+    })();
+    if res.is_err() {
+        *seq = snapshot;
+    }
+    res
+}
+
+/// Frees space after `MapFull` by deleting the oldest tenth of the usage log.
+fn make_room(store: &Store, seq: &mut Sequences, cfg: &WriterConfig, now: u64) -> usize {
+    let count = store.count(super::Collection::UsageLog).unwrap_or(0) as usize;
+    let force = (count / 10).max(100);
+    let res = (|| {
+        let mut b = Batch::begin(store, seq)?;
+        let n = b.prune_usage(now.saturating_sub(cfg.usage_retention_ms), cfg.usage_max_bytes, force, force)?;
+        b.commit()?;
+        Ok::<_, StoreError>(n)
+    })();
+    res.unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_plan_takes_what_is_queued_up_to_the_cap() {
+        assert_eq!(plan_batch(0, 4096), 0);
+        assert_eq!(plan_batch(10, 4096), 10);
+        assert_eq!(plan_batch(10_000, 4096), 4095); // plus the first job = 4096
+        assert_eq!(plan_batch(5, 1), 0);
+    }
+}
