@@ -86,6 +86,8 @@ fn serve(config: Option<PathBuf>, listen: Option<String>, data_dir: Option<Strin
     })?;
     let running = dataport::server::start(cfg, Arc::new(dataport::clock::SystemClock))?;
     tracing::info!(addr = %running.addr, config = %origin, "dataport listening");
+    // One plain line on stdout, for scripts and tests that listen on port 0.
+    println!("listening on {}", running.addr);
     // Everything runs on coroutines and the writer thread; the main thread only waits.
     loop {
         std::thread::park();

@@ -1,0 +1,331 @@
+//! Shared fixtures for the integration tests: a test configuration, an
+//! in-process server with a manual clock, the real binary on a free port,
+//! and a small HTTP client that speaks raw bytes when a test needs to.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dataport::clock::ManualClock;
+use dataport::config::Config;
+
+pub const TOKEN: &str = "test-token";
+/// 2026-11-22T10:00:00Z
+pub const T0: u64 = 1_795_384_800_000;
+
+/// The test configuration: `[server]` / `[storage]` extras are spliced in.
+pub fn config_text(data_dir: &Path, server_extra: &str, storage_extra: &str) -> String {
+    let http_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/data/http");
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+data_dir = "{data}"
+http_dir = "{http_dir}"
+{server_extra}
+[storage]
+{storage_extra}
+[admin]
+token = "{TOKEN}"
+[intake]
+default_country = "IL"
+dns_check = false
+web_branch = "A1"
+[[branches]]
+id = "A1"
+name = "Tel Aviv"
+timezone = "Asia/Jerusalem"
+[[users]]
+login = "dana@example.com"
+name = "Dana"
+branch = "A1"
+
+{leads1}
+{leads2}
+[[profiles]]
+number = 3
+form_name = "must"
+  [[profiles.fields]]
+  external = "Phone"
+  table = "clients"
+  field = "phone1"
+  mandatory = true
+  [[profiles.fields]]
+  external = "Boss"
+  table = "contacts"
+  field = "first_name"
+  mandatory = true
+
+[[profiles]]
+number = 4
+form_name = "redir"
+redirect_success = "ThankYou.html"
+redirect_error = "https://example.com/sorry"
+  [[profiles.fields]]
+  external = "Phone"
+  table = "clients"
+  field = "phone1"
+  mandatory = true
+
+[[profiles]]
+number = 5
+form_name = "nodedupe"
+type = "client_lead_no_dedupe"
+  [[profiles.fields]]
+  external = "Phone"
+  table = "clients"
+  field = "phone1"
+"#,
+        data = data_dir.display(),
+        storage_extra = if storage_extra.contains("map_size_mb") {
+            storage_extra.to_string()
+        } else {
+            format!("map_size_mb = 64\n{storage_extra}")
+        },
+        leads1 = lead_profile(1, "leads"),
+        leads2 = lead_profile(2, "leads2"),
+    )
+}
+
+fn lead_profile(number: u32, form: &str) -> String {
+    format!(
+        r#"
+[[profiles]]
+number = {number}
+form_name = "{form}"
+  [[profiles.fields]]
+  external = "FirstName"
+  table = "clients"
+  field = "first_name"
+  [[profiles.fields]]
+  external = "LastName"
+  table = "clients"
+  field = "last_name"
+  [[profiles.fields]]
+  external = "Phone"
+  table = "clients"
+  field = "phone1"
+  [[profiles.fields]]
+  external = "Phone2"
+  table = "clients"
+  field = "phone2"
+  [[profiles.fields]]
+  external = "Email"
+  table = "clients"
+  field = "email"
+  [[profiles.fields]]
+  external = "Supplier"
+  table = "clients"
+  field = "lead_supplier"
+  [[profiles.fields]]
+  external = "City"
+  table = "clients"
+  field = "city"
+  [[profiles.fields]]
+  external = "Notes"
+  table = "clients"
+  field = "notes"
+  [[profiles.fields]]
+  external = ""
+  table = "clients"
+  field = "media"
+  default = "Web form {number}"
+  [[profiles.fields]]
+  external = "Boss"
+  table = "contacts"
+  field = "first_name"
+  [[profiles.fields]]
+  external = "Budget"
+  table = "extension"
+  field = "budget"
+  [[profiles.fields]]
+  external = "Color"
+  table = "extension"
+  field = "color"
+"#
+    )
+}
+
+/// An in-process appliance with a manual clock and its own data dir.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub clock: Arc<ManualClock>,
+    pub running: dataport::server::Running,
+    pub dir: tempfile::TempDir,
+}
+
+pub fn start() -> TestServer {
+    start_with("", "")
+}
+
+pub fn start_with(server_extra: &str, storage_extra: &str) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let text = config_text(&dir.path().join("data"), server_extra, storage_extra);
+    let cfg = Config::from_toml(&text).unwrap_or_else(|e| panic!("test config: {e:?}"));
+    let clock = Arc::new(ManualClock::new(T0));
+    let running = dataport::server::start(cfg, clock.clone()).unwrap();
+    TestServer {
+        addr: running.addr,
+        clock,
+        running,
+        dir,
+    }
+}
+
+/// The real binary, serving a config file in its own data dir.
+pub struct Binary {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Binary {
+    pub fn start(config_path: &Path) -> Binary {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dataport"))
+            .args(["serve", "--config"])
+            .arg(config_path)
+            .env("DATAPORT_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start dataport");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .parse()
+            .unwrap();
+        Binary { child, addr }
+    }
+
+    pub fn kill9(mut self) {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+    }
+    /// The intake ResponseCode.
+    pub fn code(&self) -> String {
+        self.json()["ResponseCode"].as_str().unwrap_or("").to_string()
+    }
+}
+
+/// Writes raw bytes, reads until the server closes (or 10 s), parses the first answer.
+pub fn raw(addr: SocketAddr, bytes: &[u8]) -> Option<Response> {
+    let all = raw_all(addr, bytes);
+    parse_responses(&all).into_iter().next()
+}
+
+pub fn raw_all(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = s.write_all(bytes);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    out
+}
+
+/// Every HTTP response in `data`, in order.
+pub fn parse_responses(mut data: &[u8]) -> Vec<Response> {
+    let mut out = Vec::new();
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut r = httparse::Response::new(&mut headers);
+        let Ok(httparse::Status::Complete(n)) = r.parse(data) else { break };
+        let headers: Vec<(String, String)> = r
+            .headers
+            .iter()
+            .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).to_string()))
+            .collect();
+        let len: usize = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+            .map(|(_, v)| v.parse().unwrap())
+            .unwrap_or(0);
+        let status = r.code.unwrap();
+        let end = (n + len).min(data.len());
+        out.push(Response {
+            status,
+            body: String::from_utf8_lossy(&data[n..end]).to_string(),
+            headers,
+        });
+        data = &data[end..];
+    }
+    out
+}
+
+/// One request with `Connection: close`.
+pub fn request(addr: SocketAddr, method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+    let mut req = format!("{method} {target} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() || method == "POST" || method == "PATCH" {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    req.push_str("\r\n");
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(body);
+    raw(addr, &bytes).unwrap_or_else(|| panic!("no answer to {method} {target}"))
+}
+
+pub fn get(addr: SocketAddr, target: &str) -> Response {
+    request(addr, "GET", target, &[], b"")
+}
+
+pub fn post_form(addr: SocketAddr, target: &str, body: &str) -> Response {
+    request(addr, "POST", target, &[("Content-Type", "application/x-www-form-urlencoded")], body.as_bytes())
+}
+
+pub fn admin(addr: SocketAddr, target: &str) -> Response {
+    let auth = format!("Bearer {TOKEN}");
+    request(addr, "GET", target, &[("Authorization", &auth)], b"")
+}
+
+pub fn admin_json(addr: SocketAddr, target: &str) -> serde_json::Value {
+    let r = admin(addr, target);
+    assert_eq!(r.status, 200, "{target}: {}", r.body);
+    r.json()
+}
+
+pub fn admin_patch(addr: SocketAddr, target: &str, body: &str) -> Response {
+    let auth = format!("Bearer {TOKEN}");
+    request(addr, "PATCH", target, &[("Authorization", &auth), ("Content-Type", "application/json")], body.as_bytes())
+}
