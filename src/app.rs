@@ -29,8 +29,14 @@ impl Handler for App {
             "/health" => return get_only(req, || Reply::static_json(200, br#"{"status":"ok"}"#)),
             "/metrics" => {
                 return get_only(req, || {
-                    let text = self.metrics.render(&self.cfg, &self.store, self.writer.queued());
-                    Reply::new(200, "text/plain; version=0.0.4", Body::Owned(text.into_bytes()))
+                    let text = self
+                        .metrics
+                        .render(&self.cfg, &self.store, self.writer.queued());
+                    Reply::new(
+                        200,
+                        "text/plain; version=0.0.4",
+                        Body::Owned(text.into_bytes()),
+                    )
                 })
             }
             "/" => return Reply::error(404, "not found; post leads to /{form_name}"),
@@ -42,7 +48,9 @@ impl Handler for App {
             return crate::api::admin::handle(self, req);
         }
         if first == "static" {
-            return get_only(req, || crate::api::static_files::serve(&self.cfg.http_dir, &rest[first.len()..]));
+            return get_only(req, || {
+                crate::api::static_files::serve(&self.cfg.http_dir, &rest[first.len()..])
+            });
         }
         if RESERVED_SEGMENTS.contains(&first.to_ascii_lowercase().as_str()) {
             return Reply::error(404, "not found");

@@ -81,7 +81,10 @@ mod tests {
         assert!(s.ends_with('Z'), "{s}");
         assert_eq!(parse_rfc3339(&s), Some(ms));
         let local = rfc3339_in(ms, chrono_tz::Asia::Jerusalem);
-        assert!(local.ends_with("+02:00") || local.ends_with("+03:00"), "{local}");
+        assert!(
+            local.ends_with("+02:00") || local.ends_with("+03:00"),
+            "{local}"
+        );
         assert_eq!(parse_rfc3339(&local), Some(ms));
     }
 }

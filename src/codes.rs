@@ -34,7 +34,9 @@ pub const ALL: [Code; 11] = [
 
 impl Code {
     pub fn as_str(self) -> &'static str {
-        ["000", "001", "002", "003", "004", "005", "006", "007", "008", "009", "010"][self as usize]
+        [
+            "000", "001", "002", "003", "004", "005", "006", "007", "008", "009", "010",
+        ][self as usize]
     }
 
     pub fn message(self) -> &'static str {
@@ -59,7 +61,10 @@ impl Code {
 
     /// 000, 001 and 002 acknowledge a stored record.
     pub fn is_success(self) -> bool {
-        matches!(self, Code::Ok | Code::AlreadyExists | Code::UpdatedByExternalKey)
+        matches!(
+            self,
+            Code::Ok | Code::AlreadyExists | Code::UpdatedByExternalKey
+        )
     }
 
     pub fn index(self) -> usize {

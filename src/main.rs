@@ -12,7 +12,11 @@ use dataport::config::{Config, EMBEDDED_DEFAULT};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "dataport", version, about = "Takes sales leads over HTTP and turns them into durable CRM records")]
+#[command(
+    name = "dataport",
+    version,
+    about = "Takes sales leads over HTTP and turns them into durable CRM records"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -40,12 +44,17 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("DATAPORT_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("DATAPORT_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Serve { config, listen, data_dir } => serve(config, listen, data_dir),
+        Command::Serve {
+            config,
+            listen,
+            data_dir,
+        } => serve(config, listen, data_dir),
         Command::CheckConfig { file } => check_config(&file),
         Command::Loadgen(args) => {
             let ok = dataport::loadgen::run(&args)?;
@@ -63,15 +72,23 @@ fn load(text: &str, origin: &str) -> anyhow::Result<Config> {
     })
 }
 
-fn serve(config: Option<PathBuf>, listen: Option<String>, data_dir: Option<String>) -> anyhow::Result<()> {
+fn serve(
+    config: Option<PathBuf>,
+    listen: Option<String>,
+    data_dir: Option<String>,
+) -> anyhow::Result<()> {
     let (text, origin) = match &config {
         Some(path) => (
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
             path.display().to_string(),
         ),
-        None => (EMBEDDED_DEFAULT.to_string(), "embedded data/dataport.toml".to_string()),
+        None => (
+            EMBEDDED_DEFAULT.to_string(),
+            "embedded data/dataport.toml".to_string(),
+        ),
     };
-    let mut raw: dataport::config::RawConfig = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+    let mut raw: dataport::config::RawConfig =
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
     if let Some(l) = listen {
         raw.server.listen = l;
     }
@@ -95,9 +112,15 @@ fn serve(config: Option<PathBuf>, listen: Option<String>, data_dir: Option<Strin
 }
 
 fn check_config(file: &PathBuf) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let origin = file.display().to_string();
     let cfg = load(&text, &origin)?;
-    println!("{origin}: OK ({} profiles, {} users, {} branches)", cfg.profiles.len(), cfg.users.len(), cfg.branches.len());
+    println!(
+        "{origin}: OK ({} profiles, {} users, {} branches)",
+        cfg.profiles.len(),
+        cfg.users.len(),
+        cfg.branches.len()
+    );
     Ok(())
 }

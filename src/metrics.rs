@@ -17,7 +17,9 @@ const LATENCY_BOUNDS: [f64; 14] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 /// Upper bounds of the commit batch size histogram.
-const BATCH_BOUNDS: [f64; 10] = [1.0, 2.0, 5.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 2000.0, 5000.0];
+const BATCH_BOUNDS: [f64; 10] = [
+    1.0, 2.0, 5.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 2000.0, 5000.0,
+];
 
 pub struct Histogram<const N: usize> {
     buckets: [AtomicU64; N],
@@ -89,7 +91,8 @@ impl Metrics {
 
     pub fn observe_commit(&self, jobs: usize, took: Duration) {
         if jobs > 0 {
-            self.commit_batch.observe(&BATCH_BOUNDS, jobs as f64, jobs as u64);
+            self.commit_batch
+                .observe(&BATCH_BOUNDS, jobs as f64, jobs as u64);
         }
         self.commit_seconds
             .observe(&LATENCY_BOUNDS, took.as_secs_f64(), took.as_micros() as u64);
@@ -97,7 +100,9 @@ impl Metrics {
 
     pub fn render(&self, cfg: &Config, store: &Store, queued: usize) -> String {
         let mut o = String::with_capacity(8192);
-        o.push_str("# HELP dataport_intake_responses_total Intake answers by profile and response code.\n");
+        o.push_str(
+            "# HELP dataport_intake_responses_total Intake answers by profile and response code.\n",
+        );
         o.push_str("# TYPE dataport_intake_responses_total counter\n");
         for p in &cfg.profiles {
             for c in codes::ALL {
@@ -116,31 +121,72 @@ impl Metrics {
             "dataport_intake_responses_total{{profile=\"\",form=\"\",code=\"003\"}} {}",
             self.unknown_form.load(Ordering::Relaxed)
         );
-        o.push_str("# HELP dataport_http_refusals_total Requests refused at the HTTP level, by status.\n");
+        o.push_str(
+            "# HELP dataport_http_refusals_total Requests refused at the HTTP level, by status.\n",
+        );
         o.push_str("# TYPE dataport_http_refusals_total counter\n");
         for (i, s) in REFUSAL_STATUSES.iter().enumerate() {
-            let _ = writeln!(o, "dataport_http_refusals_total{{status=\"{s}\"}} {}", self.refusals[i].load(Ordering::Relaxed));
+            let _ = writeln!(
+                o,
+                "dataport_http_refusals_total{{status=\"{s}\"}} {}",
+                self.refusals[i].load(Ordering::Relaxed)
+            );
         }
         o.push_str("# HELP dataport_request_duration_seconds Time from a complete request to its answer.\n");
         o.push_str("# TYPE dataport_request_duration_seconds histogram\n");
-        self.latency.render(&mut o, "dataport_request_duration_seconds", &LATENCY_BOUNDS, 1e6);
+        self.latency.render(
+            &mut o,
+            "dataport_request_duration_seconds",
+            &LATENCY_BOUNDS,
+            1e6,
+        );
         o.push_str("# HELP dataport_commit_batch_jobs Jobs carried by one LMDB commit.\n");
         o.push_str("# TYPE dataport_commit_batch_jobs histogram\n");
-        self.commit_batch.render(&mut o, "dataport_commit_batch_jobs", &BATCH_BOUNDS, 1.0);
+        self.commit_batch
+            .render(&mut o, "dataport_commit_batch_jobs", &BATCH_BOUNDS, 1.0);
         o.push_str("# HELP dataport_commit_duration_seconds Time to apply and commit one batch.\n");
         o.push_str("# TYPE dataport_commit_duration_seconds histogram\n");
-        self.commit_seconds.render(&mut o, "dataport_commit_duration_seconds", &LATENCY_BOUNDS, 1e6);
+        self.commit_seconds.render(
+            &mut o,
+            "dataport_commit_duration_seconds",
+            &LATENCY_BOUNDS,
+            1e6,
+        );
         let size = store.size_info();
         let gauges: [(&str, &str, f64); 9] = [
-            ("dataport_lmdb_map_size_bytes", "gauge", size.map_size as f64),
+            (
+                "dataport_lmdb_map_size_bytes",
+                "gauge",
+                size.map_size as f64,
+            ),
             ("dataport_lmdb_used_bytes", "gauge", size.used_bytes as f64),
             ("dataport_lmdb_file_bytes", "gauge", size.file_bytes as f64),
             ("dataport_write_queue_length", "gauge", queued as f64),
-            ("dataport_connections_open", "gauge", self.connections_open.load(Ordering::Relaxed) as f64),
-            ("dataport_commit_failures_total", "counter", self.commit_failures.load(Ordering::Relaxed) as f64),
-            ("dataport_write_queue_full_total", "counter", self.write_queue_full.load(Ordering::Relaxed) as f64),
-            ("dataport_usage_log_dropped_total", "counter", self.usage_dropped.load(Ordering::Relaxed) as f64),
-            ("dataport_connections_refused_total", "counter", self.connections_refused.load(Ordering::Relaxed) as f64),
+            (
+                "dataport_connections_open",
+                "gauge",
+                self.connections_open.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "dataport_commit_failures_total",
+                "counter",
+                self.commit_failures.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "dataport_write_queue_full_total",
+                "counter",
+                self.write_queue_full.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "dataport_usage_log_dropped_total",
+                "counter",
+                self.usage_dropped.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "dataport_connections_refused_total",
+                "counter",
+                self.connections_refused.load(Ordering::Relaxed) as f64,
+            ),
         ];
         for (name, kind, v) in gauges {
             let _ = writeln!(o, "# TYPE {name} {kind}\n{name} {v}");

@@ -21,7 +21,11 @@ use crate::store::Store;
 /// release build and 112 KiB in a debug build, past may's 32 KiB default. An
 /// overflow kills the process, so: 128 KiB (release), 256 KiB (debug). Only
 /// touched pages become resident.
-const STACK_WORDS: usize = if cfg!(debug_assertions) { 0x8000 } else { 0x4000 };
+const STACK_WORDS: usize = if cfg!(debug_assertions) {
+    0x8000
+} else {
+    0x4000
+};
 
 /// A running appliance.
 pub struct Running {
@@ -33,11 +37,15 @@ pub struct Running {
 /// Sets up the coroutine runtime; only the first call in a process counts.
 pub fn configure_runtime(workers: usize) {
     let workers = if workers == 0 {
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
     } else {
         workers
     };
-    may::config().set_workers(workers).set_stack_size(STACK_WORDS);
+    may::config()
+        .set_workers(workers)
+        .set_stack_size(STACK_WORDS);
 }
 
 pub fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
@@ -49,7 +57,10 @@ pub fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
 
     let intake = &cfg.raw.intake;
     let window_ms = intake.duplicate_window_secs * 1000;
-    let dedupe = Arc::new(DuplicateWindow::new(window_ms, intake.duplicate_cache_entries));
+    let dedupe = Arc::new(DuplicateWindow::new(
+        window_ms,
+        intake.duplicate_cache_entries,
+    ));
     let now = clock.now_ms();
     let recent = store.duplicates_since(now.saturating_sub(window_ms))?;
     tracing::info!(keys = recent.len(), "duplicate window rebuilt from storage");

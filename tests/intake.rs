@@ -12,14 +12,19 @@ fn client(s: &TestServer, id: u64) -> serde_json::Value {
 }
 
 fn record_id(r: &Response) -> u64 {
-    r.json()["RecordId"].as_u64().unwrap_or_else(|| panic!("no RecordId in {}", r.body))
+    r.json()["RecordId"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no RecordId in {}", r.body))
 }
 
 #[test]
 fn each_body_encoding_is_accepted_with_case_insensitive_names() {
     let s = start();
     // Query string (GET).
-    let r = get(s.addr, "/leads?firstname=Dana&PHONE=050-111-0001&Email=Dana@Example.com");
+    let r = get(
+        s.addr,
+        "/leads?firstname=Dana&PHONE=050-111-0001&Email=Dana@Example.com",
+    );
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["ResponseMsgEng"], "OK");
     let c = client(&s, record_id(&r));
@@ -29,10 +34,17 @@ fn each_body_encoding_is_accepted_with_case_insensitive_names() {
     assert_eq!(c["media"], "Web form 1", "fixed row");
     assert_eq!(c["handling_status"], 1);
     assert_eq!(c["lead_status"], "New");
-    assert!(c["created_local"].as_str().unwrap().ends_with("+02:00"), "{c}");
+    assert!(
+        c["created_local"].as_str().unwrap().ends_with("+02:00"),
+        "{c}"
+    );
 
     // Form body, percent-encoded UTF-8, merged with the query (body wins).
-    let r = post_form(s.addr, "/leads?City=Eilat&FirstName=Query", "FirstName=%D7%93%D7%A0%D7%94&Phone=0501110002");
+    let r = post_form(
+        s.addr,
+        "/leads?City=Eilat&FirstName=Query",
+        "FirstName=%D7%93%D7%A0%D7%94&Phone=0501110002",
+    );
     assert_eq!(r.code(), "000");
     let c = client(&s, record_id(&r));
     assert_eq!(c["first_name"], "דנה");
@@ -40,12 +52,24 @@ fn each_body_encoding_is_accepted_with_case_insensitive_names() {
 
     // Multipart.
     let body = "--b0undary\r\nContent-Disposition: form-data; name=\"phone\"\r\n\r\n0501110003\r\n--b0undary\r\nContent-Disposition: form-data; name=\"LastName\"\r\n\r\nCohen\r\n--b0undary--\r\n";
-    let r = request(s.addr, "POST", "/leads", &[("Content-Type", "multipart/form-data; boundary=b0undary")], body.as_bytes());
+    let r = request(
+        s.addr,
+        "POST",
+        "/leads",
+        &[("Content-Type", "multipart/form-data; boundary=b0undary")],
+        body.as_bytes(),
+    );
     assert_eq!(r.code(), "000", "{}", r.body);
     assert_eq!(client(&s, record_id(&r))["last_name"], "Cohen");
 
     // Flat JSON.
-    let r = request(s.addr, "POST", "/leads", &[("Content-Type", "application/json")], br#"{"Phone":"+972 50 111 0004","Budget":1500}"#);
+    let r = request(
+        s.addr,
+        "POST",
+        "/leads",
+        &[("Content-Type", "application/json")],
+        br#"{"Phone":"+972 50 111 0004","Budget":1500}"#,
+    );
     assert_eq!(r.code(), "000", "{}", r.body);
     let c = client(&s, record_id(&r));
     assert_eq!(c["extension"]["budget"], "1500");
@@ -56,18 +80,32 @@ fn each_body_encoding_is_accepted_with_case_insensitive_names() {
 fn unknown_form_missing_fields_and_no_contact() {
     let s = start();
     let r = get(s.addr, "/no_such_form?Phone=0501234567");
-    assert_eq!(r.body, r#"{"ResponseCode":"003","ResponseMsgEng":"API function does not exists."}"#);
+    assert_eq!(
+        r.body,
+        r#"{"ResponseCode":"003","ResponseMsgEng":"API function does not exists."}"#
+    );
     let r = get(s.addr, "/must?Boss=Ana");
-    assert_eq!(r.body, r#"{"ResponseCode":"007","ResponseMsgEng":"Please fill up all the required fields."}"#);
+    assert_eq!(
+        r.body,
+        r#"{"ResponseCode":"007","ResponseMsgEng":"Please fill up all the required fields."}"#
+    );
     let r = get(s.addr, "/must?Phone=0501234567&Boss=");
     assert_eq!(r.code(), "007", "an empty mandatory contact field");
     let r = get(s.addr, "/leads?FirstName=Nobody");
-    assert_eq!(r.json()["ResponseMsgEng"], "Client Lead Rejected: because it is missing any phone or email fields.");
+    assert_eq!(
+        r.json()["ResponseMsgEng"],
+        "Client Lead Rejected: because it is missing any phone or email fields."
+    );
     let bad = admin_json(s.addr, "/admin/v1/bad_leads");
     assert_eq!(bad["data"][0]["data"]["FirstName"], "Nobody");
     // Every one of those requests is in the usage log, whole.
     let usage = admin_json(s.addr, "/admin/v1/usage_log?limit=10");
-    let forms: Vec<_> = usage["data"].as_array().unwrap().iter().map(|u| u["form"].as_str().unwrap().to_string()).collect();
+    let forms: Vec<_> = usage["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["form"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(forms, ["no_such_form", "must", "must", "leads"]);
     assert_eq!(usage["data"][0]["query"], "Phone=0501234567");
 }
@@ -80,14 +118,31 @@ fn duplicate_within_the_hour_then_accepted_again_after_it() {
     assert_eq!(first.code(), "000");
     s.clock.advance_ms(HOUR_MS - 1000);
     let r = get(s.addr, q);
-    assert_eq!(r.body, r#"{"ResponseCode":"006","ResponseMsgEng":"Duplicated HTTP Post."}"#);
+    assert_eq!(
+        r.body,
+        r#"{"ResponseCode":"006","ResponseMsgEng":"Duplicated HTTP Post."}"#
+    );
     // Same contact through another profile is not a duplicate post: 001.
-    assert_eq!(get(s.addr, "/leads2?Phone=0502220001&Email=a@dup.example").code(), "001");
+    assert_eq!(
+        get(s.addr, "/leads2?Phone=0502220001&Email=a@dup.example").code(),
+        "001"
+    );
     // Same spelling-independent key: normalisation applies before the check.
-    assert_eq!(get(s.addr, "/leads?Phone=%2B972-50-222-0001&Email=A@DUP.example").code(), "006");
+    assert_eq!(
+        get(
+            s.addr,
+            "/leads?Phone=%2B972-50-222-0001&Email=A@DUP.example"
+        )
+        .code(),
+        "006"
+    );
     s.clock.advance_ms(1000);
     let again = get(s.addr, q);
-    assert_eq!(again.code(), "001", "outside the window the post is accepted (matching the client)");
+    assert_eq!(
+        again.code(),
+        "001",
+        "outside the window the post is accepted (matching the client)"
+    );
     assert_eq!(record_id(&again), record_id(&first));
     // no_dedupe skips both the window and client matching.
     assert_eq!(get(s.addr, "/nodedupe?Phone=0502220009").code(), "000");
@@ -97,21 +152,33 @@ fn duplicate_within_the_hour_then_accepted_again_after_it() {
 #[test]
 fn hot_lead_fills_only_empty_fields_and_keeps_a_backup() {
     let s = start();
-    let r = post_form(s.addr, "/leads", "FirstName=Avi&Phone=0503330001&Supplier=Google&Budget=10");
+    let r = post_form(
+        s.addr,
+        "/leads",
+        "FirstName=Avi&Phone=0503330001&Supplier=Google&Budget=10",
+    );
     let id = record_id(&r);
     let r = post_form(
         s.addr,
         "/leads2",
         "FirstName=Changed&Phone=0503330001&Phone2=0503330002&Email=avi@x.example&Supplier=Bing&Boss=Rina&Budget=99&Color=blue&Shoe=42",
     );
-    assert_eq!(r.body, format!(r#"{{"ResponseCode":"001","ResponseMsgEng":"OK and Already Exist. Sales team has been notified","RecordId":{id}}}"#));
+    assert_eq!(
+        r.body,
+        format!(
+            r#"{{"ResponseCode":"001","ResponseMsgEng":"OK and Already Exist. Sales team has been notified","RecordId":{id}}}"#
+        )
+    );
     let c = client(&s, id);
     assert_eq!(c["first_name"], "Avi", "not an empty field: kept");
     assert_eq!(c["phone2"], "972503330002", "empty: filled");
     assert_eq!(c["email"], "avi@x.example", "empty: filled");
     assert_eq!(c["lead_supplier"], "Google", "not empty: kept");
     assert_eq!(c["lead_status"], "HOT Lead");
-    assert_eq!(c["extension"]["budget"], "10", "extension: only empty fields filled");
+    assert_eq!(
+        c["extension"]["budget"], "10",
+        "extension: only empty fields filled"
+    );
     assert_eq!(c["extension"]["color"], "blue");
     assert_eq!(c["contacts"].as_array().unwrap().len(), 1);
     let contact = admin_json(s.addr, &format!("/admin/v1/contacts/{}", c["contacts"][0]));
@@ -121,8 +188,16 @@ fn hot_lead_fills_only_empty_fields_and_keeps_a_backup() {
     assert_eq!(bad["data"][0]["data"]["FirstName"], "Changed");
     // History: the new-lead opportunity, the repeat inquiry and a call-back task.
     let rel = admin_json(s.addr, &format!("/admin/v1/relationships?client={id}"));
-    let kinds: Vec<_> = rel["data"].as_array().unwrap().iter().map(|r| r["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["new web lead", "repeat web inquiry", "call-back task"]);
+    let kinds: Vec<_> = rel["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["new web lead", "repeat web inquiry", "call-back task"]
+    );
     // The unmapped field went to the automation log with the record reference.
     let auto = admin_json(s.addr, "/admin/v1/automation_log?profile=2");
     assert_eq!(auto["data"][0]["fields"]["Shoe"], "42");
@@ -134,12 +209,24 @@ fn hot_lead_fills_only_empty_fields_and_keeps_a_backup() {
 #[test]
 fn not_interested_client_is_renewed_by_a_new_post() {
     let s = start();
-    let r = post_form(s.addr, "/leads", "FirstName=Old&Phone=0504440001&City=Haifa&Budget=1&Color=red");
+    let r = post_form(
+        s.addr,
+        "/leads",
+        "FirstName=Old&Phone=0504440001&City=Haifa&Budget=1&Color=red",
+    );
     let id = record_id(&r);
-    let p = admin_patch(s.addr, &format!("/admin/v1/clients/{id}"), r#"{"handling_status":3,"archived":true}"#);
+    let p = admin_patch(
+        s.addr,
+        &format!("/admin/v1/clients/{id}"),
+        r#"{"handling_status":3,"archived":true}"#,
+    );
     assert_eq!(p.status, 200, "{}", p.body);
     assert_eq!(p.json()["archived"], true);
-    let r = post_form(s.addr, "/leads2", "FirstName=New&Phone=0504440001&Email=new@x.example&Budget=2&Boss=Eli");
+    let r = post_form(
+        s.addr,
+        "/leads2",
+        "FirstName=New&Phone=0504440001&Email=new@x.example&Budget=2&Boss=Eli",
+    );
     assert_eq!(r.code(), "001");
     assert_eq!(record_id(&r), id);
     let c = client(&s, id);
@@ -148,12 +235,24 @@ fn not_interested_client_is_renewed_by_a_new_post() {
     assert_eq!(c["lead_status"], "Renewed");
     assert_eq!(c["archived"], false, "un-archived");
     assert_eq!(c["handling_status"], 1);
-    assert_eq!(c["extension"], serde_json::json!({"budget": "2"}), "extension replaced");
+    assert_eq!(
+        c["extension"],
+        serde_json::json!({"budget": "2"}),
+        "extension replaced"
+    );
     assert_eq!(c["contacts"].as_array().unwrap().len(), 1);
     let bad = admin_json(s.addr, &format!("/admin/v1/bad_leads?client={id}"));
-    assert_eq!(bad["data"][0]["data"]["first_name"], "Old", "old record copied to bad leads");
+    assert_eq!(
+        bad["data"][0]["data"]["first_name"], "Old",
+        "old record copied to bad leads"
+    );
     let rel = admin_json(s.addr, &format!("/admin/v1/relationships?client={id}"));
-    let notes: Vec<_> = rel["data"].as_array().unwrap().iter().map(|r| r["note"].as_str().unwrap()).collect();
+    let notes: Vec<_> = rel["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["note"].as_str().unwrap())
+        .collect();
     assert_eq!(notes.len(), 2, "history kept: {notes:?}");
     assert_eq!(notes[1], "Lead renewed following a web inquiry");
 }
@@ -171,7 +270,13 @@ fn redirects_and_the_json_override() {
     let r = get(s.addr, "/redir?Other=1");
     assert_eq!(r.status, 303);
     assert_eq!(r.header("location"), Some("https://example.com/sorry"));
-    let r = request(s.addr, "GET", "/redir?Phone=0505550002", &[("Accept", "application/json")], b"");
+    let r = request(
+        s.addr,
+        "GET",
+        "/redir?Phone=0505550002",
+        &[("Accept", "application/json")],
+        b"",
+    );
     assert_eq!(r.status, 200);
     assert_eq!(r.code(), "000");
     assert_eq!(get(s.addr, "/static/..%2Fdataport.toml").status, 404);
@@ -182,11 +287,31 @@ fn redirects_and_the_json_override() {
 fn admin_lists_filters_cursors_and_auth() {
     let s = start();
     for i in 0..5 {
-        assert_eq!(get(s.addr, &format!("/leads?Phone=050666000{i}&City=C{}", i % 2)).code(), "000");
+        assert_eq!(
+            get(
+                s.addr,
+                &format!("/leads?Phone=050666000{i}&City=C{}", i % 2)
+            )
+            .code(),
+            "000"
+        );
         s.clock.advance_ms(60_000);
     }
-    assert_eq!(request(s.addr, "GET", "/admin/v1/clients", &[], b"").status, 401);
-    assert_eq!(request(s.addr, "GET", "/admin/v1/clients", &[("Authorization", "Bearer nope")], b"").status, 401);
+    assert_eq!(
+        request(s.addr, "GET", "/admin/v1/clients", &[], b"").status,
+        401
+    );
+    assert_eq!(
+        request(
+            s.addr,
+            "GET",
+            "/admin/v1/clients",
+            &[("Authorization", "Bearer nope")],
+            b""
+        )
+        .status,
+        401
+    );
     let page = admin_json(s.addr, "/admin/v1/clients?limit=2");
     assert_eq!(page["data"].as_array().unwrap().len(), 2);
     assert_eq!(page["next"], "2");
@@ -201,19 +326,54 @@ fn admin_lists_filters_cursors_and_auth() {
     assert_eq!(byphone["data"][0]["id"], 4);
     let since = dataport::clock::rfc3339_utc(T0 + 2 * 60_000);
     let until = dataport::clock::rfc3339_utc(T0 + 3 * 60_000);
-    let window = admin_json(s.addr, &format!("/admin/v1/clients?since={since}&until={until}"));
-    let ids: Vec<_> = window["data"].as_array().unwrap().iter().map(|c| c["id"].as_u64().unwrap()).collect();
+    let window = admin_json(
+        s.addr,
+        &format!("/admin/v1/clients?since={since}&until={until}"),
+    );
+    let ids: Vec<_> = window["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_u64().unwrap())
+        .collect();
     assert_eq!(ids, [3, 4]);
     assert_eq!(admin(s.addr, "/admin/v1/clients/99").status, 404);
     assert_eq!(admin(s.addr, "/admin/v1/nope").status, 404);
-    assert_eq!(admin(s.addr, "/admin/v1/clients?since=yesterday").status, 400);
-    let p = admin_patch(s.addr, "/admin/v1/clients/1", r#"{"salesperson":"dana@example.com","branch":"A1"}"#);
+    assert_eq!(
+        admin(s.addr, "/admin/v1/clients?since=yesterday").status,
+        400
+    );
+    let p = admin_patch(
+        s.addr,
+        "/admin/v1/clients/1",
+        r#"{"salesperson":"dana@example.com","branch":"A1"}"#,
+    );
     assert_eq!(p.json()["salesperson"], "dana@example.com");
-    assert_eq!(admin_patch(s.addr, "/admin/v1/clients/1", r#"{"handling_status":9}"#).status, 400);
-    assert_eq!(admin_patch(s.addr, "/admin/v1/clients/1", r#"{"name":"x"}"#).status, 400);
-    assert_eq!(admin_patch(s.addr, "/admin/v1/clients/77", r#"{"archived":true}"#).status, 404);
-    for coll in ["contacts", "bad_leads", "relationships", "usage_log", "automation_log", "leads"] {
-        assert_eq!(admin(s.addr, &format!("/admin/v1/{coll}")).status, 200, "{coll}");
+    assert_eq!(
+        admin_patch(s.addr, "/admin/v1/clients/1", r#"{"handling_status":9}"#).status,
+        400
+    );
+    assert_eq!(
+        admin_patch(s.addr, "/admin/v1/clients/1", r#"{"name":"x"}"#).status,
+        400
+    );
+    assert_eq!(
+        admin_patch(s.addr, "/admin/v1/clients/77", r#"{"archived":true}"#).status,
+        404
+    );
+    for coll in [
+        "contacts",
+        "bad_leads",
+        "relationships",
+        "usage_log",
+        "automation_log",
+        "leads",
+    ] {
+        assert_eq!(
+            admin(s.addr, &format!("/admin/v1/{coll}")).status,
+            200,
+            "{coll}"
+        );
     }
 }
 
@@ -246,7 +406,11 @@ fn storage_full_answers_004_and_never_acknowledges_an_unstored_lead() {
     let mut acked = Vec::new();
     let mut saw_004 = false;
     for i in 0..200 {
-        let r = post_form(s.addr, "/leads", &format!("Phone=05088{i:05}&Notes={notes}"));
+        let r = post_form(
+            s.addr,
+            "/leads",
+            &format!("Phone=05088{i:05}&Notes={notes}"),
+        );
         match r.code().as_str() {
             "000" => acked.push(record_id(&r)),
             "004" => {
@@ -260,7 +424,11 @@ fn storage_full_answers_004_and_never_acknowledges_an_unstored_lead() {
     assert!(saw_004, "a 1 MiB map must fill up");
     assert!(!acked.is_empty());
     for id in acked {
-        assert_eq!(admin(s.addr, &format!("/admin/v1/clients/{id}")).status, 200, "acknowledged {id} must be stored");
+        assert_eq!(
+            admin(s.addr, &format!("/admin/v1/clients/{id}")).status,
+            200,
+            "acknowledged {id} must be stored"
+        );
     }
     // Reads keep working while writes fail.
     assert_eq!(get(s.addr, "/health").status, 200);
@@ -279,9 +447,18 @@ fn a_full_write_queue_sheds_load_with_005() {
             })
         })
         .collect();
-    let codes: Vec<String> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let codes: Vec<String> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
     assert!(codes.iter().all(|c| c == "000" || c == "005"), "{codes:?}");
-    assert!(codes.iter().any(|c| c == "005"), "a queue of one must overflow under 32 clients");
+    assert!(
+        codes.iter().any(|c| c == "005"),
+        "a queue of one must overflow under 32 clients"
+    );
     let five = get(addr, "/metrics").body;
-    assert!(!five.contains("dataport_write_queue_full_total 0"), "counted in metrics");
+    assert!(
+        !five.contains("dataport_write_queue_full_total 0"),
+        "counted in metrics"
+    );
 }

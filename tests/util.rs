@@ -193,7 +193,9 @@ impl Binary {
             .spawn()
             .expect("start dataport");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         let addr = line
             .trim()
             .strip_prefix("listening on ")
@@ -233,11 +235,15 @@ impl Response {
             .map(|(_, v)| v.as_str())
     }
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
     }
     /// The intake ResponseCode.
     pub fn code(&self) -> String {
-        self.json()["ResponseCode"].as_str().unwrap_or("").to_string()
+        self.json()["ResponseCode"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
     }
 }
 
@@ -268,11 +274,18 @@ pub fn parse_responses(mut data: &[u8]) -> Vec<Response> {
     loop {
         let mut headers = [httparse::EMPTY_HEADER; 64];
         let mut r = httparse::Response::new(&mut headers);
-        let Ok(httparse::Status::Complete(n)) = r.parse(data) else { break };
+        let Ok(httparse::Status::Complete(n)) = r.parse(data) else {
+            break;
+        };
         let headers: Vec<(String, String)> = r
             .headers
             .iter()
-            .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).to_string()))
+            .map(|h| {
+                (
+                    h.name.to_string(),
+                    String::from_utf8_lossy(h.value).to_string(),
+                )
+            })
             .collect();
         let len: usize = headers
             .iter()
@@ -292,7 +305,13 @@ pub fn parse_responses(mut data: &[u8]) -> Vec<Response> {
 }
 
 /// One request with `Connection: close`.
-pub fn request(addr: SocketAddr, method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
     let mut req = format!("{method} {target} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
@@ -311,7 +330,13 @@ pub fn get(addr: SocketAddr, target: &str) -> Response {
 }
 
 pub fn post_form(addr: SocketAddr, target: &str, body: &str) -> Response {
-    request(addr, "POST", target, &[("Content-Type", "application/x-www-form-urlencoded")], body.as_bytes())
+    request(
+        addr,
+        "POST",
+        target,
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        body.as_bytes(),
+    )
 }
 
 pub fn admin(addr: SocketAddr, target: &str) -> Response {
@@ -327,5 +352,14 @@ pub fn admin_json(addr: SocketAddr, target: &str) -> serde_json::Value {
 
 pub fn admin_patch(addr: SocketAddr, target: &str, body: &str) -> Response {
     let auth = format!("Bearer {TOKEN}");
-    request(addr, "PATCH", target, &[("Authorization", &auth), ("Content-Type", "application/json")], body.as_bytes())
+    request(
+        addr,
+        "PATCH",
+        target,
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        body.as_bytes(),
+    )
 }

@@ -95,8 +95,13 @@ fn list(app: &App, coll: Collection, query: &str) -> Reply {
             let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) else {
                 return true;
             };
-            let at = v.get("created_at").and_then(|t| t.as_str()).and_then(parse_rfc3339);
-            if since.is_some_and(|s| at.is_none_or(|t| t < s)) || until.is_some_and(|u| at.is_none_or(|t| t > u)) {
+            let at = v
+                .get("created_at")
+                .and_then(|t| t.as_str())
+                .and_then(parse_rfc3339);
+            if since.is_some_and(|s| at.is_none_or(|t| t < s))
+                || until.is_some_and(|u| at.is_none_or(|t| t > u))
+            {
                 return true;
             }
             if !filters.iter().all(|(k, want)| field_equals(&v, k, want)) {
@@ -128,8 +133,11 @@ fn list(app: &App, coll: Collection, query: &str) -> Reply {
 
 fn field_equals(v: &serde_json::Value, key: &str, want: &str) -> bool {
     let found = v.get(key).or_else(|| {
-        v.as_object()
-            .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
+        v.as_object().and_then(|o| {
+            o.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                .map(|(_, v)| v)
+        })
     });
     match found {
         Some(serde_json::Value::String(s)) => s == want,
@@ -164,7 +172,9 @@ fn patch_client(app: &App, id: &str, body: &[u8]) -> Reply {
         }
     }
     match app.writer.call(|r| Job::PatchClient(id, patch, r)) {
-        Ok(Ok(Applied::Client(Some(c)))) => Reply::json(200, serde_json::to_vec(&c).unwrap_or_default()),
+        Ok(Ok(Applied::Client(Some(c)))) => {
+            Reply::json(200, serde_json::to_vec(&c).unwrap_or_default())
+        }
         Ok(Ok(_)) => Reply::error(404, &format!("no client {id}")),
         Ok(Err(e)) => Reply::error(500, &e.to_string()),
         Err(e) => Reply::error(503, &e.to_string()),

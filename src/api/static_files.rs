@@ -29,8 +29,9 @@ pub fn serve(dir: &Path, rest: &str) -> Reply {
         Ok(bytes) => {
             let mut r = Reply::new(200, content_type, Body::Owned(bytes));
             if content_type.starts_with("text/html") {
-                r.extra_headers
-                    .push_str("Content-Security-Policy: default-src 'self'; frame-ancestors 'none'\r\n");
+                r.extra_headers.push_str(
+                    "Content-Security-Policy: default-src 'self'; frame-ancestors 'none'\r\n",
+                );
             }
             r
         }

@@ -293,7 +293,11 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigError>> {
     let listen = match raw.server.listen.parse::<SocketAddr>() {
         Ok(a) => a,
         Err(_) => {
-            err(&mut errors, "server.listen", format!("{:?} is not an address:port", raw.server.listen));
+            err(
+                &mut errors,
+                "server.listen",
+                format!("{:?} is not an address:port", raw.server.listen),
+            );
             SocketAddr::from(([127, 0, 0, 1], 8080))
         }
     };
@@ -301,10 +305,18 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigError>> {
         err(&mut errors, "server.max_body_bytes", "must be > 0");
     }
     if raw.server.max_header_bytes < 256 {
-        err(&mut errors, "server.max_header_bytes", "must be at least 256");
+        err(
+            &mut errors,
+            "server.max_header_bytes",
+            "must be at least 256",
+        );
     }
     if raw.server.max_headers == 0 || raw.server.max_headers > 256 {
-        err(&mut errors, "server.max_headers", "must be between 1 and 256");
+        err(
+            &mut errors,
+            "server.max_headers",
+            "must be between 1 and 256",
+        );
     }
     if raw.server.max_connections == 0 {
         err(&mut errors, "server.max_connections", "must be > 0");
@@ -313,7 +325,11 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigError>> {
         err(&mut errors, "storage.map_size_mb", "must be > 0");
     }
     if raw.storage.max_batch == 0 || raw.storage.write_queue == 0 {
-        err(&mut errors, "storage", "max_batch and write_queue must be > 0");
+        err(
+            &mut errors,
+            "storage",
+            "max_batch and write_queue must be > 0",
+        );
     }
     if phonenumber::metadata::DATABASE
         .by_id(&raw.intake.default_country.to_ascii_uppercase())
@@ -322,7 +338,10 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigError>> {
         err(
             &mut errors,
             "intake.default_country",
-            format!("{:?} is not a known ISO 3166 country code", raw.intake.default_country),
+            format!(
+                "{:?} is not a known ISO 3166 country code",
+                raw.intake.default_country
+            ),
         );
     }
 
@@ -332,7 +351,11 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigError>> {
     for (i, b) in raw.branches.iter().enumerate() {
         let loc = format!("branches[{}] ({})", i + 1, b.id);
         if parse_branch_circle(&format!(";{};", b.id)).is_none() {
-            err(&mut errors, &loc, "branch id must be \"A\" followed by the branch number (A1, A2, ...)");
+            err(
+                &mut errors,
+                &loc,
+                "branch id must be \"A\" followed by the branch number (A1, A2, ...)",
+            );
         }
         if !branch_ids.insert(b.id.clone()) {
             err(&mut errors, &loc, "duplicate branch id");
@@ -343,7 +366,11 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigError>> {
             match b.timezone.parse::<chrono_tz::Tz>() {
                 Ok(tz) => tz,
                 Err(_) => {
-                    err(&mut errors, &loc, format!("unknown time zone {:?}", b.timezone));
+                    err(
+                        &mut errors,
+                        &loc,
+                        format!("unknown time zone {:?}", b.timezone),
+                    );
                     chrono_tz::UTC
                 }
             }
@@ -382,7 +409,11 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigError>> {
             err(&mut errors, &loc, "duplicate login");
         }
         if !u.branch.is_empty() && !branch_ids.contains(&u.branch) {
-            err(&mut errors, &loc, format!("branch {:?} is not defined", u.branch));
+            err(
+                &mut errors,
+                &loc,
+                format!("branch {:?} is not defined", u.branch),
+            );
         }
         users.push(User {
             login: u.login.clone(),
@@ -398,7 +429,12 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigError>> {
     let mut by_form = AHashMap::new();
     let mut numbers = HashSet::new();
     for (pi, p) in raw.profiles.iter().enumerate() {
-        let ploc = format!("profile #{} ({:?}, entry {})", p.number, p.form_name, pi + 1);
+        let ploc = format!(
+            "profile #{} ({:?}, entry {})",
+            p.number,
+            p.form_name,
+            pi + 1
+        );
         if p.number == 0 {
             err(&mut errors, &ploc, "number must be a positive integer");
         } else if !numbers.insert(p.number) {
@@ -414,9 +450,17 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigError>> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         {
-            err(&mut errors, &ploc, "form_name may hold only letters, digits, '_' and '-'");
+            err(
+                &mut errors,
+                &ploc,
+                "form_name may hold only letters, digits, '_' and '-'",
+            );
         } else if RESERVED_SEGMENTS.contains(&form_lower.as_str()) {
-            err(&mut errors, &ploc, format!("form_name {:?} is a reserved path segment", p.form_name));
+            err(
+                &mut errors,
+                &ploc,
+                format!("form_name {:?} is a reserved path segment", p.form_name),
+            );
         } else if by_form.contains_key(&form_lower) {
             err(&mut errors, &ploc, "duplicate form_name");
         }
@@ -451,7 +495,13 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigError>> {
                 Some(list) => {
                     for b in &list {
                         if !branch_ids.contains(b) {
-                            err(&mut errors, &ploc, format!("circle_between_agencies names branch {b} which is not defined"));
+                            err(
+                                &mut errors,
+                                &ploc,
+                                format!(
+                                    "circle_between_agencies names branch {b} which is not defined"
+                                ),
+                            );
                         }
                     }
                     list
@@ -460,7 +510,10 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigError>> {
                     err(
                         &mut errors,
                         &ploc,
-                        format!("circle_between_agencies {:?} must look like \";A1;A3;\"", p.circle_between_agencies),
+                        format!(
+                            "circle_between_agencies {:?} must look like \";A1;A3;\"",
+                            p.circle_between_agencies
+                        ),
                     );
                     Vec::new()
                 }
@@ -471,7 +524,13 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigError>> {
         }
         let mut rows = Vec::new();
         for (ri, f) in p.fields.iter().enumerate() {
-            let rloc = format!("{ploc} row {} ({:?} -> {}.{})", ri + 1, f.external, f.table, f.field);
+            let rloc = format!(
+                "{ploc} row {} ({:?} -> {}.{})",
+                ri + 1,
+                f.external,
+                f.table,
+                f.field
+            );
             let table = match f.table.as_str() {
                 "clients" => Some(Table::Clients),
                 "contacts" => Some(Table::Contacts),
@@ -481,12 +540,16 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigError>> {
             };
             match table {
                 None => err(&mut errors, &rloc, format!("unknown table {:?}", f.table)),
-                Some(Table::Tickets) if kind != ProfileType::ServiceTicket => {
-                    err(&mut errors, &rloc, "table tickets is only for service_ticket profiles")
-                }
-                Some(t) if t != Table::Tickets && kind == ProfileType::ServiceTicket => {
-                    err(&mut errors, &rloc, "a service_ticket profile maps only into tickets")
-                }
+                Some(Table::Tickets) if kind != ProfileType::ServiceTicket => err(
+                    &mut errors,
+                    &rloc,
+                    "table tickets is only for service_ticket profiles",
+                ),
+                Some(t) if t != Table::Tickets && kind == ProfileType::ServiceTicket => err(
+                    &mut errors,
+                    &rloc,
+                    "a service_ticket profile maps only into tickets",
+                ),
                 Some(t) => {
                     let known = match t {
                         Table::Clients => CLIENT_FIELDS.contains(&f.field.as_str()),
@@ -495,15 +558,27 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigError>> {
                         Table::Extension => !f.field.trim().is_empty(),
                     };
                     if !known {
-                        err(&mut errors, &rloc, format!("table {} has no field {:?}", f.table, f.field));
+                        err(
+                            &mut errors,
+                            &rloc,
+                            format!("table {} has no field {:?}", f.table, f.field),
+                        );
                     }
                 }
             }
             if f.mandatory && f.external.trim().is_empty() {
-                err(&mut errors, &rloc, "a mandatory row must name its posted field (external)");
+                err(
+                    &mut errors,
+                    &rloc,
+                    "a mandatory row must name its posted field (external)",
+                );
             }
             if f.external.trim().is_empty() && f.default.is_empty() {
-                err(&mut errors, &rloc, "a row without an external field must have a default");
+                err(
+                    &mut errors,
+                    &rloc,
+                    "a row without an external field must have a default",
+                );
             }
             rows.push(FieldRow {
                 external: f.external.trim().to_lowercase(),

@@ -13,14 +13,22 @@ fn errors_of(text: &str) -> Vec<String> {
 fn embedded_default_is_valid() {
     let cfg = Config::from_toml(EMBEDDED_DEFAULT).expect("embedded config must validate");
     assert!(cfg.profile("land_fb").is_some());
-    assert!(cfg.profile("LAND_FB").is_some(), "form names match case-insensitively");
+    assert!(
+        cfg.profile("LAND_FB").is_some(),
+        "form names match case-insensitively"
+    );
 }
 
 #[test]
 fn branch_circle_pattern() {
-    assert_eq!(parse_branch_circle(";A1;A3;"), Some(vec!["A1".into(), "A3".into()]));
+    assert_eq!(
+        parse_branch_circle(";A1;A3;"),
+        Some(vec!["A1".into(), "A3".into()])
+    );
     assert_eq!(parse_branch_circle(";A10;"), Some(vec!["A10".into()]));
-    for bad in ["", ";;", "A1;", ";A1", ";A0;", ";B1;", ";A1;;A2;", ";A01;", ";A1x;"] {
+    for bad in [
+        "", ";;", "A1;", ";A1", ";A0;", ";B1;", ";A1;;A2;", ";A01;", ";A1x;",
+    ] {
         assert_eq!(parse_branch_circle(bad), None, "{bad:?}");
     }
 }
@@ -65,23 +73,44 @@ type = "service_ticket"
     );
     let errs = errors_of(&text);
     let has = |needle: &str| errs.iter().any(|e| e.contains(needle));
-    assert!(has("profile #1 (\"a.b\", entry 1): form_name must not contain '.'"), "{errs:#?}");
+    assert!(
+        has("profile #1 (\"a.b\", entry 1): form_name must not contain '.'"),
+        "{errs:#?}"
+    );
     assert!(has("branch A7 which is not defined"), "{errs:#?}");
-    assert!(has("row 1 (\"\" -> clients.first_name): a mandatory row must name its posted field"), "{errs:#?}");
+    assert!(
+        has("row 1 (\"\" -> clients.first_name): a mandatory row must name its posted field"),
+        "{errs:#?}"
+    );
     assert!(has("row 1 (\"\" -> clients.first_name): a row without an external field must have a default"), "{errs:#?}");
-    assert!(has("row 2 (\"x\" -> tickets.subject): table tickets is only for service_ticket profiles"), "{errs:#?}");
+    assert!(
+        has("row 2 (\"x\" -> tickets.subject): table tickets is only for service_ticket profiles"),
+        "{errs:#?}"
+    );
     assert!(has("entry 2): duplicate profile number"), "{errs:#?}");
     assert!(has("\"admin\" is a reserved path segment"), "{errs:#?}");
-    assert!(has("entry 2): a profile needs at least one field row"), "{errs:#?}");
+    assert!(
+        has("entry 2): a profile needs at least one field row"),
+        "{errs:#?}"
+    );
     assert!(has("must look like \";A1;A3;\""), "{errs:#?}");
     assert!(has("table clients has no field \"nope\""), "{errs:#?}");
-    assert!(has("profile #4 (\"OK\", entry 4): duplicate form_name"), "{errs:#?}");
-    assert!(has("a service_ticket profile maps only into tickets"), "{errs:#?}");
+    assert!(
+        has("profile #4 (\"OK\", entry 4): duplicate form_name"),
+        "{errs:#?}"
+    );
+    assert!(
+        has("a service_ticket profile maps only into tickets"),
+        "{errs:#?}"
+    );
 }
 
 #[test]
 fn redirect_targets() {
-    assert_eq!(parse_redirect("ThankYou.html").unwrap(), Some(Redirect::Static("ThankYou.html".into())));
+    assert_eq!(
+        parse_redirect("ThankYou.html").unwrap(),
+        Some(Redirect::Static("ThankYou.html".into()))
+    );
     assert_eq!(
         parse_redirect("https://x.example/ok").unwrap(),
         Some(Redirect::Absolute("https://x.example/ok".into()))

@@ -40,7 +40,10 @@ pub enum DecodeError {
 impl Fields {
     /// The value posted under `key` (lower-cased), if any.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|f| f.key == key).map(|f| f.value.as_str())
+        self.0
+            .iter()
+            .find(|f| f.key == key)
+            .map(|f| f.value.as_str())
     }
 
     fn set(&mut self, name: &str, value: &str) {
@@ -59,18 +62,29 @@ impl Fields {
     }
 
     /// Decodes the query and body of a request.
-    pub fn decode(query: &str, content_type: Option<&str>, body: &[u8]) -> Result<Fields, DecodeError> {
+    pub fn decode(
+        query: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Result<Fields, DecodeError> {
         let mut f = Fields::default();
         f.add_urlencoded(query.as_bytes())?;
         if body.iter().all(|b| b.is_ascii_whitespace()) {
             return Ok(f);
         }
         let ct = content_type.unwrap_or("").trim();
-        let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let mime = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         match mime.as_str() {
             "" | "application/x-www-form-urlencoded" => f.add_urlencoded(body)?,
             "multipart/form-data" => f.add_multipart(ct, body)?,
-            m if m == "application/json" || m == "text/json" || m.ends_with("+json") => f.add_json(body)?,
+            m if m == "application/json" || m == "text/json" || m.ends_with("+json") => {
+                f.add_json(body)?
+            }
             _ => return Err(DecodeError::ContentType(mime)),
         }
         Ok(f)
@@ -118,9 +132,11 @@ impl Fields {
     }
 
     fn add_multipart(&mut self, content_type: &str, body: &[u8]) -> Result<(), DecodeError> {
-        let boundary = multer::parse_boundary(content_type).map_err(|e| DecodeError::Multipart(e.to_string()))?;
+        let boundary = multer::parse_boundary(content_type)
+            .map_err(|e| DecodeError::Multipart(e.to_string()))?;
         let data = bytes::Bytes::copy_from_slice(body);
-        let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(data) });
+        let stream =
+            futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(data) });
         let mut mp = multer::Multipart::new(stream, boundary);
         // The whole body is in memory, so every future is ready at once: poll
         // it with a no-op waker instead of an executor (no thread-locals, no
@@ -239,7 +255,12 @@ mod tests {
 
     #[test]
     fn flat_json_only() {
-        let f = Fields::decode("", Some("application/json"), br#"{"Phone":"050","n":5,"b":true,"z":null}"#).unwrap();
+        let f = Fields::decode(
+            "",
+            Some("application/json"),
+            br#"{"Phone":"050","n":5,"b":true,"z":null}"#,
+        )
+        .unwrap();
         assert_eq!(f.get("phone"), Some("050"));
         assert_eq!(f.get("n"), Some("5"));
         assert_eq!(f.get("b"), Some("true"));
@@ -248,8 +269,14 @@ mod tests {
             Fields::decode("", Some("application/json"), br#"{"a":{"b":1}}"#),
             Err(DecodeError::JsonShape)
         );
-        assert_eq!(Fields::decode("", Some("application/json"), b"[1]"), Err(DecodeError::JsonShape));
-        assert_eq!(Fields::decode("", Some("application/json"), b"{"), Err(DecodeError::Json));
+        assert_eq!(
+            Fields::decode("", Some("application/json"), b"[1]"),
+            Err(DecodeError::JsonShape)
+        );
+        assert_eq!(
+            Fields::decode("", Some("application/json"), b"{"),
+            Err(DecodeError::Json)
+        );
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         assert!(Fields::decode("", Some("application/json"), deep.as_bytes()).is_err());
         assert_eq!(max_json_depth(br#"{"a":"[{\"}"}"#), 1);
@@ -258,11 +285,22 @@ mod tests {
     #[test]
     fn multipart_fields_and_unclosed_boundary() {
         let body = "--XyZ\r\nContent-Disposition: form-data; name=\"Phone\"\r\n\r\n0501234567\r\n--XyZ\r\nContent-Disposition: form-data; name=\"City\"\r\n\r\nחיפה\r\n--XyZ--\r\n";
-        let f = Fields::decode("", Some("multipart/form-data; boundary=XyZ"), body.as_bytes()).unwrap();
+        let f = Fields::decode(
+            "",
+            Some("multipart/form-data; boundary=XyZ"),
+            body.as_bytes(),
+        )
+        .unwrap();
         assert_eq!(f.get("phone"), Some("0501234567"));
         assert_eq!(f.get("city"), Some("חיפה"));
-        let unclosed = "--XyZ\r\nContent-Disposition: form-data; name=\"Phone\"\r\n\r\n0501234567\r\n";
-        assert!(Fields::decode("", Some("multipart/form-data; boundary=XyZ"), unclosed.as_bytes()).is_err());
+        let unclosed =
+            "--XyZ\r\nContent-Disposition: form-data; name=\"Phone\"\r\n\r\n0501234567\r\n";
+        assert!(Fields::decode(
+            "",
+            Some("multipart/form-data; boundary=XyZ"),
+            unclosed.as_bytes()
+        )
+        .is_err());
         assert!(Fields::decode("", Some("multipart/form-data"), body.as_bytes()).is_err());
     }
 

@@ -172,10 +172,12 @@ impl<'l> Conn<'l> {
     fn one_request(&mut self, handler: &dyn Handler) -> Result<bool, Stop> {
         let head = self.read_head()?;
         self.head.clear();
-        self.head.extend_from_slice(&self.buf[self.start..self.start + head.len]);
+        self.head
+            .extend_from_slice(&self.buf[self.start..self.start + head.len]);
         self.start += head.len;
 
-        if head.expect_continue && (head.chunked || self.filled - self.start < head.content_length) {
+        if head.expect_continue && (head.chunked || self.filled - self.start < head.content_length)
+        {
             self.stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
         }
         let body_range = if head.chunked {
@@ -250,7 +252,12 @@ impl<'l> Conn<'l> {
                 self.filled += n;
                 Ok(n)
             }
-            Err(e) if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+                ) =>
+            {
                 Err(Stop::Refuse(408, "request timed out"))
             }
             Err(_) => Err(Stop::Close),
@@ -353,7 +360,10 @@ impl<'l> Conn<'l> {
                 if trim_ows(h.value).eq_ignore_ascii_case(b"chunked") {
                     chunked = true;
                 } else {
-                    return Err(Stop::Refuse(501, "only Transfer-Encoding: chunked is supported"));
+                    return Err(Stop::Refuse(
+                        501,
+                        "only Transfer-Encoding: chunked is supported",
+                    ));
                 }
             } else if name.eq_ignore_ascii_case("connection") {
                 let v = h.value.to_ascii_lowercase();
@@ -374,7 +384,10 @@ impl<'l> Conn<'l> {
             return Err(Stop::Refuse(400, "repeated Transfer-Encoding"));
         }
         if chunked && content_length.is_some() {
-            return Err(Stop::Refuse(400, "Content-Length together with Transfer-Encoding"));
+            return Err(Stop::Refuse(
+                400,
+                "Content-Length together with Transfer-Encoding",
+            ));
         }
         let content_length = content_length.unwrap_or(0);
         if content_length > limits.max_body_bytes {
@@ -401,11 +414,15 @@ impl<'l> Conn<'l> {
                 None => &line[..],
             };
             let size_part = trim_ows(size_part);
-            if size_part.is_empty() || size_part.len() > 15 || !size_part.iter().all(u8::is_ascii_hexdigit) {
+            if size_part.is_empty()
+                || size_part.len() > 15
+                || !size_part.iter().all(u8::is_ascii_hexdigit)
+            {
                 return Err(Stop::Refuse(400, "malformed chunk size"));
             }
             // unwrap: at most 15 hex digits always parse into u64.
-            let size = u64::from_str_radix(std::str::from_utf8(size_part).unwrap(), 16).unwrap() as usize;
+            let size =
+                u64::from_str_radix(std::str::from_utf8(size_part).unwrap(), 16).unwrap() as usize;
             if size == 0 {
                 // Trailers, up to an empty line; bounded like a head.
                 let mut trailer_bytes = 0;
@@ -458,7 +475,9 @@ impl<'l> Conn<'l> {
     /// answer is not lost to a TCP reset.
     fn linger_close(&mut self) {
         let _ = self.stream.shutdown(std::net::Shutdown::Write);
-        let _ = self.stream.set_read_timeout(Some(Duration::from_millis(500)));
+        let _ = self
+            .stream
+            .set_read_timeout(Some(Duration::from_millis(500)));
         let mut sink = [0u8; 1024];
         let mut drained = 0;
         while drained < 256 * 1024 {
@@ -471,8 +490,14 @@ impl<'l> Conn<'l> {
 }
 
 fn trim_ows(v: &[u8]) -> &[u8] {
-    let start = v.iter().position(|b| !matches!(b, b' ' | b'\t')).unwrap_or(v.len());
-    let end = v.iter().rposition(|b| !matches!(b, b' ' | b'\t')).map_or(start, |i| i + 1);
+    let start = v
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t'))
+        .unwrap_or(v.len());
+    let end = v
+        .iter()
+        .rposition(|b| !matches!(b, b' ' | b'\t'))
+        .map_or(start, |i| i + 1);
     &v[start..end]
 }
 

@@ -85,7 +85,12 @@ impl Reply {
 
     /// `{"error":"..."}` with the given status.
     pub fn error(status: u16, message: &str) -> Reply {
-        Reply::json(status, serde_json::json!({ "error": message }).to_string().into_bytes())
+        Reply::json(
+            status,
+            serde_json::json!({ "error": message })
+                .to_string()
+                .into_bytes(),
+        )
     }
 
     pub fn see_other(location: String) -> Reply {

@@ -26,7 +26,12 @@ pub struct MissingField {
     pub external: String,
 }
 
-const TABLE_ORDER: [Table; 4] = [Table::Clients, Table::Contacts, Table::Extension, Table::Tickets];
+const TABLE_ORDER: [Table; 4] = [
+    Table::Clients,
+    Table::Contacts,
+    Table::Extension,
+    Table::Tickets,
+];
 
 /// Maps `fields` through `profile`'s rows.
 pub fn map(profile: &Profile, fields: &Fields) -> Result<Mapped, MissingField> {
@@ -34,7 +39,11 @@ pub fn map(profile: &Profile, fields: &Fields) -> Result<Mapped, MissingField> {
     let mut contact = Contact::default();
     for table in TABLE_ORDER {
         for row in profile.fields.iter().filter(|r| r.table == table) {
-            let posted = if row.external.is_empty() { None } else { fields.get(&row.external) };
+            let posted = if row.external.is_empty() {
+                None
+            } else {
+                fields.get(&row.external)
+            };
             let value = match posted {
                 Some(v) if !v.is_empty() => v,
                 _ => row.default.as_str(),
@@ -59,7 +68,9 @@ pub fn map(profile: &Profile, fields: &Fields) -> Result<Mapped, MissingField> {
                     }
                 }
                 Table::Extension => {
-                    m.client.extension.insert(row.field.clone(), value.to_string());
+                    m.client
+                        .extension
+                        .insert(row.field.clone(), value.to_string());
                 }
                 // Service tickets have their own pipeline.
                 Table::Tickets => {}
@@ -131,21 +142,39 @@ form_name = "f"
     fn defaults_fixed_and_fallback() {
         let m = map(&profile(), &fields("phone=050&src=&budget=5")).unwrap();
         assert_eq!(m.client.phone1, "050");
-        assert_eq!(m.client.lead_supplier, "Web", "fallback default on empty value");
+        assert_eq!(
+            m.client.lead_supplier, "Web",
+            "fallback default on empty value"
+        );
         assert_eq!(m.client.media, "Facebook", "fixed row");
         assert!(m.contact.is_none());
-        assert_eq!(m.client.extension.get("budget").map(String::as_str), Some("5"));
+        assert_eq!(
+            m.client.extension.get("budget").map(String::as_str),
+            Some("5")
+        );
     }
 
     #[test]
     fn mandatory_checked_in_table_order() {
-        assert_eq!(map(&profile(), &fields("budget=1")).unwrap_err().external, "phone");
-        assert_eq!(map(&profile(), &fields("phone=1&budget=")).unwrap_err().external, "budget");
+        assert_eq!(
+            map(&profile(), &fields("budget=1")).unwrap_err().external,
+            "phone"
+        );
+        assert_eq!(
+            map(&profile(), &fields("phone=1&budget="))
+                .unwrap_err()
+                .external,
+            "budget"
+        );
     }
 
     #[test]
     fn contact_and_extras() {
-        let m = map(&profile(), &fields("Phone=1&Budget=2&boss=Ana&Color=red&utm=x")).unwrap();
+        let m = map(
+            &profile(),
+            &fields("Phone=1&Budget=2&boss=Ana&Color=red&utm=x"),
+        )
+        .unwrap();
         assert_eq!(m.contact.unwrap().first_name, "Ana");
         assert_eq!(m.extras.len(), 2);
         assert_eq!(m.extras.get("Color").map(String::as_str), Some("red"));

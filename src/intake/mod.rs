@@ -43,7 +43,10 @@ pub fn handle(app: &App, req: &Request<'_>, form: &str) -> Reply {
 fn log_usage(app: &App, req: &Request<'_>, form: &str, now: u64) {
     let (body, body_base64) = match std::str::from_utf8(req.body) {
         Ok(s) => (s.to_string(), false),
-        Err(_) => (base64::engine::general_purpose::STANDARD.encode(req.body), true),
+        Err(_) => (
+            base64::engine::general_purpose::STANDARD.encode(req.body),
+            true,
+        ),
     };
     let entry = UsageEntry {
         id: 0,
@@ -63,12 +66,20 @@ fn log_usage(app: &App, req: &Request<'_>, form: &str, now: u64) {
 }
 
 /// Steps 2–11. Err = a transport-level refusal (undecodable body).
-fn run(app: &App, req: &Request<'_>, profile: &Profile, now: u64) -> Result<(Code, Option<u64>), Reply> {
+fn run(
+    app: &App,
+    req: &Request<'_>,
+    profile: &Profile,
+    now: u64,
+) -> Result<(Code, Option<u64>), Reply> {
     let fields = Fields::decode(req.query, req.header("content-type"), req.body)
         .map_err(|e| Reply::error(400, &e.to_string()))?;
     if profile.kind == ProfileType::ServiceTicket {
         // The service-ticket pipeline (SPEC §5) is not built yet.
-        tracing::warn!(profile = profile.number, "service_ticket profiles are not implemented yet");
+        tracing::warn!(
+            profile = profile.number,
+            "service_ticket profiles are not implemented yet"
+        );
         return Ok((Code::TechnicalError, None));
     }
 
@@ -117,7 +128,9 @@ fn run(app: &App, req: &Request<'_>, profile: &Profile, now: u64) -> Result<(Cod
             Check::Reserved => false,
             Check::Duplicate => true,
             Check::AskStorage => {
-                app.metrics.duplicate_storage_lookups.fetch_add(1, Ordering::Relaxed);
+                app.metrics
+                    .duplicate_storage_lookups
+                    .fetch_add(1, Ordering::Relaxed);
                 match app.store.duplicate_accepted_at(key) {
                     Ok(Some(at)) if at + app.dedupe.window_ms() > now => true,
                     Ok(_) => {
@@ -208,7 +221,11 @@ fn content_text(posted: &std::collections::BTreeMap<String, String>) -> String {
 /// asked for JSON), else the JSON body of SPEC §3.
 fn answer(profile: Option<&Profile>, req: &Request<'_>, code: Code, id: Option<u64>) -> Reply {
     if let Some(p) = profile {
-        let target = if code.is_success() { &p.redirect_success } else { &p.redirect_error };
+        let target = if code.is_success() {
+            &p.redirect_success
+        } else {
+            &p.redirect_error
+        };
         if let (Some(t), false) = (target, req.accepts_json()) {
             return Reply::see_other(t.location());
         }

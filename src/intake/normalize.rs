@@ -66,7 +66,13 @@ mod tests {
     #[test]
     fn israeli_numbers_in_every_spelling_agree() {
         let p = Phones::new("IL");
-        for raw in ["050-123-4567", "0501234567", "+972 50 123 4567", "00972501234567", " (050) 1234567 "] {
+        for raw in [
+            "050-123-4567",
+            "0501234567",
+            "+972 50 123 4567",
+            "00972501234567",
+            " (050) 1234567 ",
+        ] {
             assert_eq!(p.normalize(raw), "972501234567", "{raw}");
         }
         assert_eq!(p.normalize("+1 212 555 0100"), "12125550100");

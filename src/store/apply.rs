@@ -146,12 +146,18 @@ impl<'s> Batch<'s> {
     pub fn commit(mut self) -> Result<()> {
         if self.seq.dirty_number {
             let n = self.seq.last_client_number.to_be_bytes();
-            self.store.dbs.meta.put(&mut self.txn, "client_number", &n)?;
+            self.store
+                .dbs
+                .meta
+                .put(&mut self.txn, "client_number", &n)?;
         }
         if self.usage_bytes_added != 0 {
             let cur = self.usage_bytes()?;
             let new = (cur as i64 + self.usage_bytes_added).max(0) as u64;
-            self.store.dbs.meta.put(&mut self.txn, "usage_bytes", &new.to_be_bytes())?;
+            self.store
+                .dbs
+                .meta
+                .put(&mut self.txn, "usage_bytes", &new.to_be_bytes())?;
         }
         self.txn.commit()?;
         self.seq.dirty_number = false;
@@ -175,7 +181,11 @@ impl<'s> Batch<'s> {
         Ok(())
     }
 
-    fn get_json<T: serde::de::DeserializeOwned>(&self, c: Collection, id: u64) -> Result<Option<T>> {
+    fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        c: Collection,
+        id: u64,
+    ) -> Result<Option<T>> {
         match self.store.dbs.records(c).get(&self.txn, &id)? {
             Some(b) => Ok(Some(serde_json::from_slice(b)?)),
             None => Ok(None),
@@ -186,7 +196,10 @@ impl<'s> Batch<'s> {
         e.id = self.seq.next(Collection::UsageLog);
         let bytes = serde_json::to_vec(&e)?;
         self.usage_bytes_added += bytes.len() as i64;
-        self.store.dbs.records(Collection::UsageLog).put(&mut self.txn, &e.id, &bytes)?;
+        self.store
+            .dbs
+            .records(Collection::UsageLog)
+            .put(&mut self.txn, &e.id, &bytes)?;
         Ok(e.id)
     }
 
@@ -224,26 +237,35 @@ impl<'s> Batch<'s> {
         if let Some(old) = old {
             for p in old.phones() {
                 if !p.is_empty() && !client.phones().contains(&p) {
-                    dbs.idx_phone.delete(&mut self.txn, &index_key(p.as_bytes(), id))?;
+                    dbs.idx_phone
+                        .delete(&mut self.txn, &index_key(p.as_bytes(), id))?;
                 }
             }
             if !old.email.is_empty() && old.email != client.email {
-                dbs.idx_email.delete(&mut self.txn, &index_key(old.email.as_bytes(), id))?;
+                dbs.idx_email
+                    .delete(&mut self.txn, &index_key(old.email.as_bytes(), id))?;
             }
             if !old.external_key.is_empty() && old.external_key != client.external_key {
-                dbs.idx_extkey.delete(&mut self.txn, &index_key(old.external_key.as_bytes(), id))?;
+                dbs.idx_extkey
+                    .delete(&mut self.txn, &index_key(old.external_key.as_bytes(), id))?;
             }
         }
         for p in client.phones() {
             if !p.is_empty() {
-                dbs.idx_phone.put(&mut self.txn, &index_key(p.as_bytes(), id), &())?;
+                dbs.idx_phone
+                    .put(&mut self.txn, &index_key(p.as_bytes(), id), &())?;
             }
         }
         if !client.email.is_empty() {
-            dbs.idx_email.put(&mut self.txn, &index_key(client.email.as_bytes(), id), &())?;
+            dbs.idx_email
+                .put(&mut self.txn, &index_key(client.email.as_bytes(), id), &())?;
         }
         if !client.external_key.is_empty() {
-            dbs.idx_extkey.put(&mut self.txn, &index_key(client.external_key.as_bytes(), id), &())?;
+            dbs.idx_extkey.put(
+                &mut self.txn,
+                &index_key(client.external_key.as_bytes(), id),
+                &(),
+            )?;
         }
         self.put_json(Collection::Clients, id, client)
     }
@@ -280,12 +302,23 @@ impl<'s> Batch<'s> {
         Ok(())
     }
 
-    fn put_inbox_lead(&mut self, d: &LeadDraft, client: &Client, contact_id: u64, deal_id: u64) -> Result<u64> {
+    fn put_inbox_lead(
+        &mut self,
+        d: &LeadDraft,
+        client: &Client,
+        contact_id: u64,
+        deal_id: u64,
+    ) -> Result<u64> {
         let lead = InboxLead {
             id: self.seq.next(Collection::Leads),
             created_at: d.client.created_at.clone(),
             profile: d.profile,
-            datum: d.client.created_local.get(..10).unwrap_or_default().to_string(),
+            datum: d
+                .client
+                .created_local
+                .get(..10)
+                .unwrap_or_default()
+                .to_string(),
             email: d.client.email.clone(),
             phone: d.client.phone1.clone(),
             site: d.form_name.clone(),
@@ -299,10 +332,18 @@ impl<'s> Batch<'s> {
             person: d
                 .contact
                 .as_ref()
-                .map(|c| format!("{} {}", c.first_name, c.last_name).trim().to_string())
+                .map(|c| {
+                    format!("{} {}", c.first_name, c.last_name)
+                        .trim()
+                        .to_string()
+                })
                 .unwrap_or_default(),
             did: deal_id,
-            deal: if deal_id > 0 { "web lead".into() } else { String::new() },
+            deal: if deal_id > 0 {
+                "web lead".into()
+            } else {
+                String::new()
+            },
             status_name: "Open".into(),
             rezult_name: "None".into(),
             clientpath_name: d.client.utm_source.clone(),
@@ -323,7 +364,11 @@ impl<'s> Batch<'s> {
 
     /// Steps 9–11 for one draft.
     pub fn apply_lead(&mut self, d: &LeadDraft) -> Result<LeadOutcome> {
-        let existing = if d.match_existing { self.find_existing(&d.client)? } else { None };
+        let existing = if d.match_existing {
+            self.find_existing(&d.client)?
+        } else {
+            None
+        };
         let now = d.client.created_at.clone();
         let outcome = match existing {
             None => {
@@ -349,12 +394,15 @@ impl<'s> Batch<'s> {
                 })?;
                 self.put_client(&client, None)?;
                 self.put_inbox_lead(d, &client, contact_id, deal)?;
-                LeadOutcome { code: Code::Ok, client_id: client.id }
+                LeadOutcome {
+                    code: Code::Ok,
+                    client_id: client.id,
+                }
             }
             Some(id) => {
-                let old: Client = self
-                    .get_json(Collection::Clients, id)?
-                    .ok_or_else(|| StoreError::Corrupt(format!("index names missing client {id}")))?;
+                let old: Client = self.get_json(Collection::Clients, id)?.ok_or_else(|| {
+                    StoreError::Corrupt(format!("index names missing client {id}"))
+                })?;
                 let mut client;
                 let deal;
                 if old.handling_status == STATUS_NOT_INTERESTED {
@@ -439,7 +487,10 @@ impl<'s> Batch<'s> {
                 };
                 self.put_client(&client, Some(&old))?;
                 self.put_inbox_lead(d, &client, contact_id, deal)?;
-                LeadOutcome { code: Code::AlreadyExists, client_id: id }
+                LeadOutcome {
+                    code: Code::AlreadyExists,
+                    client_id: id,
+                }
             }
         };
         if !d.extras.is_empty() {
@@ -483,13 +534,21 @@ impl<'s> Batch<'s> {
         let dbs = &self.store.dbs;
         let end = before_ms.to_be_bytes();
         let mut doomed = Vec::new();
-        for item in dbs.dup_by_time.range(&self.txn, &(Bound::Unbounded, Bound::Excluded(&end[..])))?.take(max) {
+        for item in dbs
+            .dup_by_time
+            .range(&self.txn, &(Bound::Unbounded, Bound::Excluded(&end[..])))?
+            .take(max)
+        {
             let (k, ()) = item?;
             doomed.push(k.to_vec());
         }
         for k in &doomed {
             dbs.dup_by_time.delete(&mut self.txn, k)?;
-            let at = u64::from_be_bytes(k[..8].try_into().map_err(|_| StoreError::Corrupt("dup key".into()))?);
+            let at = u64::from_be_bytes(
+                k[..8]
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("dup key".into()))?,
+            );
             if dbs.dup_by_key.get(&self.txn, &k[8..])? == Some(at) {
                 dbs.dup_by_key.delete(&mut self.txn, &k[8..])?;
             }
@@ -500,7 +559,13 @@ impl<'s> Batch<'s> {
     /// Drops the oldest usage-log entries while they are older than
     /// `before_ms`, or while the log holds more than `max_bytes`, or (when
     /// `force` > 0) at least `force` of them. Returns how many went.
-    pub fn prune_usage(&mut self, before_ms: u64, max_bytes: u64, force: usize, max: usize) -> Result<usize> {
+    pub fn prune_usage(
+        &mut self,
+        before_ms: u64,
+        max_bytes: u64,
+        force: usize,
+        max: usize,
+    ) -> Result<usize> {
         let db = self.store.dbs.records(Collection::UsageLog);
         let mut bytes = (self.usage_bytes()? as i64 + self.usage_bytes_added).max(0) as u64;
         let mut doomed = Vec::new();

@@ -158,7 +158,10 @@ impl Store {
         let dbs = Dbs {
             meta,
             // unwrap: exactly seven collections were pushed above.
-            records: records.try_into().map_err(|_| StoreError::Corrupt("collections".into())).unwrap(),
+            records: records
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("collections".into()))
+                .unwrap(),
             idx_phone: env.create_database(&mut wtxn, Some("idx_phone"))?,
             idx_email: env.create_database(&mut wtxn, Some("idx_email"))?,
             idx_extkey: env.create_database(&mut wtxn, Some("idx_extkey"))?,
@@ -166,9 +169,14 @@ impl Store {
             dup_by_time: env.create_database(&mut wtxn, Some("dup_by_time"))?,
         };
         match dbs.meta.get(&wtxn, "schema_version")? {
-            None => dbs.meta.put(&mut wtxn, "schema_version", &SCHEMA_VERSION.to_be_bytes())?,
+            None => dbs
+                .meta
+                .put(&mut wtxn, "schema_version", &SCHEMA_VERSION.to_be_bytes())?,
             Some(v) => {
-                let v = u64::from_be_bytes(v.try_into().map_err(|_| StoreError::Corrupt("schema_version".into()))?);
+                let v = u64::from_be_bytes(
+                    v.try_into()
+                        .map_err(|_| StoreError::Corrupt("schema_version".into()))?,
+                );
                 if v > SCHEMA_VERSION {
                     return Err(StoreError::Schema(v));
                 }
@@ -242,7 +250,11 @@ impl Store {
         let rtxn = self.env.read_txn()?;
         let from = since_ms.to_be_bytes();
         let mut out = Vec::new();
-        for item in self.dbs.dup_by_time.range(&rtxn, &(Bound::Included(&from[..]), Bound::Unbounded))? {
+        for item in self
+            .dbs
+            .dup_by_time
+            .range(&rtxn, &(Bound::Included(&from[..]), Bound::Unbounded))?
+        {
             let (key, ()) = item?;
             if key.len() != 24 {
                 return Err(StoreError::Corrupt("dup_by_time key".into()));

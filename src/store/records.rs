@@ -58,9 +58,28 @@ macro_rules! client_fields {
 }
 
 client_fields!(
-    first_name, last_name, full_name, company, phone1, phone2, phone3, email, lead_supplier,
-    media, salesperson, branch, city, country, address, notes, external_key, utm_source,
-    utm_medium, utm_campaign, utm_term, utm_content,
+    first_name,
+    last_name,
+    full_name,
+    company,
+    phone1,
+    phone2,
+    phone3,
+    email,
+    lead_supplier,
+    media,
+    salesperson,
+    branch,
+    city,
+    country,
+    address,
+    notes,
+    external_key,
+    utm_source,
+    utm_medium,
+    utm_campaign,
+    utm_term,
+    utm_content,
 );
 
 impl Client {
@@ -71,7 +90,9 @@ impl Client {
         if !self.full_name.is_empty() {
             return self.full_name.clone();
         }
-        format!("{} {}", self.first_name, self.last_name).trim().to_string()
+        format!("{} {}", self.first_name, self.last_name)
+            .trim()
+            .to_string()
     }
 }
 
@@ -102,9 +123,15 @@ impl Contact {
         })
     }
     pub fn is_empty(&self) -> bool {
-        [&self.first_name, &self.last_name, &self.phone, &self.email, &self.role]
-            .iter()
-            .all(|v| v.is_empty())
+        [
+            &self.first_name,
+            &self.last_name,
+            &self.phone,
+            &self.email,
+            &self.role,
+        ]
+        .iter()
+        .all(|v| v.is_empty())
     }
 }
 

@@ -28,7 +28,7 @@ use crate::metrics::Metrics;
 #[derive(Debug)]
 pub enum Applied {
     Lead(LeadOutcome),
-    Client(Option<Client>),
+    Client(Option<Box<Client>>),
     Stored(u64),
 }
 
@@ -87,7 +87,10 @@ impl WriterHandle {
 
     /// Queues a job built around a reply channel and parks the calling
     /// coroutine (or thread) until the batch carrying it is committed.
-    pub fn call(&self, make: impl FnOnce(Reply) -> Job) -> std::result::Result<ReplyResult, SubmitError> {
+    pub fn call(
+        &self,
+        make: impl FnOnce(Reply) -> Job,
+    ) -> std::result::Result<ReplyResult, SubmitError> {
         let (tx, rx) = may::sync::mpsc::channel();
         self.submit(make(tx))?;
         rx.recv().map_err(|_| SubmitError::Stopped)
@@ -108,7 +111,10 @@ pub fn spawn(
     let (tx, rx) = crossbeam_channel::bounded(cfg.queue);
     let seq = Sequences::load(&store)?;
     let stopped = Arc::new(AtomicBool::new(false));
-    let handle = WriterHandle { tx, stopped: stopped.clone() };
+    let handle = WriterHandle {
+        tx,
+        stopped: stopped.clone(),
+    };
     let join = std::thread::Builder::new()
         .name("dataport-writer".into())
         .spawn(move || run(store, rx, cfg, seq, clock, metrics, stopped))
@@ -155,7 +161,9 @@ fn run(
         if matches!(result, Err(StoreError::MapFull)) {
             tracing::warn!("LMDB map full: dropping the oldest usage-log entries and retrying");
             let dropped = make_room(&store, &mut seq, &cfg, now);
-            metrics.usage_dropped.fetch_add(dropped as u64, Ordering::Relaxed);
+            metrics
+                .usage_dropped
+                .fetch_add(dropped as u64, Ordering::Relaxed);
             result = commit(&store, &mut seq, &batch, false, now, &cfg);
         }
         if housekeeping {
@@ -164,7 +172,9 @@ fn run(
         metrics.observe_commit(batch.len(), started.elapsed());
         match result {
             Ok((outcomes, pruned)) => {
-                metrics.usage_dropped.fetch_add(pruned as u64, Ordering::Relaxed);
+                metrics
+                    .usage_dropped
+                    .fetch_add(pruned as u64, Ordering::Relaxed);
                 for (job, outcome) in batch.drain(..).zip(outcomes) {
                     if let (Some(reply), Some(o)) = (reply_of(&job), outcome) {
                         let _ = reply.send(Ok(o));
@@ -223,16 +233,22 @@ fn commit(
                 }
                 Job::Lead(d, _) => Some(Applied::Lead(b.apply_lead(d)?)),
                 Job::BadLead(bl, _) => Some(Applied::Stored(b.put_bad_lead(bl.clone())?)),
-                Job::PatchClient(id, p, _) => {
-                    Some(Applied::Client(b.patch_client(*id, p, &crate::clock::rfc3339_utc(now))?))
-                }
+                Job::PatchClient(id, p, _) => Some(Applied::Client(
+                    b.patch_client(*id, p, &crate::clock::rfc3339_utc(now))?
+                        .map(Box::new),
+                )),
                 Job::Sync(_) => Some(Applied::Stored(0)),
             });
         }
         let mut pruned = 0;
         if housekeeping {
             b.prune_duplicates(now.saturating_sub(cfg.duplicate_window_ms), 10_000)?;
-            pruned = b.prune_usage(now.saturating_sub(cfg.usage_retention_ms), cfg.usage_max_bytes, 0, 10_000)?;
+            pruned = b.prune_usage(
+                now.saturating_sub(cfg.usage_retention_ms),
+                cfg.usage_max_bytes,
+                0,
+                10_000,
+            )?;
         }
         b.commit()?;
         Ok((outcomes, pruned))
@@ -249,7 +265,12 @@ fn make_room(store: &Store, seq: &mut Sequences, cfg: &WriterConfig, now: u64) -
     let force = (count / 10).max(100);
     let res = (|| {
         let mut b = Batch::begin(store, seq)?;
-        let n = b.prune_usage(now.saturating_sub(cfg.usage_retention_ms), cfg.usage_max_bytes, force, force)?;
+        let n = b.prune_usage(
+            now.saturating_sub(cfg.usage_retention_ms),
+            cfg.usage_max_bytes,
+            force,
+            force,
+        )?;
         b.commit()?;
         Ok::<_, StoreError>(n)
     })();
