@@ -1,0 +1,105 @@
+//! The command line: `check-config` reports every error with its location,
+//! and `loadgen` drives a real server and finds every 000 stored.
+
+mod util;
+
+use std::process::Command;
+
+use util::*;
+
+fn dataport() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_dataport"))
+}
+
+#[test]
+fn check_config_accepts_the_embedded_default_and_lists_every_error() {
+    let ok = dataport()
+        .args([
+            "check-config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/data/dataport.toml"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("OK (2 profiles"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        r#"
+[intake]
+web_branch = ""
+[[profiles]]
+number = 7
+form_name = "static"
+  [[profiles.fields]]
+  external = ""
+  table = "clients"
+  field = "phone1"
+  mandatory = true
+[[profiles]]
+number = 7
+form_name = "x"
+type = "service_ticket"
+  [[profiles.fields]]
+  external = "Phone"
+  table = "clients"
+  field = "phone1"
+"#,
+    )
+    .unwrap();
+    let out = dataport().arg("check-config").arg(&bad).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for needle in [
+        "profile #7 (\"static\", entry 1): form_name \"static\" is a reserved path segment",
+        "profile #7 (\"static\", entry 1) row 1 (\"\" -> clients.phone1): a mandatory row must name its posted field",
+        "profile #7 (\"static\", entry 1) row 1 (\"\" -> clients.phone1): a row without an external field must have a default",
+        "profile #7 (\"x\", entry 2): duplicate profile number",
+        "profile #7 (\"x\", entry 2) row 1 (\"Phone\" -> clients.phone1): a service_ticket profile maps only into tickets",
+        "5 configuration error(s)",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in\n{err}");
+    }
+}
+
+#[test]
+fn loadgen_reports_codes_and_finds_every_acknowledged_lead() {
+    let s = start();
+    let out = dataport()
+        .args([
+            "loadgen",
+            "--url",
+            &format!("http://{}", s.addr),
+            "--form",
+            "leads",
+        ])
+        .args([
+            "-c",
+            "8",
+            "-d",
+            "1",
+            "--mix",
+            "70,20,10",
+            "--admin-token",
+            TOKEN,
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("000="), "{text}");
+    assert!(text.contains("006="), "{text}");
+    assert!(text.contains("008="), "{text}");
+    assert!(text.contains("latency ms: p50"), "{text}");
+    assert!(text.contains(" 0 missing from the store"), "{text}");
+}
