@@ -462,3 +462,66 @@ fn a_full_write_queue_sheds_load_with_005() {
         "counted in metrics"
     );
 }
+
+fn usage_ids(s: &TestServer) -> Vec<u64> {
+    let page = admin_json(s.addr, "/admin/v1/usage_log?limit=1000");
+    page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_u64().unwrap())
+        .collect()
+}
+
+/// Waits (bounded) for the writer's once-a-second housekeeping.
+fn eventually(mut f: impl FnMut() -> bool) -> bool {
+    for _ in 0..50 {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    false
+}
+
+#[test]
+fn usage_log_keeps_its_retention_oldest_first_and_counts_drops() {
+    let s = start_full(
+        "",
+        "",
+        "[logs]\nusage_retention_days = 1\nusage_max_bytes = 1000000",
+    );
+    for i in 0..3 {
+        get(s.addr, &format!("/leads?Phone=050888000{i}"));
+    }
+    assert_eq!(usage_ids(&s), [1, 2, 3]);
+    s.clock.advance_ms(2 * 86_400_000);
+    get(s.addr, "/leads?Phone=0508880009");
+    assert!(
+        eventually(|| usage_ids(&s) == [4]),
+        "entries older than a day go: {:?}",
+        usage_ids(&s)
+    );
+    assert!(get(s.addr, "/metrics")
+        .body
+        .contains("dataport_usage_log_dropped_total 3"));
+
+    // By size: a 3 KB budget keeps only the newest entries.
+    let s = start_full(
+        "",
+        "",
+        "[logs]\nusage_retention_days = 30\nusage_max_bytes = 3000",
+    );
+    let notes = "n".repeat(900);
+    for i in 0..6 {
+        get(s.addr, &format!("/leads?Phone=050889000{i}&Notes={notes}"));
+    }
+    assert!(
+        eventually(|| {
+            let ids = usage_ids(&s);
+            ids.len() <= 3 && ids.last() == Some(&6)
+        }),
+        "oldest dropped first: {:?}",
+        usage_ids(&s)
+    );
+}

@@ -19,6 +19,16 @@ pub const T0: u64 = 1_795_384_800_000;
 
 /// The test configuration: `[server]` / `[storage]` extras are spliced in.
 pub fn config_text(data_dir: &Path, server_extra: &str, storage_extra: &str) -> String {
+    config_text_with_tail(data_dir, server_extra, storage_extra, "")
+}
+
+/// As [`config_text`], with `tail` (more TOML tables) appended.
+pub fn config_text_with_tail(
+    data_dir: &Path,
+    server_extra: &str,
+    storage_extra: &str,
+    tail: &str,
+) -> String {
     let http_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/data/http");
     format!(
         r#"
@@ -79,6 +89,7 @@ type = "client_lead_no_dedupe"
   external = "Phone"
   table = "clients"
   field = "phone1"
+{tail}
 "#,
         data = data_dir.display(),
         storage_extra = if storage_extra.contains("map_size_mb") {
@@ -163,8 +174,12 @@ pub fn start() -> TestServer {
 }
 
 pub fn start_with(server_extra: &str, storage_extra: &str) -> TestServer {
+    start_full(server_extra, storage_extra, "")
+}
+
+pub fn start_full(server_extra: &str, storage_extra: &str, tail: &str) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
-    let text = config_text(&dir.path().join("data"), server_extra, storage_extra);
+    let text = config_text_with_tail(&dir.path().join("data"), server_extra, storage_extra, tail);
     let cfg = Config::from_toml(&text).unwrap_or_else(|e| panic!("test config: {e:?}"));
     let clock = Arc::new(ManualClock::new(T0));
     let running = dataport::server::start(cfg, clock.clone()).unwrap();
