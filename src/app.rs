@@ -58,7 +58,6 @@ impl Handler for App {
         match req.method {
             "GET" | "POST" => crate::intake::handle(self, req, rest),
             _ => {
-                self.metrics.refusal(405);
                 let mut r = Reply::error(405, "use GET or POST");
                 r.extra_headers.push_str("Allow: GET, POST\r\n");
                 r

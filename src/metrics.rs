@@ -9,8 +9,8 @@ use crate::codes;
 use crate::config::Config;
 use crate::store::Store;
 
-/// HTTP statuses counted as transport-level refusals.
-pub const REFUSAL_STATUSES: [u16; 9] = [400, 404, 405, 408, 413, 429, 431, 501, 503];
+/// HTTP error statuses counted (every 4xx/5xx answer, whoever produced it).
+pub const REFUSAL_STATUSES: [u16; 11] = [400, 401, 404, 405, 408, 413, 429, 431, 500, 501, 503];
 
 /// Upper bounds (seconds) of the request latency histogram.
 const LATENCY_BOUNDS: [f64; 14] = [
@@ -122,7 +122,7 @@ impl Metrics {
             self.unknown_form.load(Ordering::Relaxed)
         );
         o.push_str(
-            "# HELP dataport_http_refusals_total Requests refused at the HTTP level, by status.\n",
+            "# HELP dataport_http_refusals_total Answers with an HTTP error status, by status.\n",
         );
         o.push_str("# TYPE dataport_http_refusals_total counter\n");
         for (i, s) in REFUSAL_STATUSES.iter().enumerate() {

@@ -215,6 +215,9 @@ impl<'l> Conn<'l> {
             peer: self.peer,
         };
         let reply = handler.handle(&req);
+        if reply.status >= 400 {
+            self.metrics.refusal(reply.status);
+        }
         let close = reply.close || !head.keep_alive;
         write_reply(&mut self.out, &reply, close);
         self.metrics.observe_latency(began.elapsed());
