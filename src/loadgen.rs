@@ -158,6 +158,16 @@ fn json_str<'a>(body: &'a [u8], key: &str) -> Option<&'a str> {
     rest.split([',', '}']).next()
 }
 
+/// The n-th plausible Israeli mobile number of a run: 20 million numbers in
+/// the 053 and 056 ranges, each run starting at its own offset, so runs on
+/// the same store rarely meet (use a fresh data dir for exact 000 counts).
+fn unique_mobile(run: u64, n: u64) -> String {
+    const SPAN: u64 = 10_000_000;
+    let idx = (run.wrapping_mul(7_919_993) + n) % (2 * SPAN);
+    let prefix = if idx < SPAN { "053" } else { "056" };
+    format!("{prefix}{:07}", idx % SPAN)
+}
+
 fn post(form: &str, body: &str) -> Vec<u8> {
     format!(
         "POST /{form} HTTP/1.1\r\nHost: loadgen\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
@@ -312,11 +322,12 @@ fn worker(
         let req: &[u8] = match kind {
             Kind::New => {
                 let n = counter.fetch_add(1, Ordering::Relaxed);
-                phone = format!("1{run:03}{n:07}");
+                let national = unique_mobile(run, n);
+                phone = format!("972{}", &national[1..]);
                 new_req = post(
                     &args.form,
                     &pad(format!(
-                        "FirstName=Load&LastName=Gen&{}=%2B{phone}&{}=lg{run}-{n}@loadgen.example",
+                        "FirstName=Load&LastName=Gen&{}={national}&{}=lg{run}-{n}@loadgen.example",
                         args.phone_field, args.email_field
                     )),
                 );

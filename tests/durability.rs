@@ -41,7 +41,7 @@ fn restart_keeps_records_and_the_duplicate_window() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config_file(&dir);
     let b = Binary::start(&cfg);
-    let r = get(b.addr, "/leads?Phone=0501230001&FirstName=Before");
+    let r = get(b.addr, "/leads?Phone=0502230001&FirstName=Before");
     assert_eq!(r.code(), "000");
     let id = r.json()["RecordId"].as_u64().unwrap();
     b.kill9();
@@ -50,12 +50,12 @@ fn restart_keeps_records_and_the_duplicate_window() {
     let c = admin_json(b.addr, &format!("/admin/v1/clients/{id}"));
     assert_eq!(c["first_name"], "Before");
     assert_eq!(
-        get(b.addr, "/leads?Phone=0501230001&FirstName=Before").code(),
+        get(b.addr, "/leads?Phone=0502230001&FirstName=Before").code(),
         "006",
         "the window survives a restart"
     );
-    assert_eq!(get(b.addr, "/leads2?Phone=0501230001").code(), "001");
-    let next = get(b.addr, "/leads?Phone=0501230002");
+    assert_eq!(get(b.addr, "/leads2?Phone=0502230001").code(), "001");
+    let next = get(b.addr, "/leads?Phone=0502230002");
     assert_eq!(
         next.json()["RecordId"].as_u64().unwrap(),
         id + 1,
@@ -82,7 +82,7 @@ fn kill_9_during_load_loses_no_acknowledged_lead() {
                         if stop.load(Ordering::Relaxed) {
                             break;
                         }
-                        let phone = format!("05{:02}{:01}{:05}", round, t, i);
+                        let phone = format!("053{:02}{}{:04}", round, t, i);
                         results.lock().unwrap().1.push(phone.clone());
                         let req = format!(
                             "GET /leads?Phone={phone} HTTP/1.1\r\nConnection: close\r\n\r\n"

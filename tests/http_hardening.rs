@@ -54,20 +54,20 @@ fn malformed_content_length_and_transfer_encoding() {
 #[test]
 fn chunked_bodies_are_decoded_not_misread() {
     let s = limited();
-    let body = "Phone=05012";
+    let body = "Phone=05023";
     let req = format!(
         "POST /leads HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{}\r\n{:x};ext=1\r\n{}\r\n0\r\nTrailer: x\r\n\r\n",
         body.len(),
         body,
         5,
-        "34567"
+        "45678"
     );
     let r = raw(s.addr, req.as_bytes()).unwrap();
     assert_eq!(r.code(), "000", "{}", r.body);
     let id = r.json()["RecordId"].as_u64().unwrap();
     assert_eq!(
         admin_json(s.addr, &format!("/admin/v1/clients/{id}"))["phone1"],
-        "972501234567"
+        "972502345678"
     );
     // Chunks adding up past max_body_bytes.
     let mut big = String::from("POST /leads HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
@@ -134,7 +134,7 @@ fn a_slow_client_does_not_block_another() {
         slow.push(c);
     }
     let t = Instant::now();
-    let r = get(s.addr, "/leads?Phone=0501112233");
+    let r = get(s.addr, "/leads?Phone=0502112233");
     assert_eq!(r.code(), "000");
     assert!(
         t.elapsed() < Duration::from_millis(300),
@@ -150,7 +150,7 @@ fn body_longer_than_declared_stores_the_declared_body_only() {
     // request of its own (here malformed: refused and the connection closed).
     let all = raw_all(
         s.addr,
-        b"POST /leads HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 16\r\n\r\nPhone=0501234567&City=Smuggled\r\n\r\n",
+        b"POST /leads HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 16\r\n\r\nPhone=0502345678&City=Smuggled\r\n\r\n",
     );
     let answers = parse_responses(&all);
     assert_eq!(answers.len(), 2);
@@ -169,7 +169,7 @@ fn pipelined_requests_answered_in_order_and_100_continue() {
     let s = limited();
     let all = raw_all(
         s.addr,
-        b"GET /leads?Phone=0501000001 HTTP/1.1\r\n\r\nGET /nope HTTP/1.1\r\n\r\nGET /health HTTP/1.1\r\nConnection: close\r\n\r\n",
+        b"GET /leads?Phone=0502000001 HTTP/1.1\r\n\r\nGET /nope HTTP/1.1\r\n\r\nGET /health HTTP/1.1\r\nConnection: close\r\n\r\n",
     );
     let answers = parse_responses(&all);
     assert_eq!(answers.len(), 3);
@@ -183,7 +183,7 @@ fn pipelined_requests_answered_in_order_and_100_continue() {
     let mut buf = [0u8; 25];
     c.read_exact(&mut buf).unwrap();
     assert_eq!(&buf, b"HTTP/1.1 100 Continue\r\n\r\n");
-    c.write_all(b"Phone=0501000002").unwrap();
+    c.write_all(b"Phone=0502000002").unwrap();
     let mut rest = Vec::new();
     let _ = c.read_to_end(&mut rest);
     assert_eq!(parse_responses(&rest)[0].code(), "000");
@@ -200,7 +200,7 @@ fn pipelined_requests_answered_in_order_and_100_continue() {
 #[test]
 fn bad_bodies_of_every_encoding() {
     let s = limited();
-    let unclosed = "--b\r\nContent-Disposition: form-data; name=\"Phone\"\r\n\r\n0501234567\r\n";
+    let unclosed = "--b\r\nContent-Disposition: form-data; name=\"Phone\"\r\n\r\n0502345678\r\n";
     let r = request(
         s.addr,
         "POST",

@@ -178,8 +178,13 @@ pub fn start_with(server_extra: &str, storage_extra: &str) -> TestServer {
 }
 
 pub fn start_full(server_extra: &str, storage_extra: &str, tail: &str) -> TestServer {
+    start_text(|data| config_text_with_tail(data, server_extra, storage_extra, tail))
+}
+
+/// An in-process appliance on a configuration of the test's own, given the data dir.
+pub fn start_text(text_for: impl FnOnce(&Path) -> String) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
-    let text = config_text_with_tail(&dir.path().join("data"), server_extra, storage_extra, tail);
+    let text = text_for(&dir.path().join("data"));
     let cfg = Config::from_toml(&text).unwrap_or_else(|e| panic!("test config: {e:?}"));
     let clock = Arc::new(ManualClock::new(T0));
     let running = dataport::server::start(cfg, clock.clone()).unwrap();
@@ -377,4 +382,16 @@ pub fn admin_patch(addr: SocketAddr, target: &str, body: &str) -> Response {
         ],
         body.as_bytes(),
     )
+}
+
+/// Polls `f` for up to 5 s: for what the writer does in the background
+/// (usage log, housekeeping), which no answer waits for.
+pub fn eventually(mut f: impl FnMut() -> bool) -> bool {
+    for _ in 0..50 {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
 }

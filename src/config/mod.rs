@@ -199,6 +199,8 @@ pub struct Config {
     pub users: Vec<User>,
     /// Time zone of `intake.web_branch` (UTC when none is named).
     pub web_tz: chrono_tz::Tz,
+    /// `intake.acceptable_scripts`, parsed (empty = no language check).
+    pub scripts: Vec<unicode_script::Script>,
 }
 
 impl Config {
@@ -343,6 +345,18 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigError>> {
                 raw.intake.default_country
             ),
         );
+    }
+
+    let mut scripts = Vec::new();
+    for name in &raw.intake.acceptable_scripts {
+        match crate::intake::language::parse_script(name) {
+            Some(s) => scripts.push(s),
+            None => err(
+                &mut errors,
+                "intake.acceptable_scripts",
+                format!("{name:?} is not a Unicode script name (e.g. \"Latin\", \"Hebrew\", \"Cyrillic\")"),
+            ),
+        }
     }
 
     // branches
@@ -618,6 +632,7 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigError>> {
         branches,
         users,
         web_tz,
+        scripts,
         raw,
     })
 }

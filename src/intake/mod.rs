@@ -2,6 +2,7 @@
 //! the request's coroutine (1–8), then handed to the writer thread for the
 //! steps that must see committed state (9–11, see `store::apply`).
 
+pub mod language;
 pub mod mapping;
 pub mod normalize;
 
@@ -87,39 +88,93 @@ fn run(
     let Ok(mut m) = mapping::map(profile, &fields) else {
         return Ok((Code::MissingRequired, None));
     };
+    let created_at = clock::rfc3339_utc(now);
 
-    // Normal forms for indexes and the duplicate key.
+    // 4. Language.
+    if !app.cfg.scripts.is_empty()
+        && !mapped_values(&m).all(|v| language::acceptable(&app.cfg.scripts, v))
+    {
+        log_extras(app, profile, &created_at, std::mem::take(&mut m.extras));
+        return Ok((Code::Language, None));
+    }
+
+    // 5. External key: a known key updates that client, nothing else runs.
+    let external_key = if profile.external_key_field.is_empty() {
+        String::new()
+    } else {
+        fields
+            .get(&profile.external_key_field)
+            .unwrap_or("")
+            .to_string()
+    };
+    if !external_key.is_empty() {
+        m.client.external_key = external_key.clone();
+    }
+
+    // 6. Contact validation: normal forms, plausibility, syntax.
     let c = &mut m.client;
-    for p in [&mut c.phone1, &mut c.phone2, &mut c.phone3] {
-        *p = app.phones.normalize(p);
+    let mut usable = 0;
+    let mut failures = Vec::new();
+    for (name, p) in [
+        ("phone1", &mut c.phone1),
+        ("phone2", &mut c.phone2),
+        ("phone3", &mut c.phone3),
+    ] {
+        if p.is_empty() {
+            continue;
+        }
+        let (normal, plausible) = app.phones.check(p);
+        if plausible {
+            usable += 1;
+        } else {
+            failures.push(format!("{name} {p:?} is not a plausible phone number"));
+        }
+        *p = normal;
     }
     c.email = normalize::email(&c.email);
     if let Some(ct) = m.contact.as_mut() {
         ct.phone = app.phones.normalize(&ct.phone);
         ct.email = normalize::email(&ct.email);
     }
-    let created_at = clock::rfc3339_utc(now);
-
-    // 6 (the part that needs no DNS): a lead must carry a phone or an email.
-    let has_phone = m.client.phones().iter().any(|p| !p.is_empty());
-    let has_email = m.client.email.contains('@');
-    if !has_phone && !has_email {
-        let bad = BadLead {
-            created_at: created_at.clone(),
-            profile: profile.number,
-            reason: "missing any phone or email".into(),
-            data: serde_json::to_value(&m.posted).unwrap_or_default(),
-            ..BadLead::default()
-        };
-        return Ok(match app.writer.call(|r| Job::BadLead(bad, r)) {
-            Ok(Ok(_)) => (Code::NoContact, None),
-            Ok(Err(_)) => (Code::DatabaseError, None),
-            Err(e) => (submit_failed(app, e), None),
-        });
+    let sync_target = if external_key.is_empty() {
+        None
+    } else {
+        match app.store.clients_by_external_key(&external_key) {
+            Ok(ids) => ids.first().copied(),
+            Err(_) => return Ok((Code::DatabaseError, None)),
+        }
+    };
+    if sync_target.is_none() {
+        if !m.client.email.is_empty() {
+            if normalize::email_syntax_ok(&m.client.email) {
+                usable += 1;
+            } else {
+                failures.push(format!("email {:?} is not a valid address", m.client.email));
+            }
+        }
+        if usable == 0 {
+            if failures.is_empty() {
+                failures.push("missing any phone or email".into());
+            }
+            let bad = BadLead {
+                created_at: created_at.clone(),
+                profile: profile.number,
+                reason: failures.join("; "),
+                data: serde_json::to_value(&m.posted).unwrap_or_default(),
+                ..BadLead::default()
+            };
+            log_extras(app, profile, &created_at, std::mem::take(&mut m.extras));
+            return Ok(match app.writer.call(|r| Job::BadLead(bad, r)) {
+                Ok(Ok(_)) => (Code::NoContact, None),
+                Ok(Err(_)) => (Code::DatabaseError, None),
+                Err(e) => (submit_failed(app, e), None),
+            });
+        }
     }
 
     // 7. Duplicate post within the window.
-    let duplicate_key = if profile.kind == ProfileType::ClientLeadNoDedupe {
+    let duplicate_key = if profile.kind == ProfileType::ClientLeadNoDedupe || sync_target.is_some()
+    {
         None
     } else {
         let c = &m.client;
@@ -142,15 +197,7 @@ fn run(
             }
         };
         if seen {
-            if !m.extras.is_empty() {
-                let entry = AutomationEntry {
-                    created_at,
-                    profile: profile.number,
-                    fields: m.extras,
-                    ..AutomationEntry::default()
-                };
-                let _ = app.writer.submit(Job::Automation(entry));
-            }
+            log_extras(app, profile, &created_at, m.extras);
             return Ok((Code::Duplicate, None));
         }
         Some((key, now))
@@ -158,7 +205,26 @@ fn run(
 
     // 8. Computed fields.
     let c = &mut m.client;
-    if c.first_name.is_empty() && c.last_name.is_empty() && c.full_name.is_empty() {
+    let posted_branch = !c.branch.is_empty();
+    if !c.salesperson.is_empty() {
+        match app.cfg.active_user(&c.salesperson) {
+            Some(u) => {
+                c.salesperson = u.login.clone();
+                if !u.branch.is_empty() {
+                    c.branch = u.branch.clone();
+                }
+            }
+            // Not an active user: nobody is assigned.
+            None => c.salesperson.clear(),
+        }
+    }
+    let rotate =
+        !profile.circle_between_agencies.is_empty() && c.salesperson.is_empty() && !posted_branch;
+    if sync_target.is_none()
+        && c.first_name.is_empty()
+        && c.last_name.is_empty()
+        && c.full_name.is_empty()
+    {
         c.full_name = "No Name From Web".into();
     }
     c.created_at = created_at;
@@ -181,6 +247,12 @@ fn run(
         duplicate_key,
         match_existing: profile.kind != ProfileType::ClientLeadNoDedupe,
         high_range_start: app.cfg.raw.intake.high_range_start,
+        external_key,
+        rotation: if rotate {
+            profile.circle_between_agencies.clone()
+        } else {
+            Vec::new()
+        },
     };
     let outcome = app.writer.call(|r| Job::Lead(Box::new(draft), r));
     let release = || {
@@ -199,6 +271,38 @@ fn run(
             (submit_failed(app, e), None)
         }
     })
+}
+
+/// Every mapped value of a post (client fields, contact, extension).
+fn mapped_values(m: &mapping::Mapped) -> impl Iterator<Item = &str> {
+    let client = m.client.mapped_fields().into_iter().map(|(_, v)| v);
+    let contact = m
+        .contact
+        .iter()
+        .flat_map(|c| [c.first_name.as_str(), c.last_name.as_str(), c.role.as_str()]);
+    let ext = m.client.extension.values().map(String::as_str);
+    client.chain(contact).chain(ext)
+}
+
+/// Step 3 for a post that became no record: its unmapped fields, kept anyway.
+fn log_extras(
+    app: &App,
+    profile: &Profile,
+    created_at: &str,
+    extras: std::collections::BTreeMap<String, String>,
+) {
+    if extras.is_empty() {
+        return;
+    }
+    let entry = AutomationEntry {
+        created_at: created_at.to_string(),
+        profile: profile.number,
+        fields: extras,
+        ..AutomationEntry::default()
+    };
+    if app.writer.submit(Job::Automation(entry)).is_err() {
+        app.metrics.usage_dropped.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 fn submit_failed(app: &App, e: SubmitError) -> Code {

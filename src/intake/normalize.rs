@@ -31,9 +31,15 @@ impl Phones {
     /// anything else keeps its digits as they are, so nothing posted is lost.
     /// Plausibility checks (code 008) belong to contact validation.
     pub fn normalize(&self, raw: &str) -> String {
+        self.check(raw).0
+    }
+
+    /// The normal form and whether the number is plausible (a valid number
+    /// for its country by the phone library's metadata).
+    pub fn check(&self, raw: &str) -> (String, bool) {
         let raw = raw.trim();
         if !raw.bytes().any(|b| b.is_ascii_digit()) {
-            return String::new();
+            return (String::new(), false);
         }
         let intl;
         let candidate = match raw.strip_prefix("00") {
@@ -47,16 +53,46 @@ impl Phones {
             let e164 = n.format().mode(phonenumber::Mode::E164).to_string();
             let digits: String = e164.chars().filter(char::is_ascii_digit).collect();
             if digits.len() >= 7 {
-                return digits;
+                return (digits, phonenumber::is_valid(&n));
             }
         }
-        raw.chars().filter(char::is_ascii_digit).collect()
+        (raw.chars().filter(char::is_ascii_digit).collect(), false)
     }
 }
 
 /// Trimmed, lower-cased email.
 pub fn email(raw: &str) -> String {
     raw.trim().to_lowercase()
+}
+
+/// Syntax check of a normalised email: `local@domain.tld`, printable ASCII
+/// local part (no spaces or quotes), a domain of LDH labels with a dot.
+pub fn email_syntax_ok(email: &str) -> bool {
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return false;
+    };
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~.".contains(&b));
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = domain.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+        && labels
+            .last()
+            .is_some_and(|tld| tld.len() >= 2 && !tld.bytes().all(|b| b.is_ascii_digit()));
+    local_ok && domain_ok
 }
 
 #[cfg(test)]
@@ -67,17 +103,54 @@ mod tests {
     fn israeli_numbers_in_every_spelling_agree() {
         let p = Phones::new("IL");
         for raw in [
-            "050-123-4567",
-            "0501234567",
-            "+972 50 123 4567",
-            "00972501234567",
-            " (050) 1234567 ",
+            "050-234-5678",
+            "0502345678",
+            "+972 50 234 5678",
+            "00972502345678",
+            " (050) 2345678 ",
         ] {
-            assert_eq!(p.normalize(raw), "972501234567", "{raw}");
+            assert_eq!(p.normalize(raw), "972502345678", "{raw}");
         }
         assert_eq!(p.normalize("+1 212 555 0100"), "12125550100");
         assert_eq!(p.normalize("no phone"), "");
         assert_eq!(p.normalize(""), "");
+    }
+
+    #[test]
+    fn plausibility() {
+        let p = Phones::new("IL");
+        assert!(p.check("050-234-5678").1);
+        assert!(!p.check("050-123-4567").1, "not an allocated range");
+        assert!(p.check("+1 212 555 0100").1);
+        assert!(!p.check("12345").1, "too short");
+        assert!(!p.check("0000000000").1);
+        assert!(
+            !p.check("+1 100 0000000").1,
+            "US area codes never start with 1"
+        );
+    }
+
+    #[test]
+    fn email_syntax() {
+        for ok in ["a@b.co", "dana.levi+x@mail.example.com", "o'neil@x-y.org"] {
+            assert!(email_syntax_ok(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "a",
+            "a@b",
+            "@b.com",
+            "a@.com",
+            "a@b..com",
+            "a b@c.com",
+            "a@-b.com",
+            "a@b.c",
+            ".a@b.com",
+            "a@b.123",
+            "a@@b.com",
+        ] {
+            assert!(!email_syntax_ok(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -80,6 +80,11 @@ pub struct LeadDraft {
     pub high_range_start: u64,
     /// The request as readable text, for the inbox lead.
     pub content: String,
+    /// The sender's record key (SPEC §4 step 5): a client carrying it is
+    /// updated instead (code 002).
+    pub external_key: String,
+    /// Branches to rotate through for a new client (step 10.1); empty = none.
+    pub rotation: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -362,14 +367,101 @@ impl<'s> Batch<'s> {
             .collect()
     }
 
-    /// Steps 9–11 for one draft.
+    /// Step 5 inside the transaction: the client carrying `key`, if any.
+    fn find_by_external_key(&self, key: &str) -> Result<Option<u64>> {
+        if key.is_empty() {
+            return Ok(None);
+        }
+        Ok(
+            index_lookup(self.store.dbs.idx_extkey, &self.txn, key.as_bytes())?
+                .into_iter()
+                .min(),
+        )
+    }
+
+    /// Step 5: the posted non-empty fields update the client, its extension
+    /// and its first contact (created when it has none). No other checks.
+    fn sync_external(&mut self, id: u64, d: &LeadDraft) -> Result<()> {
+        let old: Client = self
+            .get_json(Collection::Clients, id)?
+            .ok_or_else(|| StoreError::Corrupt(format!("index names missing client {id}")))?;
+        let mut client = old.clone();
+        for (name, value) in d.client.mapped_fields() {
+            if !value.is_empty() {
+                // unwrap: names come from the same field list.
+                *client.field_mut(name).unwrap() = value.to_string();
+            }
+        }
+        for (k, v) in &d.client.extension {
+            client.extension.insert(k.clone(), v.clone());
+        }
+        if let Some(posted) = &d.contact {
+            match client.contacts.first().copied() {
+                Some(cid) => {
+                    let mut contact: Contact = self
+                        .get_json(Collection::Contacts, cid)?
+                        .unwrap_or_default();
+                    let mut posted = posted.clone();
+                    for f in ["first_name", "last_name", "phone", "email", "role"] {
+                        // unwrap: the five contact field names.
+                        let new = std::mem::take(posted.field_mut(f).unwrap());
+                        if !new.is_empty() {
+                            *contact.field_mut(f).unwrap() = new;
+                        }
+                    }
+                    self.put_json(Collection::Contacts, cid, &contact)?;
+                }
+                None => {
+                    self.put_contact(&mut client, posted.clone())?;
+                }
+            }
+        }
+        client.updated_at = d.client.created_at.clone();
+        self.put_client(&client, Some(&old))
+    }
+
+    /// Step 10.1: the next branch of the profile's circle (persisted).
+    fn next_branch(&mut self, profile: u32, circle: &[String]) -> Result<String> {
+        let key = format!("rotation:{profile}");
+        let n = self
+            .store
+            .dbs
+            .meta
+            .get(&self.txn, &key)?
+            .and_then(|v| v.try_into().ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0);
+        self.store
+            .dbs
+            .meta
+            .put(&mut self.txn, &key, &(n + 1).to_be_bytes())?;
+        Ok(circle[(n % circle.len() as u64) as usize].clone())
+    }
+
+    /// Steps 5 and 9–11 for one draft.
     pub fn apply_lead(&mut self, d: &LeadDraft) -> Result<LeadOutcome> {
+        let now = d.client.created_at.clone();
+        if let Some(id) = self.find_by_external_key(&d.external_key)? {
+            self.sync_external(id, d)?;
+            if !d.extras.is_empty() {
+                self.put_automation(AutomationEntry {
+                    created_at: now,
+                    profile: d.profile,
+                    client: id,
+                    fields: d.extras.clone(),
+                    ..AutomationEntry::default()
+                })?;
+            }
+            return Ok(LeadOutcome {
+                code: Code::UpdatedByExternalKey,
+                client_id: id,
+            });
+        }
         let existing = if d.match_existing {
             self.find_existing(&d.client)?
         } else {
             None
         };
-        let now = d.client.created_at.clone();
         let outcome = match existing {
             None => {
                 let mut client = d.client.clone();
@@ -378,6 +470,9 @@ impl<'s> Batch<'s> {
                 client.handling_status = STATUS_NEW_LEAD;
                 client.lead_status = "New".into();
                 client.updated_at = now.clone();
+                if !d.rotation.is_empty() {
+                    client.branch = self.next_branch(d.profile, &d.rotation)?;
+                }
                 let contact_id = match &d.contact {
                     Some(c) => self.put_contact(&mut client, c.clone())?,
                     None => 0,

@@ -238,6 +238,12 @@ impl Store {
         apply::index_lookup(self.dbs.idx_email, &rtxn, email.as_bytes())
     }
 
+    /// Client ids carrying this external system key.
+    pub fn clients_by_external_key(&self, key: &str) -> Result<Vec<u64>> {
+        let rtxn = self.env.read_txn()?;
+        apply::index_lookup(self.dbs.idx_extkey, &rtxn, key.as_bytes())
+    }
+
     /// When the duplicate key was last accepted, if it is still stored.
     pub fn duplicate_accepted_at(&self, hash: crate::dedupe::KeyHash) -> Result<Option<u64>> {
         let rtxn = self.env.read_txn()?;
