@@ -20,6 +20,8 @@ pub struct App {
     pub clock: SharedClock,
     pub metrics: Arc<Metrics>,
     pub phones: Phones,
+    /// Email domain checks; None when `intake.dns_check` is off.
+    pub domains: Option<crate::dns::DomainChecker>,
 }
 
 impl Handler for App {

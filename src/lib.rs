@@ -10,6 +10,7 @@
 //! | [`app`]     | the router: path → module | request coroutine |
 //! | [`intake`]  | the client-lead pipeline, steps 1–8 (SPEC §4) | request coroutine |
 //! | [`dedupe`]  | the hour window of accepted posts (code 006) | request coroutine, sharded |
+//! | [`dns`]     | email domain checks, cached | its own OS thread (tokio inside); coroutines park on a channel |
 //! | [`store`]   | LMDB: records, indexes, steps 9–11, the group-commit writer | the writer OS thread (writes), coroutines (reads) |
 //! | [`api`]     | admin API, static pages | request coroutine |
 //! | [`metrics`] | counters and histograms for `/metrics` | anywhere (atomics) |
@@ -26,6 +27,7 @@ pub mod clock;
 pub mod codes;
 pub mod config;
 pub mod dedupe;
+pub mod dns;
 pub mod http;
 pub mod intake;
 pub mod loadgen;

@@ -75,6 +75,10 @@ pub struct Metrics {
     pub connections_open: AtomicI64,
     pub connections_refused: AtomicU64,
     pub timeouts: AtomicU64,
+    pub dns_lookups: AtomicU64,
+    pub dns_cache_hits: AtomicU64,
+    /// DNS timeouts, SERVFAILs and overloads answered by letting the email pass.
+    pub dns_fail_open: AtomicU64,
 }
 
 impl Metrics {
@@ -196,11 +200,18 @@ impl Metrics {
             "# TYPE dataport_duplicate_storage_lookups_total counter\ndataport_duplicate_storage_lookups_total {}",
             self.duplicate_storage_lookups.load(Ordering::Relaxed)
         );
-        let _ = writeln!(
-            o,
-            "# TYPE dataport_timeouts_total counter\ndataport_timeouts_total {}",
-            self.timeouts.load(Ordering::Relaxed)
-        );
+        for (name, v) in [
+            ("dataport_timeouts_total", &self.timeouts),
+            ("dataport_dns_lookups_total", &self.dns_lookups),
+            ("dataport_dns_cache_hits_total", &self.dns_cache_hits),
+            ("dataport_dns_fail_open_total", &self.dns_fail_open),
+        ] {
+            let _ = writeln!(
+                o,
+                "# TYPE {name} counter\n{name} {}",
+                v.load(Ordering::Relaxed)
+            );
+        }
         o
     }
 }

@@ -94,7 +94,18 @@ pub fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
     let listener = may::net::TcpListener::bind(cfg.listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.listen))?;
     let addr = listener.local_addr()?;
+    let domains = if cfg.raw.intake.dns_check {
+        Some(crate::dns::DomainChecker::start(
+            &cfg.raw.intake.dns_servers,
+            Duration::from_millis(cfg.raw.intake.dns_timeout_ms),
+            clock.clone(),
+            metrics.clone(),
+        )?)
+    } else {
+        None
+    };
     let app = Arc::new(App {
+        domains,
         phones: Phones::new(&cfg.raw.intake.default_country),
         cfg,
         store,

@@ -347,6 +347,16 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigError>> {
         );
     }
 
+    if let Err(e) = crate::dns::parse_servers(&raw.intake.dns_servers) {
+        err(&mut errors, "intake.dns_servers", e.to_string());
+    }
+    if raw.intake.dns_timeout_ms == 0 || raw.intake.dns_timeout_ms > 30_000 {
+        err(
+            &mut errors,
+            "intake.dns_timeout_ms",
+            "must be between 1 and 30000",
+        );
+    }
     let mut scripts = Vec::new();
     for name in &raw.intake.acceptable_scripts {
         match crate::intake::language::parse_script(name) {

@@ -147,7 +147,13 @@ fn run(
     if sync_target.is_none() {
         if !m.client.email.is_empty() {
             if normalize::email_syntax_ok(&m.client.email) {
-                usable += 1;
+                let domain = m.client.email.rsplit('@').next().unwrap_or("");
+                match app.domains.as_ref().map(|d| d.check(domain)) {
+                    Some(crate::dns::Verdict::Missing) => {
+                        failures.push(format!("email domain {domain:?} does not exist"))
+                    }
+                    _ => usable += 1,
+                }
             } else {
                 failures.push(format!("email {:?} is not a valid address", m.client.email));
             }

@@ -1,0 +1,214 @@
+//! Email domain checks against a real DNS server the test runs on loopback:
+//! MX, A-only, NXDOMAIN (fails the email), SERVFAIL and timeout (fail open),
+//! answers cached.
+
+mod util;
+
+use std::collections::HashMap;
+use std::net::UdpSocket;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use util::*;
+
+/// Queries seen, by (name, type).
+type Seen = Arc<Mutex<HashMap<(String, u16), u32>>>;
+
+/// A tiny authoritative DNS responder for the zone the tests need.
+fn start_dns() -> (u16, Seen) {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = sock.local_addr().unwrap().port();
+    let seen: Seen = Arc::default();
+    let seen2 = seen.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1500];
+        loop {
+            let Ok((n, peer)) = sock.recv_from(&mut buf) else {
+                continue;
+            };
+            if let Some(reply) = answer(&buf[..n], &seen2) {
+                let _ = sock.send_to(&reply, peer);
+            }
+        }
+    });
+    (port, seen)
+}
+
+fn answer(q: &[u8], seen: &Seen) -> Option<Vec<u8>> {
+    let mut pos = 12;
+    let mut labels = Vec::new();
+    while q[pos] != 0 {
+        let len = q[pos] as usize;
+        labels.push(String::from_utf8_lossy(&q[pos + 1..pos + 1 + len]).to_lowercase());
+        pos += 1 + len;
+    }
+    let name = labels.join(".");
+    let qtype = u16::from_be_bytes([q[pos + 1], q[pos + 2]]);
+    let question = &q[12..pos + 5];
+    *seen
+        .lock()
+        .unwrap()
+        .entry((name.clone(), qtype))
+        .or_default() += 1;
+    const A: u16 = 1;
+    const MX: u16 = 15;
+    let (rcode, answers): (u8, Vec<(u16, Vec<u8>)>) = match (name.as_str(), qtype) {
+        ("slow.test", _) => return None,
+        ("broken.test", _) => (2, vec![]),
+        ("mx.test", MX) => (
+            0,
+            vec![(MX, [&[0u8, 10][..], &[4], b"mail", &[0xC0, 0x0C]].concat())],
+        ),
+        ("mx.test", _) => (0, vec![]),
+        ("aonly.test", A) => (0, vec![(A, vec![192, 0, 2, 1])]),
+        ("aonly.test", _) => (0, vec![]),
+        _ => (3, vec![]),
+    };
+    let mut r = Vec::new();
+    r.extend_from_slice(&q[0..2]);
+    r.push(0x84 | (q[2] & 0x01)); // QR, AA, RD copied
+    r.push(0x80 | rcode); // RA
+    r.extend_from_slice(&[0, 1]);
+    r.extend_from_slice(&(answers.len() as u16).to_be_bytes());
+    r.extend_from_slice(&[0, 0, 0, 0]);
+    r.extend_from_slice(question);
+    for (t, rdata) in answers {
+        r.extend_from_slice(&[0xC0, 0x0C]);
+        r.extend_from_slice(&t.to_be_bytes());
+        r.extend_from_slice(&[0, 1, 0, 0, 0x0E, 0x10]); // IN, TTL 3600
+        r.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        r.extend_from_slice(&rdata);
+    }
+    Some(r)
+}
+
+fn config(data: &std::path::Path, dns_port: u16) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+data_dir = "{}"
+[storage]
+map_size_mb = 64
+[admin]
+token = "{TOKEN}"
+[intake]
+dns_check = true
+dns_servers = ["127.0.0.1:{dns_port}"]
+dns_timeout_ms = 300
+web_branch = ""
+[[profiles]]
+number = 1
+form_name = "mail"
+  [[profiles.fields]]
+  external = "Email"
+  table = "clients"
+  field = "email"
+  [[profiles.fields]]
+  external = "Phone"
+  table = "clients"
+  field = "phone1"
+"#,
+        data.display()
+    )
+}
+
+#[test]
+fn email_domains_checked_through_dns_with_fail_open_and_cache() {
+    let (port, seen) = start_dns();
+    let s = start_text(|d| config(d, port));
+    let count = |name: &str, t: u16| {
+        seen.lock()
+            .unwrap()
+            .get(&(name.to_string(), t))
+            .copied()
+            .unwrap_or(0)
+    };
+
+    assert_eq!(
+        get(s.addr, "/mail?Email=a@mx.test").code(),
+        "000",
+        "MX record"
+    );
+    assert_eq!(
+        get(s.addr, "/mail?Email=b@aonly.test").code(),
+        "000",
+        "no MX, but an A record"
+    );
+    let r = get(s.addr, "/mail?Email=c@nx.test");
+    assert_eq!(r.code(), "008", "NXDOMAIN fails the email");
+    let bad = admin_json(s.addr, "/admin/v1/bad_leads");
+    assert!(bad["data"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("email domain \"nx.test\" does not exist"));
+    assert_eq!(
+        get(s.addr, "/mail?Email=c@nx.test&Phone=0502345678").code(),
+        "000",
+        "a good phone still carries it"
+    );
+
+    // Timeout and SERVFAIL fail open, within the bounded wait.
+    let t = Instant::now();
+    assert_eq!(get(s.addr, "/mail?Email=d@slow.test").code(), "000");
+    assert!(
+        t.elapsed() < Duration::from_millis(1500),
+        "bounded: {:?}",
+        t.elapsed()
+    );
+    assert_eq!(get(s.addr, "/mail?Email=e@broken.test").code(), "000");
+    let m = get(s.addr, "/metrics").body;
+    assert!(m.contains("dataport_dns_fail_open_total 2"), "{m}");
+
+    // Positive and negative answers are cached.
+    let mx_before = count("mx.test", 15);
+    let nx_before = count("nx.test", 15);
+    assert_eq!(get(s.addr, "/mail?Email=f@MX.test").code(), "000");
+    assert_eq!(get(s.addr, "/mail?Email=g@nx.test").code(), "008");
+    assert_eq!(
+        count("mx.test", 15),
+        mx_before,
+        "positive answer from cache"
+    );
+    assert_eq!(
+        count("nx.test", 15),
+        nx_before,
+        "negative answer from cache"
+    );
+    assert!(get(s.addr, "/metrics")
+        .body
+        .contains("dataport_dns_cache_hits_total 3"));
+    // Unknowns are not cached: slow.test is asked again.
+    let slow_before = count("slow.test", 15);
+    get(s.addr, "/mail?Email=h@slow.test");
+    assert!(count("slow.test", 15) > slow_before);
+    // After the TTL the answer is looked up again.
+    s.clock.advance_ms(3_601_000);
+    get(s.addr, "/mail?Email=i@mx.test");
+    assert_eq!(count("mx.test", 15), mx_before + 1);
+}
+
+#[test]
+fn a_dead_dns_server_does_not_slow_other_requests() {
+    let (port, _) = start_dns();
+    let s = start_text(|d| config(d, port));
+    // Ten posts stuck on a silent domain at once…
+    let addr = s.addr;
+    let stuck: Vec<_> = (0..10)
+        .map(|i| {
+            std::thread::spawn(move || get(addr, &format!("/mail?Email=x{i}@slow.test")).code())
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(50));
+    // …while a post with a phone only is answered at once.
+    let t = Instant::now();
+    assert_eq!(get(s.addr, "/mail?Phone=0502345678").code(), "000");
+    assert!(
+        t.elapsed() < Duration::from_millis(250),
+        "{:?}",
+        t.elapsed()
+    );
+    for h in stuck {
+        assert_eq!(h.join().unwrap(), "000", "fail open");
+    }
+}
