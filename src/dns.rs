@@ -46,10 +46,12 @@ pub enum Verdict {
 }
 
 type Reply = may::sync::mpsc::Sender<(Verdict, u64)>;
+/// Domain → (verdict, expires at, ms).
+type CacheShard = Mutex<AHashMap<String, (Verdict, u64)>>;
 
 pub struct DomainChecker {
     tx: tokio::sync::mpsc::Sender<(String, Reply)>,
-    cache: Box<[Mutex<AHashMap<String, (Verdict, u64)>>]>,
+    cache: Box<[CacheShard]>,
     wait: Duration,
     clock: SharedClock,
     metrics: Arc<Metrics>,
