@@ -7,13 +7,15 @@ use std::collections::BTreeMap;
 
 use crate::config::{Profile, Table};
 use crate::http::body::Fields;
-use crate::store::records::{Client, Contact};
+use crate::store::records::{Client, Contact, Ticket};
 
 /// The outcome of mapping one post.
 #[derive(Debug, Clone, Default)]
 pub struct Mapped {
     pub client: Client,
     pub contact: Option<Contact>,
+    /// The ticket, for `service_ticket` profiles.
+    pub ticket: Ticket,
     /// Posted fields no row took (name as sent → value).
     pub extras: BTreeMap<String, String>,
     /// Every posted field (name as sent → value).
@@ -72,8 +74,11 @@ pub fn map(profile: &Profile, fields: &Fields) -> Result<Mapped, MissingField> {
                         .extension
                         .insert(row.field.clone(), value.to_string());
                 }
-                // Service tickets have their own pipeline.
-                Table::Tickets => {}
+                Table::Tickets => {
+                    if let Some(slot) = m.ticket.field_mut(&row.field) {
+                        *slot = value.to_string();
+                    }
+                }
             }
         }
     }

@@ -5,6 +5,7 @@
 pub mod language;
 pub mod mapping;
 pub mod normalize;
+mod ticket;
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
@@ -76,12 +77,7 @@ fn run(
     let fields = Fields::decode(req.query, req.header("content-type"), req.body)
         .map_err(|e| Reply::error(400, &e.to_string()))?;
     if profile.kind == ProfileType::ServiceTicket {
-        // The service-ticket pipeline (SPEC §5) is not built yet.
-        tracing::warn!(
-            profile = profile.number,
-            "service_ticket profiles are not implemented yet"
-        );
-        return Ok((Code::TechnicalError, None));
+        return Ok(ticket::run(app, profile, &fields, now));
     }
 
     // 2–3. Mapping, mandatory fields, extra fields.

@@ -17,7 +17,7 @@ use crate::dedupe::KeyHash;
 /// Next ids, loaded from the last key of each collection at start.
 #[derive(Debug, Clone)]
 pub struct Sequences {
-    next: [u64; 7],
+    next: [u64; super::COLLECTIONS],
     last_client_number: u64,
     dirty_number: bool,
 }
@@ -25,7 +25,7 @@ pub struct Sequences {
 impl Sequences {
     pub fn load(store: &Store) -> Result<Sequences> {
         let rtxn = store.env.read_txn()?;
-        let mut next = [1u64; 7];
+        let mut next = [1u64; super::COLLECTIONS];
         for c in Collection::ALL {
             if let Some((id, _)) = store.dbs.records(c).last(&rtxn)? {
                 next[c as usize] = id + 1;
@@ -91,6 +91,14 @@ pub struct LeadDraft {
 pub struct LeadOutcome {
     pub code: Code,
     pub client_id: u64,
+}
+
+/// A service-ticket post, mapped and checked by intake (SPEC §5 steps 1–5, 7).
+#[derive(Debug, Clone, Default)]
+pub struct TicketDraft {
+    pub ticket: Ticket,
+    pub extras: BTreeMap<String, String>,
+    pub duplicate_key: Option<(KeyHash, u64)>,
 }
 
 /// Fields of a client an admin may change (SPEC §10).
@@ -622,6 +630,65 @@ impl<'s> Batch<'s> {
         c.updated_at = now.to_string();
         self.put_client(&c, Some(&old))?;
         Ok(Some(c))
+    }
+
+    /// SPEC §5 steps 6 and 8: update the ticket carrying the external key
+    /// (non-empty fields, 002), else number and store a new one (000).
+    pub fn apply_ticket(&mut self, d: &TicketDraft) -> Result<LeadOutcome> {
+        let t = &d.ticket;
+        let dbs = &self.store.dbs;
+        let existing = if t.external_key.is_empty() {
+            None
+        } else {
+            index_lookup(dbs.idx_ticket_extkey, &self.txn, t.external_key.as_bytes())?
+                .into_iter()
+                .min()
+        };
+        let outcome = match existing {
+            Some(id) => {
+                let mut old: Ticket = self.get_json(Collection::Tickets, id)?.unwrap_or_default();
+                for (name, value) in t.mapped_fields() {
+                    if !value.is_empty() {
+                        // unwrap: names come from the same field list.
+                        *old.field_mut(name).unwrap() = value.to_string();
+                    }
+                }
+                old.updated_at = t.created_at.clone();
+                self.put_json(Collection::Tickets, id, &old)?;
+                LeadOutcome {
+                    code: Code::UpdatedByExternalKey,
+                    client_id: id,
+                }
+            }
+            None => {
+                let mut new = t.clone();
+                new.id = self.seq.next(Collection::Tickets);
+                new.updated_at = new.created_at.clone();
+                if !new.external_key.is_empty() {
+                    let k = index_key(new.external_key.as_bytes(), new.id);
+                    self.store
+                        .dbs
+                        .idx_ticket_extkey
+                        .put(&mut self.txn, &k, &())?;
+                }
+                self.put_json(Collection::Tickets, new.id, &new)?;
+                self.remember_duplicate_key(d.duplicate_key)?;
+                LeadOutcome {
+                    code: Code::Ok,
+                    client_id: new.id,
+                }
+            }
+        };
+        if !d.extras.is_empty() {
+            self.put_automation(AutomationEntry {
+                created_at: t.created_at.clone(),
+                profile: t.profile,
+                client: outcome.client_id,
+                fields: d.extras.clone(),
+                ..AutomationEntry::default()
+            })?;
+        }
+        Ok(outcome)
     }
 
     /// Forgets duplicate keys accepted before `before_ms`; at most `max` of them.

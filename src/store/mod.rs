@@ -11,6 +11,7 @@
 //! | `idx_phone`       | E.164 digits ‖ 0x00 ‖ client id  | () |
 //! | `idx_email`       | lower-cased email ‖ 0x00 ‖ id    | () |
 //! | `idx_extkey`      | external key ‖ 0x00 ‖ id         | () |
+//! | `idx_ticket_extkey` | ticket external key ‖ 0x00 ‖ id | () |
 //! | `dup_by_key`      | duplicate-key hash (16 bytes)    | accepted at, ms (BE u64) |
 //! | `dup_by_time`     | ms (BE u64) ‖ hash               | () |
 //!
@@ -33,6 +34,9 @@ pub const SCHEMA_VERSION: u64 = 1;
 
 type Id = U64<BE>;
 
+/// How many record collections there are.
+pub const COLLECTIONS: usize = 8;
+
 /// Record collections, by the name the admin API uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Collection {
@@ -43,10 +47,11 @@ pub enum Collection {
     UsageLog,
     AutomationLog,
     Leads,
+    Tickets,
 }
 
 impl Collection {
-    pub const ALL: [Collection; 7] = [
+    pub const ALL: [Collection; COLLECTIONS] = [
         Collection::Clients,
         Collection::Contacts,
         Collection::Relationships,
@@ -54,6 +59,7 @@ impl Collection {
         Collection::UsageLog,
         Collection::AutomationLog,
         Collection::Leads,
+        Collection::Tickets,
     ];
 
     pub fn name(self) -> &'static str {
@@ -65,6 +71,7 @@ impl Collection {
             Collection::UsageLog => "usage_log",
             Collection::AutomationLog => "automation_log",
             Collection::Leads => "leads",
+            Collection::Tickets => "tickets",
         }
     }
 
@@ -106,7 +113,8 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 
 pub(crate) struct Dbs {
     meta: Database<Str, Bytes>,
-    records: [Database<Id, Bytes>; 7],
+    records: [Database<Id, Bytes>; COLLECTIONS],
+    idx_ticket_extkey: Database<Bytes, Unit>,
     idx_phone: Database<Bytes, Unit>,
     idx_email: Database<Bytes, Unit>,
     idx_extkey: Database<Bytes, Unit>,
@@ -145,7 +153,7 @@ impl Store {
             EnvOpenOptions::new()
                 .read_txn_without_tls()
                 .map_size(map_size)
-                .max_dbs(16)
+                .max_dbs(32)
                 .max_readers(4096)
                 .open(dir)?
         };
@@ -157,7 +165,7 @@ impl Store {
         }
         let dbs = Dbs {
             meta,
-            // unwrap: exactly seven collections were pushed above.
+            // unwrap: exactly COLLECTIONS databases were pushed above.
             records: records
                 .try_into()
                 .map_err(|_| StoreError::Corrupt("collections".into()))
@@ -165,6 +173,7 @@ impl Store {
             idx_phone: env.create_database(&mut wtxn, Some("idx_phone"))?,
             idx_email: env.create_database(&mut wtxn, Some("idx_email"))?,
             idx_extkey: env.create_database(&mut wtxn, Some("idx_extkey"))?,
+            idx_ticket_extkey: env.create_database(&mut wtxn, Some("idx_ticket_extkey"))?,
             dup_by_key: env.create_database(&mut wtxn, Some("dup_by_key"))?,
             dup_by_time: env.create_database(&mut wtxn, Some("dup_by_time"))?,
         };
@@ -242,6 +251,12 @@ impl Store {
     pub fn clients_by_external_key(&self, key: &str) -> Result<Vec<u64>> {
         let rtxn = self.env.read_txn()?;
         apply::index_lookup(self.dbs.idx_extkey, &rtxn, key.as_bytes())
+    }
+
+    /// Ticket ids carrying this external system key.
+    pub fn tickets_by_external_key(&self, key: &str) -> Result<Vec<u64>> {
+        let rtxn = self.env.read_txn()?;
+        apply::index_lookup(self.dbs.idx_ticket_extkey, &rtxn, key.as_bytes())
     }
 
     /// When the duplicate key was last accepted, if it is still stored.

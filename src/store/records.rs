@@ -235,3 +235,46 @@ pub struct InboxLead {
     #[serde(rename = "clientpathName")]
     pub clientpath_name: String,
 }
+
+/// Where a service ticket came from.
+pub const SOURCE_PUBLIC_WEBSITE: u8 = 1;
+
+macro_rules! ticket_fields {
+    ($($f:ident),* $(,)?) => {
+        /// A customer-service ticket (SPEC §5).
+        #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+        #[serde(default)]
+        pub struct Ticket {
+            pub id: u64,
+            pub created_at: String,
+            pub updated_at: String,
+            pub profile: u32,
+            /// 1 = public website.
+            pub source: u8,
+            pub status: String,
+            $(pub $f: String,)*
+        }
+
+        impl Ticket {
+            pub fn field_mut(&mut self, name: &str) -> Option<&mut String> {
+                match name {
+                    $(stringify!($f) => Some(&mut self.$f),)*
+                    _ => None,
+                }
+            }
+            pub fn mapped_fields(&self) -> Vec<(&'static str, &str)> {
+                vec![$((stringify!($f), self.$f.as_str()),)*]
+            }
+        }
+    };
+}
+
+ticket_fields!(
+    complainer_name,
+    return_phone,
+    return_email,
+    subject,
+    details,
+    category,
+    external_key
+);

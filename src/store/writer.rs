@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
-use super::apply::{Batch, ClientPatch, LeadDraft, LeadOutcome, Sequences};
+use super::apply::{Batch, ClientPatch, LeadDraft, LeadOutcome, Sequences, TicketDraft};
 use super::records::{AutomationEntry, BadLead, Client, UsageEntry};
 use super::{Result, Store, StoreError};
 use crate::clock::SharedClock;
@@ -42,6 +42,7 @@ pub enum Job {
     /// Fire-and-forget: extra fields of a post that became no record.
     Automation(AutomationEntry),
     Lead(Box<LeadDraft>, Reply),
+    Ticket(Box<TicketDraft>, Reply),
     BadLead(BadLead, Reply),
     PatchClient(u64, ClientPatch, Reply),
     /// Replies once everything queued before it is committed.
@@ -203,7 +204,11 @@ fn run(
 fn reply_of(job: &Job) -> Option<&Reply> {
     match job {
         Job::Usage(_) | Job::Automation(_) => None,
-        Job::Lead(_, r) | Job::BadLead(_, r) | Job::PatchClient(_, _, r) | Job::Sync(r) => Some(r),
+        Job::Lead(_, r)
+        | Job::Ticket(_, r)
+        | Job::BadLead(_, r)
+        | Job::PatchClient(_, _, r)
+        | Job::Sync(r) => Some(r),
     }
 }
 
@@ -232,6 +237,7 @@ fn commit(
                     None
                 }
                 Job::Lead(d, _) => Some(Applied::Lead(b.apply_lead(d)?)),
+                Job::Ticket(d, _) => Some(Applied::Lead(b.apply_ticket(d)?)),
                 Job::BadLead(bl, _) => Some(Applied::Stored(b.put_bad_lead(bl.clone())?)),
                 Job::PatchClient(id, p, _) => Some(Applied::Client(
                     b.patch_client(*id, p, &crate::clock::rfc3339_utc(now))?

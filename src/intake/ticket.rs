@@ -1,0 +1,108 @@
+//! The service-ticket pipeline (SPEC §5): usage log, mapping into a ticket
+//! from the public website, extra fields, mandatory fields (complainer and
+//! subject always), language, external key (002), the duplicate window on
+//! (profile, complainer, phone, email, subject), then number and store.
+//! No email or SMS goes to the sender.
+
+use super::{language, log_extras, mapping, normalize, submit_failed};
+use crate::app::App;
+use crate::clock;
+use crate::codes::Code;
+use crate::config::Profile;
+use crate::dedupe::{self, Check};
+use crate::http::body::Fields;
+use crate::store::apply::TicketDraft;
+use crate::store::records::SOURCE_PUBLIC_WEBSITE;
+use crate::store::writer::{Applied, Job};
+
+pub(super) fn run(app: &App, profile: &Profile, fields: &Fields, now: u64) -> (Code, Option<u64>) {
+    // 2–4. Mapping, extra fields, mandatory fields.
+    let Ok(mut m) = mapping::map(profile, fields) else {
+        return (Code::MissingRequired, None);
+    };
+    let created_at = clock::rfc3339_utc(now);
+    if m.ticket.complainer_name.is_empty() || m.ticket.subject.is_empty() {
+        log_extras(app, profile, &created_at, m.extras);
+        return (Code::MissingRequired, None);
+    }
+    // 5. Language.
+    if !app.cfg.scripts.is_empty()
+        && !m
+            .ticket
+            .mapped_fields()
+            .iter()
+            .all(|(_, v)| language::acceptable(&app.cfg.scripts, v))
+    {
+        log_extras(app, profile, &created_at, m.extras);
+        return (Code::Language, None);
+    }
+    let t = &mut m.ticket;
+    t.return_phone = app.phones.normalize(&t.return_phone);
+    t.return_email = normalize::email(&t.return_email);
+    t.created_at = created_at.clone();
+    t.profile = profile.number;
+    t.source = SOURCE_PUBLIC_WEBSITE;
+    t.status = "open".into();
+    // 6. External key.
+    if !profile.external_key_field.is_empty() {
+        if let Some(k) = fields
+            .get(&profile.external_key_field)
+            .filter(|k| !k.is_empty())
+        {
+            t.external_key = k.to_string();
+        }
+    }
+    let known_key = !t.external_key.is_empty()
+        && match app.store.tickets_by_external_key(&t.external_key) {
+            Ok(ids) => !ids.is_empty(),
+            Err(_) => return (Code::DatabaseError, None),
+        };
+    // 7. Duplicate post.
+    let duplicate_key = if known_key {
+        None
+    } else {
+        let key = dedupe::key_hash(
+            profile.number,
+            &[
+                &t.complainer_name,
+                &t.return_phone,
+                &t.return_email,
+                &t.subject,
+            ],
+        );
+        let seen = match app.dedupe.check(key, now) {
+            Check::Reserved => false,
+            Check::Duplicate => true,
+            Check::AskStorage => match app.store.duplicate_accepted_at(key) {
+                Ok(Some(at)) if at + app.dedupe.window_ms() > now => true,
+                Ok(_) => {
+                    app.dedupe.reserve(key, now);
+                    false
+                }
+                Err(_) => return (Code::DatabaseError, None),
+            },
+        };
+        if seen {
+            log_extras(app, profile, &created_at, m.extras);
+            return (Code::Duplicate, None);
+        }
+        Some((key, now))
+    };
+    // 8. Number and store.
+    let draft = TicketDraft {
+        ticket: m.ticket,
+        extras: m.extras,
+        duplicate_key,
+    };
+    let outcome = app.writer.call(|r| Job::Ticket(Box::new(draft), r));
+    if !matches!(outcome, Ok(Ok(_))) {
+        if let Some((key, at)) = duplicate_key {
+            app.dedupe.release(key, at);
+        }
+    }
+    match outcome {
+        Ok(Ok(Applied::Lead(o))) => (o.code, Some(o.client_id)),
+        Ok(_) => (Code::DatabaseError, None),
+        Err(e) => (submit_failed(app, e), None),
+    }
+}
