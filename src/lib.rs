@@ -13,6 +13,7 @@
 //! | [`dns`]     | email domain checks, cached | its own OS thread (tokio inside); coroutines park on a channel |
 //! | [`store`]   | LMDB: records, indexes, steps 9–11, the group-commit writer | the writer OS thread (writes), coroutines (reads) |
 //! | [`api`]     | admin API, static pages | request coroutine |
+//! | [`outbox`]  | notification rules, the outbox sender | scheduler + sender OS threads |
 //! | [`metrics`] | counters and histograms for `/metrics` | anywhere (atomics) |
 //! | [`loadgen`] | the bundled load tester | its own threads |
 //! | [`server`]  | start-up wiring | main thread |
@@ -32,5 +33,6 @@ pub mod http;
 pub mod intake;
 pub mod loadgen;
 pub mod metrics;
+pub mod outbox;
 pub mod server;
 pub mod store;

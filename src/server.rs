@@ -76,10 +76,28 @@ pub fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
             duplicate_window_ms: window_ms,
             usage_retention_ms: cfg.raw.logs.usage_retention_days * 86_400_000,
             usage_max_bytes: cfg.raw.logs.usage_max_bytes,
+            notifications: crate::outbox::Notifications::from_config(&cfg),
+            retry: crate::outbox::RetryPolicy {
+                max_attempts: cfg.raw.outbox.max_attempts,
+                backoff_ms: cfg.raw.outbox.backoff_ms,
+                max_backoff_ms: cfg.raw.outbox.max_backoff_ms,
+            },
         },
         clock.clone(),
         metrics.clone(),
     )?;
+
+    crate::outbox::sender::spawn(
+        store.clone(),
+        writer.clone(),
+        clock.clone(),
+        crate::outbox::sender::SenderConfig {
+            smtp: cfg.raw.smtp.clone(),
+            sms: cfg.raw.sms.clone(),
+            outbox: cfg.raw.outbox.clone(),
+        },
+        metrics.clone(),
+    );
 
     let s = &cfg.raw.server;
     let limits = Arc::new(Limits {

@@ -65,6 +65,21 @@ pub const TICKET_FIELDS: &[&str] = &[
     "external_key",
 ];
 
+/// Alert events (SPEC §6).
+pub const EVENTS: &[&str] = &[
+    "WebApi_New_Client_Reg",
+    "Real_Client_Try_Reg_Again",
+    "WebApi_Public_Service_Ticket",
+    "Buyer_Feedback",
+    "Crm_Lead_Assigned",
+];
+
+fn is_http_url(s: &str) -> bool {
+    let l = s.trim().to_ascii_lowercase();
+    (l.starts_with("http://") || l.starts_with("https://"))
+        && !s.chars().any(|c| c.is_control() || c == ' ')
+}
+
 /// One configuration error, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -628,6 +643,59 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigError>> {
         });
         by_form.entry(form_lower).or_insert_with(|| profile.clone());
         profiles.push(profile);
+    }
+
+    // notifications
+    for (i, a) in raw.alerts.iter().enumerate() {
+        let loc = format!("alerts[{}] ({})", i + 1, a.event);
+        if !EVENTS.contains(&a.event.as_str()) {
+            err(
+                &mut errors,
+                &loc,
+                format!("unknown event {:?}; one of {}", a.event, EVENTS.join(", ")),
+            );
+        }
+        match a.action.as_str() {
+            "email" | "sms" | "task" => {}
+            "webhook" => {
+                if !is_http_url(&a.to) {
+                    err(&mut errors, &loc, "a webhook needs an http(s) URL in `to`");
+                }
+            }
+            other => err(
+                &mut errors,
+                &loc,
+                format!("unknown action {other:?} (email, sms, webhook, task)"),
+            ),
+        }
+        if a.to.trim().is_empty() {
+            err(&mut errors, &loc, "`to` is empty");
+        }
+        if a.action == "sms" && raw.sms.url.is_empty() {
+            err(&mut errors, &loc, "an sms alert needs [sms] url");
+        }
+    }
+    if !raw.sms.url.is_empty() && !is_http_url(&raw.sms.url) {
+        err(&mut errors, "sms.url", "must be an http(s) URL");
+    }
+    if !matches!(raw.smtp.tls.as_str(), "none" | "starttls" | "tls") {
+        err(&mut errors, "smtp.tls", "must be none, starttls or tls");
+    }
+    if raw.outbox.max_attempts == 0 || raw.outbox.senders == 0 {
+        err(
+            &mut errors,
+            "outbox",
+            "max_attempts and senders must be > 0",
+        );
+    }
+    for p in &raw.profiles {
+        if p.kind == "client_lead_trading_account" && !is_http_url(&p.parameter1) {
+            err(
+                &mut errors,
+                format!("profile #{} ({:?})", p.number, p.form_name),
+                "a client_lead_trading_account profile needs the platform's http(s) URL in parameter1",
+            );
+        }
     }
 
     if !errors.is_empty() {

@@ -14,6 +14,101 @@ pub struct RawConfig {
     pub branches: Vec<BranchSpec>,
     pub users: Vec<UserSpec>,
     pub profiles: Vec<ProfileSpec>,
+    pub alerts: Vec<AlertSpec>,
+    pub templates: std::collections::BTreeMap<String, TemplateSpec>,
+    pub smtp: SmtpSection,
+    pub sms: SmsSection,
+    pub outbox: OutboxSection,
+}
+
+/// `[[alerts]]`: what happens on an event (SPEC §6).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct AlertSpec {
+    pub event: String,
+    /// email | sms | webhook | task
+    pub action: String,
+    /// An address, a phone number, a URL or a user login, by action.
+    pub to: String,
+}
+
+/// `[templates.NAME]` with `{{field}}` placeholders.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct TemplateSpec {
+    pub subject: String,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SmtpSection {
+    pub host: String,
+    pub port: u16,
+    pub from: String,
+    /// none | starttls | tls
+    pub tls: String,
+    pub user: String,
+    pub password: String,
+    pub timeout_ms: u64,
+}
+
+impl Default for SmtpSection {
+    fn default() -> Self {
+        SmtpSection {
+            host: "127.0.0.1".into(),
+            port: 25,
+            from: "dataport@localhost".into(),
+            tls: "none".into(),
+            user: String::new(),
+            password: String::new(),
+            timeout_ms: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SmsSection {
+    /// HTTP gateway URL with `{{to}}` and `{{text}}` (URL-encoded when filled in).
+    pub url: String,
+    pub timeout_ms: u64,
+}
+
+impl Default for SmsSection {
+    fn default() -> Self {
+        SmsSection {
+            url: String::new(),
+            timeout_ms: 10_000,
+        }
+    }
+}
+
+/// The notification sender (SPEC §6).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct OutboxSection {
+    /// Tries before a notification is marked failed.
+    pub max_attempts: u32,
+    /// Wait after the first failure; doubles each time, up to `max_backoff_ms`.
+    pub backoff_ms: u64,
+    pub max_backoff_ms: u64,
+    /// Sender threads (each holds at most one peer connection at a time).
+    pub senders: usize,
+    /// Webhook / HTTP POST timeout.
+    pub http_timeout_ms: u64,
+}
+
+impl Default for OutboxSection {
+    fn default() -> Self {
+        OutboxSection {
+            max_attempts: 6,
+            backoff_ms: 2_000,
+            max_backoff_ms: 600_000,
+            senders: 4,
+            http_timeout_ms: 10_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

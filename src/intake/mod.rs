@@ -250,6 +250,12 @@ fn run(
         match_existing: profile.kind != ProfileType::ClientLeadNoDedupe,
         high_range_start: app.cfg.raw.intake.high_range_start,
         external_key,
+        at_ms: now,
+        trading_url: if profile.kind == ProfileType::ClientLeadTradingAccount {
+            profile.parameter1.clone()
+        } else {
+            String::new()
+        },
         rotation: if rotate {
             profile.circle_between_agencies.clone()
         } else {

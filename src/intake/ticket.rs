@@ -90,6 +90,7 @@ pub(super) fn run(app: &App, profile: &Profile, fields: &Fields, now: u64) -> (C
     };
     // 8. Number and store.
     let draft = TicketDraft {
+        at_ms: now,
         ticket: m.ticket,
         extras: m.extras,
         duplicate_key,

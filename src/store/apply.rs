@@ -13,6 +13,7 @@ use super::records::*;
 use super::{Collection, Result, Store, StoreError};
 use crate::codes::Code;
 use crate::dedupe::KeyHash;
+use crate::outbox::{self, Delivery, Notifications, RetryPolicy};
 
 /// Next ids, loaded from the last key of each collection at start.
 #[derive(Debug, Clone)]
@@ -85,6 +86,10 @@ pub struct LeadDraft {
     pub external_key: String,
     /// Branches to rotate through for a new client (step 10.1); empty = none.
     pub rotation: Vec<String>,
+    /// When the post arrived (ms), for the notifications it raises.
+    pub at_ms: u64,
+    /// `client_lead_trading_account`: where the new client is POSTed.
+    pub trading_url: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +101,7 @@ pub struct LeadOutcome {
 /// A service-ticket post, mapped and checked by intake (SPEC §5 steps 1–5, 7).
 #[derive(Debug, Clone, Default)]
 pub struct TicketDraft {
+    pub at_ms: u64,
     pub ticket: Ticket,
     pub extras: BTreeMap<String, String>,
     pub duplicate_key: Option<(KeyHash, u64)>,
@@ -109,6 +115,13 @@ pub struct ClientPatch {
     pub salesperson: Option<String>,
     pub branch: Option<String>,
     pub archived: Option<bool>,
+}
+
+fn due_key(at_ms: u64, id: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&at_ms.to_be_bytes());
+    k[8..].copy_from_slice(&id.to_be_bytes());
+    k
 }
 
 pub(crate) fn index_key(value: &[u8], id: u64) -> Vec<u8> {
@@ -144,6 +157,7 @@ pub struct Batch<'s> {
     txn: RwTxn<'s>,
     seq: &'s mut Sequences,
     usage_bytes_added: i64,
+    notes: Option<&'s Notifications>,
 }
 
 impl<'s> Batch<'s> {
@@ -153,7 +167,102 @@ impl<'s> Batch<'s> {
             store,
             seq,
             usage_bytes_added: 0,
+            notes: None,
         })
+    }
+
+    /// Events in this batch raise the notifications of `notes`.
+    pub fn with_notifications(mut self, notes: &'s Notifications) -> Self {
+        self.notes = Some(notes);
+        self
+    }
+
+    /// Stores a notification, due at `at_ms`.
+    pub fn put_outbox(&mut self, mut item: OutboxItem, at_ms: u64) -> Result<u64> {
+        item.id = self.seq.next(Collection::Outbox);
+        item.created_at = crate::clock::rfc3339_utc(at_ms);
+        item.next_attempt_ms = at_ms;
+        self.put_json(Collection::Outbox, item.id, &item)?;
+        self.store
+            .dbs
+            .outbox_due
+            .put(&mut self.txn, &due_key(at_ms, item.id), &())?;
+        Ok(item.id)
+    }
+
+    /// Raises `event` about `record` (its JSON in `fields`): the alerts'
+    /// outbox records, and their tasks as open relationship records.
+    fn raise(
+        &mut self,
+        event: &str,
+        fields: &serde_json::Value,
+        record: &str,
+        client: u64,
+        at_ms: u64,
+    ) -> Result<()> {
+        let Some(notes) = self.notes else {
+            return Ok(());
+        };
+        let (items, tasks) = outbox::alert_items(notes, event, fields, record);
+        for i in items {
+            self.put_outbox(i, at_ms)?;
+        }
+        for (assignee, text) in tasks {
+            self.put_relationship(Relationship {
+                client,
+                created_at: crate::clock::rfc3339_utc(at_ms),
+                kind: REL_ALERT_TASK.into(),
+                task: true,
+                note: format!("{text} (for {assignee})"),
+                ..Relationship::default()
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Records how an attempt to send outbox record `id` ended.
+    pub fn outbox_result(
+        &mut self,
+        id: u64,
+        result: &Delivery,
+        now_ms: u64,
+        policy: &RetryPolicy,
+    ) -> Result<()> {
+        let Some(mut item): Option<OutboxItem> = self.get_json(Collection::Outbox, id)? else {
+            return Ok(());
+        };
+        if item.status != "pending" {
+            return Ok(());
+        }
+        self.store
+            .dbs
+            .outbox_due
+            .delete(&mut self.txn, &due_key(item.next_attempt_ms, id))?;
+        item.attempts += 1;
+        match result {
+            Delivery::Sent => {
+                item.status = "sent".into();
+                item.last_error.clear();
+            }
+            Delivery::Retry(e) if item.attempts < policy.max_attempts => {
+                item.last_error = e.clone();
+                item.next_attempt_ms = now_ms + policy.backoff(item.attempts);
+                self.store.dbs.outbox_due.put(
+                    &mut self.txn,
+                    &due_key(item.next_attempt_ms, id),
+                    &(),
+                )?;
+            }
+            Delivery::Retry(e) | Delivery::Failed(e) => {
+                item.status = "failed".into();
+                item.last_error = e.clone();
+            }
+        }
+        if item.status != "pending" {
+            item.next_attempt_ms = 0;
+            item.finished_at = crate::clock::rfc3339_utc(now_ms);
+        }
+        self.put_json(Collection::Outbox, id, &item)
     }
 
     pub fn commit(mut self) -> Result<()> {
@@ -497,6 +606,22 @@ impl<'s> Batch<'s> {
                 })?;
                 self.put_client(&client, None)?;
                 self.put_inbox_lead(d, &client, contact_id, deal)?;
+                if self.notes.is_some() || !d.trading_url.is_empty() {
+                    let fields = serde_json::to_value(&client)?;
+                    let record = format!("clients/{}", client.id);
+                    self.raise(outbox::NEW_CLIENT, &fields, &record, client.id, d.at_ms)?;
+                    if let Some(notes) = self.notes {
+                        for m in outbox::new_lead_messages(notes, &fields, &record) {
+                            self.put_outbox(m, d.at_ms)?;
+                        }
+                    }
+                    if !d.trading_url.is_empty() {
+                        self.put_outbox(
+                            outbox::trading_account_post(&d.trading_url, &fields, &record),
+                            d.at_ms,
+                        )?;
+                    }
+                }
                 LeadOutcome {
                     code: Code::Ok,
                     client_id: client.id,
@@ -590,6 +715,16 @@ impl<'s> Batch<'s> {
                 };
                 self.put_client(&client, Some(&old))?;
                 self.put_inbox_lead(d, &client, contact_id, deal)?;
+                if self.notes.is_some() {
+                    let fields = serde_json::to_value(&client)?;
+                    self.raise(
+                        outbox::RETURNING_CLIENT,
+                        &fields,
+                        &format!("clients/{id}"),
+                        id,
+                        d.at_ms,
+                    )?;
+                }
                 LeadOutcome {
                     code: Code::AlreadyExists,
                     client_id: id,
@@ -673,6 +808,16 @@ impl<'s> Batch<'s> {
                 }
                 self.put_json(Collection::Tickets, new.id, &new)?;
                 self.remember_duplicate_key(d.duplicate_key)?;
+                if self.notes.is_some() {
+                    let fields = serde_json::to_value(&new)?;
+                    self.raise(
+                        outbox::NEW_TICKET,
+                        &fields,
+                        &format!("tickets/{}", new.id),
+                        0,
+                        d.at_ms,
+                    )?;
+                }
                 LeadOutcome {
                     code: Code::Ok,
                     client_id: new.id,

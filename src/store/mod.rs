@@ -12,6 +12,7 @@
 //! | `idx_email`       | lower-cased email ‖ 0x00 ‖ id    | () |
 //! | `idx_extkey`      | external key ‖ 0x00 ‖ id         | () |
 //! | `idx_ticket_extkey` | ticket external key ‖ 0x00 ‖ id | () |
+//! | `outbox_due`      | next attempt ms (BE) ‖ outbox id  | () — pending notifications by due time |
 //! | `dup_by_key`      | duplicate-key hash (16 bytes)    | accepted at, ms (BE u64) |
 //! | `dup_by_time`     | ms (BE u64) ‖ hash               | () |
 //!
@@ -35,7 +36,7 @@ pub const SCHEMA_VERSION: u64 = 1;
 type Id = U64<BE>;
 
 /// How many record collections there are.
-pub const COLLECTIONS: usize = 8;
+pub const COLLECTIONS: usize = 9;
 
 /// Record collections, by the name the admin API uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +49,7 @@ pub enum Collection {
     AutomationLog,
     Leads,
     Tickets,
+    Outbox,
 }
 
 impl Collection {
@@ -60,6 +62,7 @@ impl Collection {
         Collection::AutomationLog,
         Collection::Leads,
         Collection::Tickets,
+        Collection::Outbox,
     ];
 
     pub fn name(self) -> &'static str {
@@ -72,6 +75,7 @@ impl Collection {
             Collection::AutomationLog => "automation_log",
             Collection::Leads => "leads",
             Collection::Tickets => "tickets",
+            Collection::Outbox => "outbox",
         }
     }
 
@@ -115,6 +119,7 @@ pub(crate) struct Dbs {
     meta: Database<Str, Bytes>,
     records: [Database<Id, Bytes>; COLLECTIONS],
     idx_ticket_extkey: Database<Bytes, Unit>,
+    outbox_due: Database<Bytes, Unit>,
     idx_phone: Database<Bytes, Unit>,
     idx_email: Database<Bytes, Unit>,
     idx_extkey: Database<Bytes, Unit>,
@@ -174,6 +179,7 @@ impl Store {
             idx_email: env.create_database(&mut wtxn, Some("idx_email"))?,
             idx_extkey: env.create_database(&mut wtxn, Some("idx_extkey"))?,
             idx_ticket_extkey: env.create_database(&mut wtxn, Some("idx_ticket_extkey"))?,
+            outbox_due: env.create_database(&mut wtxn, Some("outbox_due"))?,
             dup_by_key: env.create_database(&mut wtxn, Some("dup_by_key"))?,
             dup_by_time: env.create_database(&mut wtxn, Some("dup_by_time"))?,
         };
@@ -257,6 +263,30 @@ impl Store {
     pub fn tickets_by_external_key(&self, key: &str) -> Result<Vec<u64>> {
         let rtxn = self.env.read_txn()?;
         apply::index_lookup(self.dbs.idx_ticket_extkey, &rtxn, key.as_bytes())
+    }
+
+    /// Pending notifications due at `now_ms`, oldest due first.
+    pub fn due_outbox(&self, now_ms: u64, limit: usize) -> Result<Vec<records::OutboxItem>> {
+        let rtxn = self.env.read_txn()?;
+        let end = (now_ms + 1).to_be_bytes();
+        let mut out = Vec::new();
+        for item in self
+            .dbs
+            .outbox_due
+            .range(&rtxn, &(Bound::Unbounded, Bound::Excluded(&end[..])))?
+            .take(limit)
+        {
+            let (k, ()) = item?;
+            let id = u64::from_be_bytes(
+                k[8..16]
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("outbox_due key".into()))?,
+            );
+            if let Some(v) = self.dbs.records(Collection::Outbox).get(&rtxn, &id)? {
+                out.push(serde_json::from_slice(v)?);
+            }
+        }
+        Ok(out)
     }
 
     /// When the duplicate key was last accepted, if it is still stored.

@@ -140,6 +140,7 @@ pub const REL_NEW_WEB_LEAD: &str = "new web lead";
 pub const REL_REPEAT_INQUIRY: &str = "repeat web inquiry";
 pub const REL_NOTE: &str = "note";
 pub const REL_CALLBACK: &str = "call-back task";
+pub const REL_ALERT_TASK: &str = "alert task";
 pub const RENEWAL_NOTE: &str = "Lead renewed following a web inquiry";
 
 /// A relationship record: the client's history, opportunities and call-back tasks.
@@ -278,3 +279,26 @@ ticket_fields!(
     category,
     external_key
 );
+
+/// One notification, stored before it is sent (SPEC §6).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct OutboxItem {
+    pub id: u64,
+    pub created_at: String,
+    pub event: String,
+    /// email | sms | webhook | http_post
+    pub channel: String,
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+    /// The record it is about, e.g. `clients/12`.
+    pub record: String,
+    /// pending | sent | failed
+    pub status: String,
+    pub attempts: u32,
+    /// When the next try is due (ms since the epoch); 0 once final.
+    pub next_attempt_ms: u64,
+    pub last_error: String,
+    pub finished_at: String,
+}

@@ -47,6 +47,8 @@ pub enum Job {
     PatchClient(u64, ClientPatch, Reply),
     /// Replies once everything queued before it is committed.
     Sync(Reply),
+    /// How an attempt to send an outbox record ended.
+    OutboxResult(u64, crate::outbox::Delivery, Reply),
 }
 
 /// Tuning of the writer.
@@ -57,6 +59,8 @@ pub struct WriterConfig {
     pub duplicate_window_ms: u64,
     pub usage_retention_ms: u64,
     pub usage_max_bytes: u64,
+    pub notifications: crate::outbox::Notifications,
+    pub retry: crate::outbox::RetryPolicy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -208,6 +212,7 @@ fn reply_of(job: &Job) -> Option<&Reply> {
         | Job::Ticket(_, r)
         | Job::BadLead(_, r)
         | Job::PatchClient(_, _, r)
+        | Job::OutboxResult(_, _, r)
         | Job::Sync(r) => Some(r),
     }
 }
@@ -224,7 +229,7 @@ fn commit(
 ) -> Result<Committed> {
     let snapshot = seq.clone();
     let res = (|| {
-        let mut b = Batch::begin(store, seq)?;
+        let mut b = Batch::begin(store, seq)?.with_notifications(&cfg.notifications);
         let mut outcomes = Vec::with_capacity(jobs.len());
         for job in jobs {
             outcomes.push(match job {
@@ -244,6 +249,10 @@ fn commit(
                         .map(Box::new),
                 )),
                 Job::Sync(_) => Some(Applied::Stored(0)),
+                Job::OutboxResult(id, result, _) => {
+                    b.outbox_result(*id, result, now, &cfg.retry)?;
+                    Some(Applied::Stored(*id))
+                }
             });
         }
         let mut pruned = 0;

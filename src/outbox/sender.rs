@@ -1,0 +1,220 @@
+//! The outbox sender: a scheduler thread picks due notifications from
+//! storage and a pool of sender threads delivers them — SMTP through
+//! `lettre`, the SMS gateway and webhooks through `ureq` — each attempt
+//! bounded by its timeout. Results go back to the writer as jobs, so they are
+//! committed in batches with everything else. All of it runs on its own OS
+//! threads: a hung SMTP peer costs a sender thread, never a request. Email
+//! and HTTP deliveries have separate lanes of `senders` threads each, so a
+//! dead SMTP server cannot starve webhooks and SMS (or the reverse).
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lettre::message::header::ContentType;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{Message, SmtpTransport, Transport};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+/// RFC 3986 unreserved characters stay as they are in SMS gateway URLs.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+use super::Delivery;
+use crate::clock::SharedClock;
+use crate::config::raw::{OutboxSection, SmsSection, SmtpSection};
+use crate::metrics::Metrics;
+use crate::store::records::OutboxItem;
+use crate::store::writer::{Job, WriterHandle};
+use crate::store::Store;
+
+/// Everything the senders need from the configuration.
+#[derive(Debug, Clone)]
+pub struct SenderConfig {
+    pub smtp: SmtpSection,
+    pub sms: SmsSection,
+    pub outbox: OutboxSection,
+}
+
+/// How often the scheduler looks for due notifications.
+const POLL: Duration = Duration::from_millis(100);
+
+/// Starts the scheduler and the sender threads.
+pub fn spawn(
+    store: Arc<Store>,
+    writer: WriterHandle,
+    clock: SharedClock,
+    cfg: SenderConfig,
+    metrics: Arc<Metrics>,
+) {
+    let senders = cfg.outbox.senders.max(1);
+    let (mail_tx, mail_rx) = crossbeam_channel::bounded::<OutboxItem>(senders * 2);
+    let (http_tx, http_rx) = crossbeam_channel::bounded::<OutboxItem>(senders * 2);
+    let inflight: Arc<Mutex<HashSet<u64>>> = Arc::default();
+    {
+        let inflight = inflight.clone();
+        let _ = std::thread::Builder::new()
+            .name("dataport-outbox".into())
+            .spawn(move || loop {
+                let due = store.due_outbox(clock.now_ms(), 256).unwrap_or_default();
+                for item in due {
+                    let mut set = inflight.lock().unwrap_or_else(|p| p.into_inner());
+                    if set.contains(&item.id) {
+                        continue;
+                    }
+                    let lane = if item.channel == "email" {
+                        &mail_tx
+                    } else {
+                        &http_tx
+                    };
+                    // A full lane keeps the item for a later round instead of blocking the other lane.
+                    let id = item.id;
+                    match lane.try_send(item) {
+                        Ok(()) => {
+                            set.insert(id);
+                        }
+                        Err(crossbeam_channel::TrySendError::Full(_)) => {}
+                        Err(crossbeam_channel::TrySendError::Disconnected(_)) => return,
+                    }
+                }
+                std::thread::sleep(POLL);
+            });
+    }
+    for (lane, rx) in [("mail", mail_rx), ("http", http_rx)] {
+        for n in 0..senders {
+            let (rx, writer, inflight, cfg, metrics) = (
+                rx.clone(),
+                writer.clone(),
+                inflight.clone(),
+                cfg.clone(),
+                metrics.clone(),
+            );
+            let _ = std::thread::Builder::new()
+                .name(format!("dataport-{lane}-{n}"))
+                .spawn(move || sender_loop(rx, writer, inflight, cfg, metrics));
+        }
+    }
+}
+
+fn sender_loop(
+    rx: crossbeam_channel::Receiver<OutboxItem>,
+    writer: WriterHandle,
+    inflight: Arc<Mutex<HashSet<u64>>>,
+    cfg: SenderConfig,
+    metrics: Arc<Metrics>,
+) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_millis(cfg.outbox.http_timeout_ms)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let smtp = smtp_transport(&cfg.smtp);
+    for item in rx {
+        let result = deliver(&item, &cfg, &agent, &smtp);
+        let counter = match &result {
+            Delivery::Sent => &metrics.outbox_sent,
+            Delivery::Retry(_) => &metrics.outbox_retries,
+            Delivery::Failed(_) => &metrics.outbox_failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        if let Delivery::Retry(e) | Delivery::Failed(e) = &result {
+            tracing::warn!(id = item.id, channel = %item.channel, error = %e, "notification not delivered");
+        }
+        // Wait for the commit, so the scheduler never sees it due twice.
+        let _ = writer.call(|reply| Job::OutboxResult(item.id, result, reply));
+        inflight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&item.id);
+    }
+}
+
+fn smtp_transport(s: &SmtpSection) -> Result<SmtpTransport, String> {
+    let builder = match s.tls.as_str() {
+        "tls" => SmtpTransport::relay(&s.host).map_err(|e| e.to_string())?,
+        "starttls" => SmtpTransport::starttls_relay(&s.host).map_err(|e| e.to_string())?,
+        _ => SmtpTransport::builder_dangerous(&s.host),
+    };
+    let mut builder = builder
+        .port(s.port)
+        .timeout(Some(Duration::from_millis(s.timeout_ms)));
+    if !s.user.is_empty() {
+        builder = builder.credentials(Credentials::new(s.user.clone(), s.password.clone()));
+    }
+    Ok(builder.build())
+}
+
+fn deliver(
+    item: &OutboxItem,
+    cfg: &SenderConfig,
+    agent: &ureq::Agent,
+    smtp: &Result<SmtpTransport, String>,
+) -> Delivery {
+    match item.channel.as_str() {
+        "email" => {
+            let transport = match smtp {
+                Ok(t) => t,
+                Err(e) => return Delivery::Failed(format!("SMTP settings: {e}")),
+            };
+            let msg = match (cfg.smtp.from.parse(), item.to.parse()) {
+                (Ok(from), Ok(to)) => Message::builder()
+                    .from(from)
+                    .to(to)
+                    .subject(item.subject.clone())
+                    .header(ContentType::TEXT_PLAIN)
+                    .body(item.body.clone()),
+                (Err(e), _) => return Delivery::Failed(format!("bad [smtp] from: {e}")),
+                (_, Err(e)) => return Delivery::Failed(format!("bad address {:?}: {e}", item.to)),
+            };
+            let msg = match msg {
+                Ok(m) => m,
+                Err(e) => return Delivery::Failed(e.to_string()),
+            };
+            match transport.send(&msg) {
+                Ok(_) => Delivery::Sent,
+                Err(e) if e.is_permanent() => Delivery::Failed(e.to_string()),
+                Err(e) => Delivery::Retry(e.to_string()),
+            }
+        }
+        "sms" => {
+            let url = cfg
+                .sms
+                .url
+                .replace(
+                    "{{to}}",
+                    &utf8_percent_encode(&item.to, COMPONENT).to_string(),
+                )
+                .replace(
+                    "{{text}}",
+                    &utf8_percent_encode(&item.body, COMPONENT).to_string(),
+                );
+            http_outcome(agent.get(&url).call())
+        }
+        "webhook" | "http_post" => http_outcome(
+            agent
+                .post(&item.to)
+                .header("Content-Type", "application/json")
+                .send(item.body.as_bytes()),
+        ),
+        other => Delivery::Failed(format!("unknown channel {other:?}")),
+    }
+}
+
+/// 2xx sent; 4xx final; anything else (5xx, timeout, refused) retried.
+fn http_outcome(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Delivery {
+    match r {
+        Ok(resp) => {
+            let s = resp.status().as_u16();
+            match s {
+                200..=299 => Delivery::Sent,
+                400..=499 => Delivery::Failed(format!("HTTP {s}")),
+                _ => Delivery::Retry(format!("HTTP {s}")),
+            }
+        }
+        Err(e) => Delivery::Retry(e.to_string()),
+    }
+}

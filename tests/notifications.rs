@@ -1,0 +1,314 @@
+//! Notifications (SPEC §6) delivered to real peers the test starts: SMTP,
+//! an SMS gateway and webhooks; retries with backoff; a hung SMTP server
+//! does not slow intake.
+
+mod peers;
+mod util;
+
+use std::time::{Duration, Instant};
+
+use peers::*;
+use util::*;
+
+struct Peers {
+    smtp: SmtpSink,
+    sms: HttpReceiver,
+    hook: HttpReceiver,
+}
+
+fn config(data: &std::path::Path, p: &Peers, smtp_timeout_ms: u64) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+data_dir = "{data}"
+[storage]
+map_size_mb = 64
+[admin]
+token = "{TOKEN}"
+[intake]
+dns_check = false
+web_branch = ""
+[smtp]
+host = "127.0.0.1"
+port = {smtp}
+from = "dataport@example.com"
+timeout_ms = {smtp_timeout_ms}
+[sms]
+url = "{sms}"
+[outbox]
+backoff_ms = 1000
+max_attempts = 4
+[templates.Email_to_New_Client_Lead]
+subject = "Welcome {{{{first_name}}}}"
+body = "Hi {{{{first_name}}}}, your client number is {{{{number}}}}."
+[templates.SMS_to_New_Client_Lead]
+body = "Thanks {{{{first_name}}}}!"
+[[alerts]]
+event = "WebApi_New_Client_Reg"
+action = "webhook"
+to = "{hook}"
+[[alerts]]
+event = "WebApi_New_Client_Reg"
+action = "email"
+to = "sales@example.com"
+[[alerts]]
+event = "WebApi_New_Client_Reg"
+action = "task"
+to = "dana@example.com"
+[[alerts]]
+event = "Real_Client_Try_Reg_Again"
+action = "sms"
+to = "0509999999"
+[[alerts]]
+event = "WebApi_Public_Service_Ticket"
+action = "webhook"
+to = "{hook}"
+[[users]]
+login = "dana@example.com"
+
+[[profiles]]
+number = 1
+form_name = "lead"
+  [[profiles.fields]]
+  external = "FirstName"
+  table = "clients"
+  field = "first_name"
+  [[profiles.fields]]
+  external = "Phone"
+  table = "clients"
+  field = "phone1"
+  [[profiles.fields]]
+  external = "Email"
+  table = "clients"
+  field = "email"
+[[profiles]]
+number = 2
+form_name = "lead2"
+  [[profiles.fields]]
+  external = "Phone"
+  table = "clients"
+  field = "phone1"
+[[profiles]]
+number = 3
+form_name = "help"
+type = "service_ticket"
+  [[profiles.fields]]
+  external = "Name"
+  table = "tickets"
+  field = "complainer_name"
+  [[profiles.fields]]
+  external = "Email"
+  table = "tickets"
+  field = "return_email"
+  [[profiles.fields]]
+  external = "Subject"
+  table = "tickets"
+  field = "subject"
+[[profiles]]
+number = 4
+form_name = "trade"
+type = "client_lead_trading_account"
+parameter1 = "{trade}"
+  [[profiles.fields]]
+  external = "Phone"
+  table = "clients"
+  field = "phone1"
+"#,
+        data = data.display(),
+        smtp = p.smtp.port,
+        sms = p.sms.url("/send?to={{to}}&text={{text}}"),
+        hook = p.hook.url("/hook"),
+        trade = p.hook.url("/open-account"),
+    )
+}
+
+fn outbox(s: &TestServer) -> Vec<serde_json::Value> {
+    admin_json(s.addr, "/admin/v1/outbox?limit=1000")["data"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn every_channel_delivers_the_rendered_notification() {
+    let p = Peers {
+        smtp: SmtpSink::start(false),
+        sms: HttpReceiver::start(&[]),
+        hook: HttpReceiver::start(&[]),
+    };
+    let s = start_text(|d| config(d, &p, 5000));
+    let r = get(
+        s.addr,
+        "/lead?FirstName=Dana&Phone=0502345678&Email=dana@x.example",
+    );
+    assert_eq!(r.code(), "000");
+    let id = r.json()["RecordId"].as_u64().unwrap();
+
+    assert!(
+        eventually(|| p.smtp.mails().len() == 2),
+        "mails: {:?}",
+        p.smtp.mails()
+    );
+    let mails = p.smtp.mails();
+    let welcome = mails
+        .iter()
+        .find(|m| m.to.iter().any(|t| t.contains("dana@x.example")))
+        .expect("mail to the lead");
+    assert!(
+        welcome.data.contains("Subject: Welcome Dana"),
+        "{}",
+        welcome.data
+    );
+    assert!(
+        welcome.data.contains("Hi Dana, your client number is 1."),
+        "{}",
+        welcome.data
+    );
+    assert!(welcome.from.contains("dataport@example.com"));
+    let alert = mails
+        .iter()
+        .find(|m| m.to.iter().any(|t| t.contains("sales@example.com")))
+        .expect("alert mail");
+    assert!(
+        alert.data.contains("WebApi_New_Client_Reg"),
+        "{}",
+        alert.data
+    );
+
+    assert!(eventually(|| p.sms.got().len() == 1));
+    assert_eq!(
+        p.sms.got()[0].target,
+        "/send?to=972502345678&text=Thanks%20Dana%21"
+    );
+    assert!(eventually(|| p.hook.got().len() == 1));
+    let hook: serde_json::Value = serde_json::from_str(&p.hook.got()[0].body).unwrap();
+    assert_eq!(hook["event"], "WebApi_New_Client_Reg");
+    assert_eq!(hook["data"]["first_name"], "Dana");
+    assert_eq!(hook["record"], format!("clients/{id}"));
+
+    assert!(eventually(|| outbox(&s)
+        .iter()
+        .all(|o| o["status"] == "sent")));
+    assert_eq!(outbox(&s).len(), 4);
+    let tasks = admin_json(s.addr, "/admin/v1/relationships?kind=alert%20task");
+    assert!(tasks["data"][0]["note"]
+        .as_str()
+        .unwrap()
+        .contains("dana@example.com"));
+
+    // A returning client raises Real_Client_Try_Reg_Again (an SMS alert), no templates.
+    assert_eq!(get(s.addr, "/lead2?Phone=0502345678").code(), "001");
+    assert!(eventually(|| p.sms.got().len() == 2));
+    assert!(p.sms.got()[1]
+        .target
+        .starts_with("/send?to=0509999999&text=Real_Client_Try_Reg_Again"));
+    // A ticket raises its alert and sends nothing to the sender.
+    assert_eq!(
+        get(s.addr, "/help?Name=Eli&Email=eli@x.example&Subject=Help").code(),
+        "000"
+    );
+    assert!(eventually(|| p.hook.got().len() == 2));
+    assert!(p.hook.got()[1]
+        .body
+        .contains("WebApi_Public_Service_Ticket"));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(p
+        .smtp
+        .mails()
+        .iter()
+        .all(|m| !m.to.iter().any(|t| t.contains("eli@"))));
+    // A trading-account profile opens the account on the platform.
+    assert_eq!(get(s.addr, "/trade?Phone=0502345699").code(), "000");
+    assert!(eventually(|| p
+        .hook
+        .got()
+        .iter()
+        .any(|g| g.target == "/open-account")));
+    let open = p
+        .hook
+        .got()
+        .into_iter()
+        .find(|g| g.target == "/open-account")
+        .unwrap();
+    assert_eq!(open.method, "POST");
+    assert!(open.body.contains("972502345699"));
+}
+
+#[test]
+fn failed_deliveries_are_retried_with_backoff_and_4xx_is_final() {
+    let p = Peers {
+        smtp: SmtpSink::start(false),
+        sms: HttpReceiver::start(&[404]),
+        hook: HttpReceiver::start(&[500, 503]),
+    };
+    let s = start_text(|d| config(d, &p, 5000));
+    assert_eq!(
+        get(s.addr, "/lead?FirstName=Ron&Phone=0502345678").code(),
+        "000"
+    );
+    let hook_item = |s: &TestServer| {
+        outbox(s)
+            .into_iter()
+            .find(|o| o["channel"] == "webhook")
+            .unwrap()
+    };
+    assert!(eventually(|| hook_item(&s)["attempts"] == 1));
+    assert_eq!(hook_item(&s)["status"], "pending");
+    assert_eq!(hook_item(&s)["last_error"], "HTTP 500");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(p.hook.got().len(), 1, "not retried before its backoff");
+    s.clock.advance_ms(1000);
+    assert!(eventually(|| hook_item(&s)["attempts"] == 2));
+    s.clock.advance_ms(2000);
+    assert!(
+        eventually(|| hook_item(&s)["status"] == "sent"),
+        "{}",
+        hook_item(&s)
+    );
+    assert_eq!(hook_item(&s)["attempts"], 3);
+    assert_eq!(p.hook.got().len(), 3);
+    // The SMS gateway answered 404: final at once.
+    let sms = outbox(&s)
+        .into_iter()
+        .find(|o| o["channel"] == "sms")
+        .unwrap();
+    assert_eq!(sms["status"], "failed");
+    assert_eq!(sms["attempts"], 1);
+    assert_eq!(sms["last_error"], "HTTP 404");
+    let m = get(s.addr, "/metrics").body;
+    assert!(m.contains("dataport_outbox_retries_total 2"), "{m}");
+}
+
+#[test]
+fn a_hung_smtp_server_does_not_slow_intake() {
+    let p = Peers {
+        smtp: SmtpSink::start(true),
+        sms: HttpReceiver::start(&[]),
+        hook: HttpReceiver::start(&[]),
+    };
+    let s = start_text(|d| config(d, &p, 20_000));
+    let started = Instant::now();
+    let mut slowest = Duration::ZERO;
+    for i in 0..30 {
+        let t = Instant::now();
+        let r = get(
+            s.addr,
+            &format!("/lead?FirstName=A&Phone=05023456{i:02}&Email=a{i}@x.example"),
+        );
+        assert_eq!(r.code(), "000");
+        slowest = slowest.max(t.elapsed());
+    }
+    assert!(
+        slowest < Duration::from_millis(250),
+        "slowest answer {slowest:?} while SMTP hangs"
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+    // The mails wait, pending, while webhooks and SMS still go out.
+    assert!(eventually(|| p.hook.got().len() == 30));
+    let pending_mail = outbox(&s)
+        .iter()
+        .filter(|o| o["channel"] == "email" && o["status"] == "pending")
+        .count();
+    assert_eq!(pending_mail, 60);
+}
