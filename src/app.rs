@@ -22,6 +22,8 @@ pub struct App {
     pub phones: Phones,
     /// Email domain checks; None when `intake.dns_check` is off.
     pub domains: Option<crate::dns::DomainChecker>,
+    /// Challenges of the mini form's captcha.
+    pub captcha: crate::intake::captcha::Captcha,
 }
 
 impl Handler for App {

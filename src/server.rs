@@ -123,6 +123,10 @@ pub fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
         None
     };
     let app = Arc::new(App {
+        captcha: crate::intake::captcha::Captcha::new(
+            clock.clone(),
+            cfg.raw.intake.form_min_seconds * 1000,
+        ),
         domains,
         phones: Phones::new(&cfg.raw.intake.default_country),
         cfg,

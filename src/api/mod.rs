@@ -1,5 +1,6 @@
-//! The APIs beside intake: the admin API (SPEC §10) and static pages for
-//! redirect targets.
+//! The APIs beside intake: the admin API (SPEC §10), the mini HTML form,
+//! and static pages for redirect targets.
 
 pub mod admin;
+pub mod form;
 pub mod static_files;

@@ -7,6 +7,16 @@ use crate::http::{Body, Reply};
 
 pub fn serve(dir: &Path, rest: &str) -> Reply {
     let name = rest.trim_start_matches('/');
+    if name == super::form::CSS_NAME {
+        let mut r = Reply::new(
+            200,
+            "text/css; charset=utf-8",
+            Body::Static(super::form::CSS.as_bytes()),
+        );
+        r.extra_headers
+            .push_str("Cache-Control: public, max-age=86400\r\n");
+        return r;
+    }
     let safe = !name.is_empty()
         && !name.starts_with('.')
         && name

@@ -172,6 +172,8 @@ pub struct IntakeSection {
     /// Entries the in-memory duplicate cache holds before older ones are
     /// answered from storage instead.
     pub duplicate_cache_entries: usize,
+    /// Mini form with captcha: a post sooner than this after the page was served is a bot's (010).
+    pub form_min_seconds: u64,
 }
 
 impl Default for IntakeSection {
@@ -186,6 +188,7 @@ impl Default for IntakeSection {
             web_branch: "A1".into(),
             duplicate_window_secs: 3600,
             duplicate_cache_entries: 1 << 20,
+            form_min_seconds: 3,
         }
     }
 }

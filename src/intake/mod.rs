@@ -2,6 +2,7 @@
 //! the request's coroutine (1–8), then handed to the writer thread for the
 //! steps that must see committed state (9–11, see `store::apply`).
 
+pub mod captcha;
 pub mod language;
 pub mod mapping;
 pub mod normalize;
@@ -15,7 +16,7 @@ use base64::Engine as _;
 use crate::app::App;
 use crate::clock;
 use crate::codes::Code;
-use crate::config::{Profile, ProfileType};
+use crate::config::{FormMode, Profile, ProfileType};
 use crate::dedupe::{self, Check};
 use crate::http::body::Fields;
 use crate::http::{Reply, Request};
@@ -67,15 +68,31 @@ fn log_usage(app: &App, req: &Request<'_>, form: &str, now: u64) {
     }
 }
 
-/// Steps 2–11. Err = a transport-level refusal (undecodable body).
+/// Steps 2–11. Err = an answer that is not an intake code (an undecodable
+/// body's 400, the mini form's page).
 fn run(
     app: &App,
     req: &Request<'_>,
     profile: &Profile,
     now: u64,
 ) -> Result<(Code, Option<u64>), Reply> {
-    let fields = Fields::decode(req.query, req.header("content-type"), req.body)
+    let mut fields = Fields::decode(req.query, req.header("content-type"), req.body)
         .map_err(|e| Reply::error(400, &e.to_string()))?;
+    // The mini form: a bare GET is the page, a captcha guards every post.
+    if profile.form_mode != FormMode::None && req.method == "GET" && fields.0.is_empty() {
+        let challenge = (profile.form_mode == FormMode::HtmlFormCaptcha)
+            .then(|| app.captcha.challenge(&profile.form_name));
+        return Err(crate::api::form::render(profile, challenge.as_ref()));
+    }
+    if profile.form_mode == FormMode::HtmlFormCaptcha {
+        if let Err(why) = app.captcha.verify(&profile.form_name, &fields) {
+            tracing::info!(profile = profile.number, why, "captcha refused");
+            return Ok((Code::Captcha, None));
+        }
+    }
+    fields
+        .0
+        .retain(|f| !f.key.starts_with("_captcha_") && f.key != captcha::HONEYPOT_FIELD);
     if profile.kind == ProfileType::ServiceTicket {
         return Ok(ticket::run(app, profile, &fields, now));
     }
