@@ -1,10 +1,10 @@
 //! The application: everything a request handler needs, and the router that
 //! sends each path to its module.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use crate::clock::SharedClock;
-use crate::config::{Config, RESERVED_SEGMENTS};
+use crate::config::{Config, RawConfig, RESERVED_SEGMENTS};
 use crate::dedupe::DuplicateWindow;
 use crate::http::{Body, Handler, Reply, Request};
 use crate::intake::normalize::Phones;
@@ -13,7 +13,15 @@ use crate::store::writer::WriterHandle;
 use crate::store::Store;
 
 pub struct App {
-    pub cfg: Arc<Config>,
+    /// The effective configuration: the file plus run-time overrides. Read
+    /// with [`App::config`] (a short lock and an `Arc` clone, never held
+    /// across a yield); replaced whole by the admin API.
+    pub cfg: RwLock<Arc<Config>>,
+    /// The configuration file's own entries, under the overrides.
+    pub file: RawConfig,
+    /// Serialises run-time configuration changes (a coroutine-aware lock:
+    /// it is held across the commit).
+    pub config_changes: may::sync::Mutex<()>,
     pub store: Arc<Store>,
     pub writer: WriterHandle,
     pub dedupe: Arc<DuplicateWindow>,
@@ -26,6 +34,16 @@ pub struct App {
     pub captcha: crate::intake::captcha::Captcha,
 }
 
+impl App {
+    pub fn config(&self) -> Arc<Config> {
+        self.cfg.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn set_config(&self, cfg: Config) {
+        *self.cfg.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(cfg);
+    }
+}
+
 impl Handler for App {
     fn handle(&self, req: &Request<'_>) -> Reply {
         let path = req.path;
@@ -33,9 +51,9 @@ impl Handler for App {
             "/health" => return get_only(req, || Reply::static_json(200, br#"{"status":"ok"}"#)),
             "/metrics" => {
                 return get_only(req, || {
-                    let text = self
-                        .metrics
-                        .render(&self.cfg, &self.store, self.writer.queued());
+                    let text =
+                        self.metrics
+                            .render(&self.config(), &self.store, self.writer.queued());
                     Reply::new(
                         200,
                         "text/plain; version=0.0.4",
@@ -53,7 +71,7 @@ impl Handler for App {
         }
         if first == "static" {
             return get_only(req, || {
-                crate::api::static_files::serve(&self.cfg.http_dir, &rest[first.len()..])
+                crate::api::static_files::serve(&self.config().http_dir, &rest[first.len()..])
             });
         }
         if RESERVED_SEGMENTS.contains(&first.to_ascii_lowercase().as_str()) {

@@ -50,9 +50,26 @@ pub fn configure_runtime(workers: usize) {
 
 pub fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
     configure_runtime(cfg.raw.server.workers);
-    let cfg = Arc::new(cfg);
     let map_size = (cfg.raw.storage.map_size_mb as usize) << 20;
     let store = Arc::new(Store::open(&cfg.data_dir, map_size)?);
+    // Run-time changes made through the admin API sit on top of the file.
+    let file = cfg.raw.clone();
+    let overrides = store.config_overrides()?;
+    let cfg = if overrides.is_empty() {
+        cfg
+    } else {
+        let merged =
+            crate::config::overrides::merge(&file, &overrides).map_err(|e| anyhow::anyhow!(e))?;
+        crate::config::validate(merged).map_err(|errors| {
+            let list: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+            anyhow::anyhow!(
+                "the configuration file and the run-time changes stored in the data dir disagree:\n  {}",
+                list.join("\n  ")
+            )
+        })?
+    };
+    tracing::info!(overrides = overrides.len(), "configuration loaded");
+    let cfg = Arc::new(cfg);
     let metrics = Arc::new(Metrics::default());
 
     let intake = &cfg.raw.intake;
@@ -123,13 +140,15 @@ pub fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
         None
     };
     let app = Arc::new(App {
+        file,
+        config_changes: may::sync::Mutex::new(()),
         captcha: crate::intake::captcha::Captcha::new(
             clock.clone(),
             cfg.raw.intake.form_min_seconds * 1000,
         ),
         domains,
         phones: Phones::new(&cfg.raw.intake.default_country),
-        cfg,
+        cfg: std::sync::RwLock::new(cfg),
         store,
         writer,
         dedupe,

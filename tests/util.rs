@@ -395,3 +395,18 @@ pub fn eventually(mut f: impl FnMut() -> bool) -> bool {
     }
     false
 }
+
+/// An admin request with a JSON body.
+pub fn admin_send(addr: SocketAddr, method: &str, target: &str, body: &str) -> Response {
+    let auth = format!("Bearer {TOKEN}");
+    request(
+        addr,
+        method,
+        target,
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        body.as_bytes(),
+    )
+}

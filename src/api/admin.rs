@@ -16,7 +16,8 @@ use crate::store::Collection;
 const SCAN_CAP: usize = 100_000;
 
 pub fn handle(app: &App, req: &Request<'_>) -> Reply {
-    let token = app.cfg.raw.admin.token.as_bytes();
+    let cfg = app.config();
+    let token = cfg.raw.admin.token.as_bytes();
     if token.is_empty() {
         return Reply::error(404, "the admin API is off ([admin] token is empty)");
     }
@@ -39,6 +40,9 @@ pub fn handle(app: &App, req: &Request<'_>) -> Reply {
     let id = parts.next();
     if parts.next().is_some() {
         return Reply::error(404, "not found");
+    }
+    if let Some(kind) = crate::config::overrides::Kind::from_name(name) {
+        return super::admin_config::handle(app, kind, id, req.method, req.body);
     }
     let Some(coll) = Collection::from_name(name) else {
         return Reply::error(404, &format!("no collection {name:?}"));
@@ -162,12 +166,12 @@ fn patch_client(app: &App, id: &str, body: &[u8]) -> Reply {
         }
     }
     if let Some(b) = &patch.branch {
-        if !b.is_empty() && !app.cfg.branches.iter().any(|x| &x.id == b) {
+        if !b.is_empty() && !app.config().branches.iter().any(|x| &x.id == b) {
             return Reply::error(400, &format!("no branch {b:?}"));
         }
     }
     if let Some(s) = &patch.salesperson {
-        if !s.is_empty() && app.cfg.active_user(s).is_none() {
+        if !s.is_empty() && app.config().active_user(s).is_none() {
             return Reply::error(400, &format!("no active user {s:?}"));
         }
     }

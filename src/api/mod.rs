@@ -2,5 +2,6 @@
 //! and static pages for redirect targets.
 
 pub mod admin;
+pub mod admin_config;
 pub mod form;
 pub mod static_files;

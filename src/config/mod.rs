@@ -3,6 +3,7 @@
 //! enforced here, and every violation is reported with its location, so
 //! `dataport check-config` can list them all at once.
 
+pub mod overrides;
 pub mod raw;
 
 use std::collections::HashSet;
@@ -181,7 +182,7 @@ pub struct Profile {
     pub form_mode: FormMode,
     pub dialer_campaign: String,
     pub fields: Vec<FieldRow>,
-    pub counters: ProfileCounters,
+    pub counters: Arc<ProfileCounters>,
 }
 
 #[derive(Debug, Clone)]
@@ -305,6 +306,15 @@ fn parse_redirect(s: &str) -> Result<Option<Redirect>, String> {
 
 /// Checks a raw configuration against every loader rule of SPEC §2.
 pub fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigError>> {
+    validate_with(raw, None)
+}
+
+/// As [`validate`]; profiles that `previous` also has keep its counters, so
+/// a run-time change does not reset `/metrics`.
+pub fn validate_with(
+    raw: RawConfig,
+    previous: Option<&Config>,
+) -> Result<Config, Vec<ConfigError>> {
     let mut errors = Vec::new();
 
     let listen = match raw.server.listen.parse::<SocketAddr>() {
@@ -639,7 +649,10 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigError>> {
             form_mode,
             dialer_campaign: p.dialer_campaign.clone(),
             fields: rows,
-            counters: ProfileCounters::default(),
+            counters: previous
+                .and_then(|c| c.profiles.iter().find(|old| old.number == p.number))
+                .map(|old| old.counters.clone())
+                .unwrap_or_default(),
         });
         by_form.entry(form_lower).or_insert_with(|| profile.clone());
         profiles.push(profile);

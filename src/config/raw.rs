@@ -1,7 +1,7 @@
 //! The configuration file as written by the operator: plain serde structs
 //! with defaults, no validation (that is `config::validate`'s job).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default)]
@@ -230,7 +230,7 @@ impl Default for StorageSection {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default, Serialize)]
 #[serde(default)]
 pub struct BranchSpec {
     pub id: String,
@@ -238,7 +238,7 @@ pub struct BranchSpec {
     pub timezone: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct UserSpec {
     pub login: String,
@@ -260,7 +260,7 @@ impl Default for UserSpec {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct ProfileSpec {
     pub number: u32,
@@ -295,7 +295,7 @@ impl Default for ProfileSpec {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default, Serialize)]
 #[serde(default)]
 pub struct FieldSpec {
     pub external: String,

@@ -16,7 +16,7 @@ use base64::Engine as _;
 use crate::app::App;
 use crate::clock;
 use crate::codes::Code;
-use crate::config::{FormMode, Profile, ProfileType};
+use crate::config::{Config, FormMode, Profile, ProfileType};
 use crate::dedupe::{self, Check};
 use crate::http::body::Fields;
 use crate::http::{Reply, Request};
@@ -28,11 +28,12 @@ use crate::store::writer::{Applied, Job, SubmitError};
 pub fn handle(app: &App, req: &Request<'_>, form: &str) -> Reply {
     let now = app.clock.now_ms();
     log_usage(app, req, form, now);
-    let Some(profile) = app.cfg.profile(form) else {
+    let cfg = app.config();
+    let Some(profile) = cfg.profile(form) else {
         app.metrics.unknown_form.fetch_add(1, Ordering::Relaxed);
         return answer(None, req, Code::UnknownForm, None);
     };
-    let (code, id) = match run(app, req, profile, now) {
+    let (code, id) = match run(app, &cfg, req, profile, now) {
         Ok(r) => r,
         Err(refusal) => return refusal,
     };
@@ -72,6 +73,7 @@ fn log_usage(app: &App, req: &Request<'_>, form: &str, now: u64) {
 /// body's 400, the mini form's page).
 fn run(
     app: &App,
+    cfg: &Config,
     req: &Request<'_>,
     profile: &Profile,
     now: u64,
@@ -94,7 +96,7 @@ fn run(
         .0
         .retain(|f| !f.key.starts_with("_captcha_") && f.key != captcha::HONEYPOT_FIELD);
     if profile.kind == ProfileType::ServiceTicket {
-        return Ok(ticket::run(app, profile, &fields, now));
+        return Ok(ticket::run(app, cfg, profile, &fields, now));
     }
 
     // 2–3. Mapping, mandatory fields, extra fields.
@@ -104,8 +106,7 @@ fn run(
     let created_at = clock::rfc3339_utc(now);
 
     // 4. Language.
-    if !app.cfg.scripts.is_empty()
-        && !mapped_values(&m).all(|v| language::acceptable(&app.cfg.scripts, v))
+    if !cfg.scripts.is_empty() && !mapped_values(&m).all(|v| language::acceptable(&cfg.scripts, v))
     {
         log_extras(app, profile, &created_at, std::mem::take(&mut m.extras));
         return Ok((Code::Language, None));
@@ -226,7 +227,7 @@ fn run(
     let c = &mut m.client;
     let posted_branch = !c.branch.is_empty();
     if !c.salesperson.is_empty() {
-        match app.cfg.active_user(&c.salesperson) {
+        match cfg.active_user(&c.salesperson) {
             Some(u) => {
                 c.salesperson = u.login.clone();
                 if !u.branch.is_empty() {
@@ -247,7 +248,7 @@ fn run(
         c.full_name = "No Name From Web".into();
     }
     c.created_at = created_at;
-    c.created_local = clock::rfc3339_in(now, app.cfg.web_tz);
+    c.created_local = clock::rfc3339_in(now, cfg.web_tz);
     c.profile = profile.number;
     if let Some(ct) = m.contact.as_mut() {
         ct.created_at = c.created_at.clone();
@@ -265,7 +266,7 @@ fn run(
         posted: m.posted,
         duplicate_key,
         match_existing: profile.kind != ProfileType::ClientLeadNoDedupe,
-        high_range_start: app.cfg.raw.intake.high_range_start,
+        high_range_start: cfg.raw.intake.high_range_start,
         external_key,
         at_ms: now,
         trading_url: if profile.kind == ProfileType::ClientLeadTradingAccount {

@@ -8,14 +8,20 @@ use super::{language, log_extras, mapping, normalize, submit_failed};
 use crate::app::App;
 use crate::clock;
 use crate::codes::Code;
-use crate::config::Profile;
+use crate::config::{Config, Profile};
 use crate::dedupe::{self, Check};
 use crate::http::body::Fields;
 use crate::store::apply::TicketDraft;
 use crate::store::records::SOURCE_PUBLIC_WEBSITE;
 use crate::store::writer::{Applied, Job};
 
-pub(super) fn run(app: &App, profile: &Profile, fields: &Fields, now: u64) -> (Code, Option<u64>) {
+pub(super) fn run(
+    app: &App,
+    cfg: &Config,
+    profile: &Profile,
+    fields: &Fields,
+    now: u64,
+) -> (Code, Option<u64>) {
     // 2–4. Mapping, extra fields, mandatory fields.
     let Ok(mut m) = mapping::map(profile, fields) else {
         return (Code::MissingRequired, None);
@@ -26,12 +32,12 @@ pub(super) fn run(app: &App, profile: &Profile, fields: &Fields, now: u64) -> (C
         return (Code::MissingRequired, None);
     }
     // 5. Language.
-    if !app.cfg.scripts.is_empty()
+    if !cfg.scripts.is_empty()
         && !m
             .ticket
             .mapped_fields()
             .iter()
-            .all(|(_, v)| language::acceptable(&app.cfg.scripts, v))
+            .all(|(_, v)| language::acceptable(&cfg.scripts, v))
     {
         log_extras(app, profile, &created_at, m.extras);
         return (Code::Language, None);

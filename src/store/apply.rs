@@ -177,6 +177,19 @@ impl<'s> Batch<'s> {
         self
     }
 
+    /// Stores (Some) or deletes (None) a run-time configuration override.
+    /// Returns whether an override was there before.
+    pub fn put_config(&mut self, key: &str, json: Option<&[u8]>) -> Result<bool> {
+        let existed = self.store.dbs.config.get(&self.txn, key)?.is_some();
+        match json {
+            Some(j) => self.store.dbs.config.put(&mut self.txn, key, j)?,
+            None => {
+                self.store.dbs.config.delete(&mut self.txn, key)?;
+            }
+        }
+        Ok(existed)
+    }
+
     /// Stores a notification, due at `at_ms`.
     pub fn put_outbox(&mut self, mut item: OutboxItem, at_ms: u64) -> Result<u64> {
         item.id = self.seq.next(Collection::Outbox);

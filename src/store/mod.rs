@@ -12,6 +12,7 @@
 //! | `idx_email`       | lower-cased email ‖ 0x00 ‖ id    | () |
 //! | `idx_extkey`      | external key ‖ 0x00 ‖ id         | () |
 //! | `idx_ticket_extkey` | ticket external key ‖ 0x00 ‖ id | () |
+//! | `config`          | `profiles/7`, `users/{login}`, `branches/A1` | run-time configuration overrides (JSON) |
 //! | `outbox_due`      | next attempt ms (BE) ‖ outbox id  | () — pending notifications by due time |
 //! | `dup_by_key`      | duplicate-key hash (16 bytes)    | accepted at, ms (BE u64) |
 //! | `dup_by_time`     | ms (BE u64) ‖ hash               | () |
@@ -120,6 +121,7 @@ pub(crate) struct Dbs {
     records: [Database<Id, Bytes>; COLLECTIONS],
     idx_ticket_extkey: Database<Bytes, Unit>,
     outbox_due: Database<Bytes, Unit>,
+    config: Database<Str, Bytes>,
     idx_phone: Database<Bytes, Unit>,
     idx_email: Database<Bytes, Unit>,
     idx_extkey: Database<Bytes, Unit>,
@@ -180,6 +182,7 @@ impl Store {
             idx_extkey: env.create_database(&mut wtxn, Some("idx_extkey"))?,
             idx_ticket_extkey: env.create_database(&mut wtxn, Some("idx_ticket_extkey"))?,
             outbox_due: env.create_database(&mut wtxn, Some("outbox_due"))?,
+            config: env.create_database(&mut wtxn, Some("config"))?,
             dup_by_key: env.create_database(&mut wtxn, Some("dup_by_key"))?,
             dup_by_time: env.create_database(&mut wtxn, Some("dup_by_time"))?,
         };
@@ -263,6 +266,17 @@ impl Store {
     pub fn tickets_by_external_key(&self, key: &str) -> Result<Vec<u64>> {
         let rtxn = self.env.read_txn()?;
         apply::index_lookup(self.dbs.idx_ticket_extkey, &rtxn, key.as_bytes())
+    }
+
+    /// Every run-time configuration override, by key.
+    pub fn config_overrides(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        let rtxn = self.env.read_txn()?;
+        let mut out = Vec::new();
+        for item in self.dbs.config.iter(&rtxn)? {
+            let (k, v) = item?;
+            out.push((k.to_string(), v.to_vec()));
+        }
+        Ok(out)
     }
 
     /// Pending notifications due at `now_ms`, oldest due first.

@@ -47,6 +47,8 @@ pub enum Job {
     PatchClient(u64, ClientPatch, Reply),
     /// Replies once everything queued before it is committed.
     Sync(Reply),
+    /// Stores (Some) or deletes (None) a run-time configuration override.
+    ConfigPut(String, Option<Vec<u8>>, Reply),
     /// How an attempt to send an outbox record ended.
     OutboxResult(u64, crate::outbox::Delivery, Reply),
 }
@@ -213,6 +215,7 @@ fn reply_of(job: &Job) -> Option<&Reply> {
         | Job::BadLead(_, r)
         | Job::PatchClient(_, _, r)
         | Job::OutboxResult(_, _, r)
+        | Job::ConfigPut(_, _, r)
         | Job::Sync(r) => Some(r),
     }
 }
@@ -249,6 +252,9 @@ fn commit(
                         .map(Box::new),
                 )),
                 Job::Sync(_) => Some(Applied::Stored(0)),
+                Job::ConfigPut(key, json, _) => {
+                    Some(Applied::Stored(b.put_config(key, json.as_deref())? as u64))
+                }
                 Job::OutboxResult(id, result, _) => {
                     b.outbox_result(*id, result, now, &cfg.retry)?;
                     Some(Applied::Stored(*id))
