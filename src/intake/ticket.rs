@@ -11,8 +11,8 @@ use crate::codes::Code;
 use crate::config::{Config, Profile};
 use crate::dedupe::{self, Check};
 use crate::http::body::Fields;
-use crate::store::apply::TicketDraft;
 use crate::store::records::SOURCE_PUBLIC_WEBSITE;
+use crate::store::tickets::TicketDraft;
 use crate::store::writer::{Applied, Job};
 
 pub(super) fn run(

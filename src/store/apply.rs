@@ -13,7 +13,7 @@ use super::records::*;
 use super::{Collection, Result, Store, StoreError};
 use crate::codes::Code;
 use crate::dedupe::KeyHash;
-use crate::outbox::{self, Delivery, Notifications, RetryPolicy};
+use crate::outbox::{self, Notifications};
 
 /// Next ids, loaded from the last key of each collection at start.
 #[derive(Debug, Clone)]
@@ -46,7 +46,7 @@ impl Sequences {
         })
     }
 
-    fn next(&mut self, c: Collection) -> u64 {
+    pub(super) fn next(&mut self, c: Collection) -> u64 {
         let id = self.next[c as usize];
         self.next[c as usize] += 1;
         id
@@ -98,15 +98,6 @@ pub struct LeadOutcome {
     pub client_id: u64,
 }
 
-/// A service-ticket post, mapped and checked by intake (SPEC §5 steps 1–5, 7).
-#[derive(Debug, Clone, Default)]
-pub struct TicketDraft {
-    pub at_ms: u64,
-    pub ticket: Ticket,
-    pub extras: BTreeMap<String, String>,
-    pub duplicate_key: Option<(KeyHash, u64)>,
-}
-
 /// Fields of a client an admin may change (SPEC §10).
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -115,13 +106,6 @@ pub struct ClientPatch {
     pub salesperson: Option<String>,
     pub branch: Option<String>,
     pub archived: Option<bool>,
-}
-
-fn due_key(at_ms: u64, id: u64) -> [u8; 16] {
-    let mut k = [0u8; 16];
-    k[..8].copy_from_slice(&at_ms.to_be_bytes());
-    k[8..].copy_from_slice(&id.to_be_bytes());
-    k
 }
 
 pub(crate) fn index_key(value: &[u8], id: u64) -> Vec<u8> {
@@ -153,11 +137,11 @@ pub(crate) fn index_lookup(
 
 /// One writer batch: a write transaction plus the sequences it advances.
 pub struct Batch<'s> {
-    store: &'s Store,
-    txn: RwTxn<'s>,
-    seq: &'s mut Sequences,
+    pub(super) store: &'s Store,
+    pub(super) txn: RwTxn<'s>,
+    pub(super) seq: &'s mut Sequences,
     usage_bytes_added: i64,
-    notes: Option<&'s Notifications>,
+    pub(super) notes: Option<&'s Notifications>,
 }
 
 impl<'s> Batch<'s> {
@@ -188,94 +172,6 @@ impl<'s> Batch<'s> {
             }
         }
         Ok(existed)
-    }
-
-    /// Stores a notification, due at `at_ms`.
-    pub fn put_outbox(&mut self, mut item: OutboxItem, at_ms: u64) -> Result<u64> {
-        item.id = self.seq.next(Collection::Outbox);
-        item.created_at = crate::clock::rfc3339_utc(at_ms);
-        item.next_attempt_ms = at_ms;
-        self.put_json(Collection::Outbox, item.id, &item)?;
-        self.store
-            .dbs
-            .outbox_due
-            .put(&mut self.txn, &due_key(at_ms, item.id), &())?;
-        Ok(item.id)
-    }
-
-    /// Raises `event` about `record` (its JSON in `fields`): the alerts'
-    /// outbox records, and their tasks as open relationship records.
-    fn raise(
-        &mut self,
-        event: &str,
-        fields: &serde_json::Value,
-        record: &str,
-        client: u64,
-        at_ms: u64,
-    ) -> Result<()> {
-        let Some(notes) = self.notes else {
-            return Ok(());
-        };
-        let (items, tasks) = outbox::alert_items(notes, event, fields, record);
-        for i in items {
-            self.put_outbox(i, at_ms)?;
-        }
-        for (assignee, text) in tasks {
-            self.put_relationship(Relationship {
-                client,
-                created_at: crate::clock::rfc3339_utc(at_ms),
-                kind: REL_ALERT_TASK.into(),
-                task: true,
-                note: format!("{text} (for {assignee})"),
-                ..Relationship::default()
-            })?;
-        }
-        Ok(())
-    }
-
-    /// Records how an attempt to send outbox record `id` ended.
-    pub fn outbox_result(
-        &mut self,
-        id: u64,
-        result: &Delivery,
-        now_ms: u64,
-        policy: &RetryPolicy,
-    ) -> Result<()> {
-        let Some(mut item): Option<OutboxItem> = self.get_json(Collection::Outbox, id)? else {
-            return Ok(());
-        };
-        if item.status != "pending" {
-            return Ok(());
-        }
-        self.store
-            .dbs
-            .outbox_due
-            .delete(&mut self.txn, &due_key(item.next_attempt_ms, id))?;
-        item.attempts += 1;
-        match result {
-            Delivery::Sent => {
-                item.status = "sent".into();
-                item.last_error.clear();
-            }
-            Delivery::Retry(e) if item.attempts < policy.max_attempts => {
-                item.last_error = e.clone();
-                item.next_attempt_ms = now_ms + policy.backoff(item.attempts);
-                self.store.dbs.outbox_due.put(
-                    &mut self.txn,
-                    &due_key(item.next_attempt_ms, id),
-                    &(),
-                )?;
-            }
-            Delivery::Retry(e) | Delivery::Failed(e) => {
-                item.status = "failed".into();
-                item.last_error = e.clone();
-            }
-        }
-        if item.status != "pending" {
-            item.next_attempt_ms = 0;
-            item.finished_at = crate::clock::rfc3339_utc(now_ms);
-        }
-        self.put_json(Collection::Outbox, id, &item)
     }
 
     pub fn commit(mut self) -> Result<()> {
@@ -310,13 +206,18 @@ impl<'s> Batch<'s> {
             .unwrap_or(0))
     }
 
-    fn put_json<T: serde::Serialize>(&mut self, c: Collection, id: u64, value: &T) -> Result<()> {
+    pub(super) fn put_json<T: serde::Serialize>(
+        &mut self,
+        c: Collection,
+        id: u64,
+        value: &T,
+    ) -> Result<()> {
         let bytes = serde_json::to_vec(value)?;
         self.store.dbs.records(c).put(&mut self.txn, &id, &bytes)?;
         Ok(())
     }
 
-    fn get_json<T: serde::de::DeserializeOwned>(
+    pub(super) fn get_json<T: serde::de::DeserializeOwned>(
         &self,
         c: Collection,
         id: u64,
@@ -350,7 +251,7 @@ impl<'s> Batch<'s> {
         Ok(b.id)
     }
 
-    fn put_relationship(&mut self, mut r: Relationship) -> Result<u64> {
+    pub(super) fn put_relationship(&mut self, mut r: Relationship) -> Result<u64> {
         r.id = self.seq.next(Collection::Relationships);
         self.put_json(Collection::Relationships, r.id, &r)?;
         Ok(r.id)
@@ -425,7 +326,7 @@ impl<'s> Batch<'s> {
         Ok(best)
     }
 
-    fn remember_duplicate_key(&mut self, key: Option<(KeyHash, u64)>) -> Result<()> {
+    pub(super) fn remember_duplicate_key(&mut self, key: Option<(KeyHash, u64)>) -> Result<()> {
         if let Some((hash, at)) = key {
             let h = hash.to_be_bytes();
             let mut tk = [0u8; 24];
@@ -778,75 +679,6 @@ impl<'s> Batch<'s> {
         c.updated_at = now.to_string();
         self.put_client(&c, Some(&old))?;
         Ok(Some(c))
-    }
-
-    /// SPEC §5 steps 6 and 8: update the ticket carrying the external key
-    /// (non-empty fields, 002), else number and store a new one (000).
-    pub fn apply_ticket(&mut self, d: &TicketDraft) -> Result<LeadOutcome> {
-        let t = &d.ticket;
-        let dbs = &self.store.dbs;
-        let existing = if t.external_key.is_empty() {
-            None
-        } else {
-            index_lookup(dbs.idx_ticket_extkey, &self.txn, t.external_key.as_bytes())?
-                .into_iter()
-                .min()
-        };
-        let outcome = match existing {
-            Some(id) => {
-                let mut old: Ticket = self.get_json(Collection::Tickets, id)?.unwrap_or_default();
-                for (name, value) in t.mapped_fields() {
-                    if !value.is_empty() {
-                        // unwrap: names come from the same field list.
-                        *old.field_mut(name).unwrap() = value.to_string();
-                    }
-                }
-                old.updated_at = t.created_at.clone();
-                self.put_json(Collection::Tickets, id, &old)?;
-                LeadOutcome {
-                    code: Code::UpdatedByExternalKey,
-                    client_id: id,
-                }
-            }
-            None => {
-                let mut new = t.clone();
-                new.id = self.seq.next(Collection::Tickets);
-                new.updated_at = new.created_at.clone();
-                if !new.external_key.is_empty() {
-                    let k = index_key(new.external_key.as_bytes(), new.id);
-                    self.store
-                        .dbs
-                        .idx_ticket_extkey
-                        .put(&mut self.txn, &k, &())?;
-                }
-                self.put_json(Collection::Tickets, new.id, &new)?;
-                self.remember_duplicate_key(d.duplicate_key)?;
-                if self.notes.is_some() {
-                    let fields = serde_json::to_value(&new)?;
-                    self.raise(
-                        outbox::NEW_TICKET,
-                        &fields,
-                        &format!("tickets/{}", new.id),
-                        0,
-                        d.at_ms,
-                    )?;
-                }
-                LeadOutcome {
-                    code: Code::Ok,
-                    client_id: new.id,
-                }
-            }
-        };
-        if !d.extras.is_empty() {
-            self.put_automation(AutomationEntry {
-                created_at: t.created_at.clone(),
-                profile: t.profile,
-                client: outcome.client_id,
-                fields: d.extras.clone(),
-                ..AutomationEntry::default()
-            })?;
-        }
-        Ok(outcome)
     }
 
     /// Forgets duplicate keys accepted before `before_ms`; at most `max` of them.

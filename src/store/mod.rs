@@ -22,7 +22,9 @@
 //! storage (safe from coroutines) and never hold one across a yield.
 
 pub mod apply;
+mod notify;
 pub mod records;
+pub mod tickets;
 pub mod writer;
 
 use std::ops::Bound;

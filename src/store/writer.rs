@@ -18,8 +18,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
-use super::apply::{Batch, ClientPatch, LeadDraft, LeadOutcome, Sequences, TicketDraft};
+use super::apply::{Batch, ClientPatch, LeadDraft, LeadOutcome, Sequences};
 use super::records::{AutomationEntry, BadLead, Client, UsageEntry};
+use super::tickets::TicketDraft;
 use super::{Result, Store, StoreError};
 use crate::clock::SharedClock;
 use crate::metrics::Metrics;
