@@ -69,6 +69,9 @@ impl Handler for App {
         if first == "admin" {
             return crate::api::admin::handle(self, req);
         }
+        if path == "/developer/v1/leads" {
+            return crate::api::crm::handle(self, req);
+        }
         if first == "static" {
             return get_only(req, || {
                 crate::api::static_files::serve(&self.config().http_dir, &rest[first.len()..])

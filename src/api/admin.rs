@@ -58,6 +58,7 @@ pub fn handle(app: &App, req: &Request<'_>) -> Reply {
             Err(_) => Reply::error(400, "record ids are integers"),
         },
         ("PATCH", Some(id)) if coll == Collection::Clients => patch_client(app, id, req.body),
+        ("PATCH", Some(id)) if coll == Collection::Leads => patch_lead(app, id, req.body),
         _ => Reply::error(405, "method not allowed on this collection"),
     }
 }
@@ -180,6 +181,37 @@ fn patch_client(app: &App, id: &str, body: &[u8]) -> Reply {
             Reply::json(200, serde_json::to_vec(&c).unwrap_or_default())
         }
         Ok(Ok(_)) => Reply::error(404, &format!("no client {id}")),
+        Ok(Err(e)) => Reply::error(500, &e.to_string()),
+        Err(e) => Reply::error(503, &e.to_string()),
+    }
+}
+
+fn patch_lead(app: &App, id: &str, body: &[u8]) -> Reply {
+    let Ok(id) = id.parse::<u64>() else {
+        return Reply::error(400, "record ids are integers");
+    };
+    let mut patch: crate::store::inbox::LeadPatch = match serde_json::from_slice(body) {
+        Ok(p) => p,
+        Err(e) => return Reply::error(400, &format!("bad patch: {e}")),
+    };
+    if patch.status.is_some_and(|s| s > 3) {
+        return Reply::error(400, "status is 0 (open), 1 (in work), 2 (processed) or 3 (closed)");
+    }
+    if patch.rezult.is_some_and(|r| r > 4) {
+        return Reply::error(400, "rezult is 0 (none), 1 (spam), 2 (duplicate), 3 (other) or 4 (not target)");
+    }
+    let cfg = app.config();
+    if let Some(u) = patch.user {
+        match cfg.user_refs().into_iter().find(|x| x.id == u) {
+            Some(x) => patch.user_name = x.name,
+            None if u == 0 => {}
+            None => return Reply::error(400, &format!("no user with id {u}")),
+        }
+    }
+    let today = crate::api::crm::today(&cfg, app.clock.now_ms());
+    match app.writer.call(|r| Job::PatchLead(id, patch, today, r)) {
+        Ok(Ok(Applied::InboxLead(Some(l)))) => Reply::json(200, serde_json::to_vec(&l).unwrap_or_default()),
+        Ok(Ok(_)) => Reply::error(404, &format!("no lead {id}")),
         Ok(Err(e)) => Reply::error(500, &e.to_string()),
         Err(e) => Reply::error(503, &e.to_string()),
     }

@@ -3,5 +3,6 @@
 
 pub mod admin;
 pub mod admin_config;
+pub mod crm;
 pub mod form;
 pub mod static_files;

@@ -194,6 +194,7 @@ pub struct Branch {
 
 #[derive(Debug, Clone)]
 pub struct User {
+    pub id: u64,
     pub login: String,
     pub name: String,
     pub email: String,
@@ -246,6 +247,20 @@ impl Config {
             return self.by_form.get(&form_name.to_ascii_lowercase());
         }
         None
+    }
+
+    /// Every user as the inbox sees one.
+    pub fn user_refs(&self) -> Vec<crate::store::inbox::UserRef> {
+        self.users
+            .iter()
+            .map(|u| crate::store::inbox::UserRef {
+                id: u.id,
+                login: u.login.clone(),
+                name: if u.name.is_empty() { u.login.clone() } else { u.name.clone() },
+                email: u.email.clone(),
+                active: u.active,
+            })
+            .collect()
     }
 
     pub fn active_user(&self, login: &str) -> Option<&User> {
@@ -464,7 +479,12 @@ pub fn validate_with(
                 format!("branch {:?} is not defined", u.branch),
             );
         }
+        let id = if u.id == 0 { i as u64 + 1 } else { u.id };
+        if users.iter().any(|x: &User| x.id == id) {
+            err(&mut errors, &loc, format!("duplicate user id {id}"));
+        }
         users.push(User {
+            id,
             login: u.login.clone(),
             name: u.name.clone(),
             email: u.email.clone(),

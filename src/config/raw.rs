@@ -19,6 +19,15 @@ pub struct RawConfig {
     pub smtp: SmtpSection,
     pub sms: SmsSection,
     pub outbox: OutboxSection,
+    pub crm: CrmSection,
+}
+
+/// The CRM leads API (SPEC §7).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct CrmSection {
+    /// The instance key; empty = the API is off.
+    pub api_key: String,
 }
 
 /// `[[alerts]]`: what happens on an event (SPEC §6).
@@ -241,6 +250,8 @@ pub struct BranchSpec {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct UserSpec {
+    /// Stable numeric id (the inbox's `user`); 0 = its 1-based position.
+    pub id: u64,
     pub login: String,
     pub name: String,
     pub email: String,
@@ -251,6 +262,7 @@ pub struct UserSpec {
 impl Default for UserSpec {
     fn default() -> Self {
         UserSpec {
+            id: 0,
             login: String::new(),
             name: String::new(),
             email: String::new(),

@@ -256,6 +256,7 @@ fn run(
     }
 
     // 9–11 on the writer, acknowledged only once committed.
+    let owner = cfg.active_user(&m.client.salesperson);
     let draft = LeadDraft {
         profile: profile.number,
         form_name: profile.form_name.clone(),
@@ -269,6 +270,10 @@ fn run(
         high_range_start: cfg.raw.intake.high_range_start,
         external_key,
         at_ms: now,
+        user_id: owner.map_or(0, |u| u.id),
+        user_name: owner
+            .map(|u| if u.name.is_empty() { u.login.clone() } else { u.name.clone() })
+            .unwrap_or_default(),
         trading_url: if profile.kind == ProfileType::ClientLeadTradingAccount {
             profile.parameter1.clone()
         } else {

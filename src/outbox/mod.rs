@@ -23,6 +23,7 @@ pub const RETURNING_CLIENT: &str = "Real_Client_Try_Reg_Again";
 pub const NEW_TICKET: &str = "WebApi_Public_Service_Ticket";
 pub const EMAIL_TO_NEW_LEAD: &str = "Email_to_New_Client_Lead";
 pub const SMS_TO_NEW_LEAD: &str = "SMS_to_New_Client_Lead";
+pub const CRM_LEAD_ASSIGNED: &str = "Crm_Lead_Assigned";
 
 /// How one delivery attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,6 +188,11 @@ pub fn new_lead_messages(
         ));
     }
     out
+}
+
+/// An email to one address.
+pub fn email(event: &str, to: &str, subject: String, body: String, record: &str) -> OutboxItem {
+    item(event, "email", to, subject, body, record)
 }
 
 /// The account-opening POST of a `client_lead_trading_account` lead.

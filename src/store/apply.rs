@@ -90,6 +90,9 @@ pub struct LeadDraft {
     pub at_ms: u64,
     /// `client_lead_trading_account`: where the new client is POSTed.
     pub trading_url: String,
+    /// The inbox lead's responsible user (the assigned salesperson), 0 = none.
+    pub user_id: u64,
+    pub user_name: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -261,6 +264,12 @@ impl<'s> Batch<'s> {
         c.id = self.seq.next(Collection::Contacts);
         c.client = client.id;
         self.put_json(Collection::Contacts, c.id, &c)?;
+        if !c.phone.is_empty() {
+            self.store.dbs.idx_contact_phone.put(&mut self.txn, &index_key(c.phone.as_bytes(), c.id), &())?;
+        }
+        if !c.email.is_empty() {
+            self.store.dbs.idx_contact_email.put(&mut self.txn, &index_key(c.email.as_bytes(), c.id), &())?;
+        }
         client.contacts.push(c.id);
         Ok(c.id)
     }
@@ -346,7 +355,6 @@ impl<'s> Batch<'s> {
         deal_id: u64,
     ) -> Result<u64> {
         let lead = InboxLead {
-            id: self.seq.next(Collection::Leads),
             created_at: d.client.created_at.clone(),
             profile: d.profile,
             datum: d
@@ -380,13 +388,13 @@ impl<'s> Batch<'s> {
             } else {
                 String::new()
             },
-            status_name: "Open".into(),
-            rezult_name: "None".into(),
+            user: d.user_id,
+            user_name: d.user_name.clone(),
+            clientpath: self.channel_id(&d.client.utm_source)?,
             clientpath_name: d.client.utm_source.clone(),
             ..InboxLead::default()
         };
-        self.put_json(Collection::Leads, lead.id, &lead)?;
-        Ok(lead.id)
+        self.put_lead(lead)
     }
 
     fn mapped_data(client: &Client) -> BTreeMap<String, String> {

@@ -13,6 +13,10 @@
 //! | `idx_extkey`      | external key ‖ 0x00 ‖ id         | () |
 //! | `idx_ticket_extkey` | ticket external key ‖ 0x00 ‖ id | () |
 //! | `config`          | `profiles/7`, `users/{login}`, `branches/A1` | run-time configuration overrides (JSON) |
+//! | `idx_lead_datum`  | datum `YYYY-MM-DD` ‖ lead id      | () — inbox by creation date |
+//! | `idx_lead_datum_do` | datum_do (10 bytes, `0000-00-00` when open) ‖ id | () |
+//! | `idx_lead_status` | status (1 byte) ‖ lead id         | () |
+//! | `idx_contact_phone`, `idx_contact_email` | value ‖ 0x00 ‖ contact id | () |
 //! | `outbox_due`      | next attempt ms (BE) ‖ outbox id  | () — pending notifications by due time |
 //! | `dup_by_key`      | duplicate-key hash (16 bytes)    | accepted at, ms (BE u64) |
 //! | `dup_by_time`     | ms (BE u64) ‖ hash               | () |
@@ -22,6 +26,7 @@
 //! storage (safe from coroutines) and never hold one across a yield.
 
 pub mod apply;
+pub mod inbox;
 mod notify;
 pub mod records;
 pub mod tickets;
@@ -124,6 +129,11 @@ pub(crate) struct Dbs {
     idx_ticket_extkey: Database<Bytes, Unit>,
     outbox_due: Database<Bytes, Unit>,
     config: Database<Str, Bytes>,
+    idx_lead_datum: Database<Bytes, Unit>,
+    idx_lead_datum_do: Database<Bytes, Unit>,
+    idx_lead_status: Database<Bytes, Unit>,
+    idx_contact_phone: Database<Bytes, Unit>,
+    idx_contact_email: Database<Bytes, Unit>,
     idx_phone: Database<Bytes, Unit>,
     idx_email: Database<Bytes, Unit>,
     idx_extkey: Database<Bytes, Unit>,
@@ -185,6 +195,11 @@ impl Store {
             idx_ticket_extkey: env.create_database(&mut wtxn, Some("idx_ticket_extkey"))?,
             outbox_due: env.create_database(&mut wtxn, Some("outbox_due"))?,
             config: env.create_database(&mut wtxn, Some("config"))?,
+            idx_lead_datum: env.create_database(&mut wtxn, Some("idx_lead_datum"))?,
+            idx_lead_datum_do: env.create_database(&mut wtxn, Some("idx_lead_datum_do"))?,
+            idx_lead_status: env.create_database(&mut wtxn, Some("idx_lead_status"))?,
+            idx_contact_phone: env.create_database(&mut wtxn, Some("idx_contact_phone"))?,
+            idx_contact_email: env.create_database(&mut wtxn, Some("idx_contact_email"))?,
             dup_by_key: env.create_database(&mut wtxn, Some("dup_by_key"))?,
             dup_by_time: env.create_database(&mut wtxn, Some("dup_by_time"))?,
         };

@@ -30,6 +30,7 @@ use crate::metrics::Metrics;
 pub enum Applied {
     Lead(LeadOutcome),
     Client(Option<Box<Client>>),
+    InboxLead(Option<Box<super::records::InboxLead>>),
     Stored(u64),
 }
 
@@ -48,6 +49,10 @@ pub enum Job {
     PatchClient(u64, ClientPatch, Reply),
     /// Replies once everything queued before it is committed.
     Sync(Reply),
+    /// `add` of the CRM leads API.
+    CrmAdd(Box<super::inbox::CrmAdd>, Reply),
+    /// `PATCH /admin/v1/leads/{id}` (with today's local date).
+    PatchLead(u64, super::inbox::LeadPatch, String, Reply),
     /// Stores (Some) or deletes (None) a run-time configuration override.
     ConfigPut(String, Option<Vec<u8>>, Reply),
     /// How an attempt to send an outbox record ended.
@@ -217,6 +222,8 @@ fn reply_of(job: &Job) -> Option<&Reply> {
         | Job::PatchClient(_, _, r)
         | Job::OutboxResult(_, _, r)
         | Job::ConfigPut(_, _, r)
+        | Job::CrmAdd(_, r)
+        | Job::PatchLead(_, _, _, r)
         | Job::Sync(r) => Some(r),
     }
 }
@@ -253,6 +260,8 @@ fn commit(
                         .map(Box::new),
                 )),
                 Job::Sync(_) => Some(Applied::Stored(0)),
+                Job::CrmAdd(d, _) => Some(Applied::Stored(b.add_crm_lead(d)?)),
+                Job::PatchLead(id, p, today, _) => Some(Applied::InboxLead(b.patch_lead(*id, p, today)?.map(Box::new))),
                 Job::ConfigPut(key, json, _) => {
                     Some(Applied::Stored(b.put_config(key, json.as_deref())? as u64))
                 }

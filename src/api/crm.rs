@@ -1,0 +1,205 @@
+//! The CRM leads API (SPEC §7, seed 003): `GET|POST /developer/v1/leads`
+//! with `action` = add | stat | info | list, authenticated by the
+//! instance's `[crm] api_key` and an active user's `login`. Errors answer
+//! with HTTP status = code and `{"result":"Error","error":{...}}`.
+
+use std::fmt::Write as _;
+
+use subtle::ConstantTimeEq;
+
+use crate::app::App;
+use crate::clock;
+use crate::config::Config;
+use crate::http::body::Fields;
+use crate::http::{Reply, Request};
+use crate::intake::normalize;
+use crate::store::inbox::{CrmAdd, LeadOrder, LeadQuery, UserRef};
+use crate::store::records::InboxLead;
+use crate::store::writer::{Applied, Job};
+use crate::store::Collection;
+
+const PAGE: u64 = 200;
+
+fn error(code: u16, text: &str) -> Reply {
+    Reply::json(
+        code,
+        serde_json::json!({ "result": "Error", "error": { "code": code, "text": text } })
+            .to_string()
+            .into_bytes(),
+    )
+}
+
+/// Today's date (`YYYY-MM-DD`) in the web branch's time zone.
+pub fn today(cfg: &Config, now_ms: u64) -> String {
+    clock::rfc3339_in(now_ms, cfg.web_tz)[..10].to_string()
+}
+
+fn valid_date(s: &str) -> bool {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok() && s.len() == 10
+}
+
+pub fn handle(app: &App, req: &Request<'_>) -> Reply {
+    if req.method != "GET" && req.method != "POST" {
+        return error(405, "use GET or POST");
+    }
+    let p = match Fields::decode(req.query, req.header("content-type"), req.body) {
+        Ok(p) => p,
+        Err(e) => return error(400, &e.to_string()),
+    };
+    let cfg = app.config();
+    let key = cfg.raw.crm.api_key.as_bytes();
+    let given = p.get("apikey").unwrap_or("").as_bytes();
+    if key.is_empty() || !bool::from(given.ct_eq(key)) {
+        return error(400, "Invalid API key");
+    }
+    let Some(_caller) = cfg.active_user(p.get("login").unwrap_or("")) else {
+        return error(401, "Unknown user");
+    };
+    match p.get("action").unwrap_or("") {
+        "add" => add(app, &cfg, &p),
+        "stat" => stat(app, &cfg),
+        "info" => info(app, &p),
+        "list" => list(app, &p),
+        _ => error(402, "Unknown method"),
+    }
+}
+
+fn add(app: &App, cfg: &Config, p: &Fields) -> Reply {
+    let get = |k: &str| p.get(k).unwrap_or("").to_string();
+    let assigned = match p.get("user").filter(|u| !u.is_empty()) {
+        Some(login) => match cfg.user_refs().into_iter().find(|u| u.active && u.login.eq_ignore_ascii_case(login)) {
+            Some(u) => Some(u),
+            None => return error(401, "Unknown user"),
+        },
+        None => None,
+    };
+    let now = app.clock.now_ms();
+    let mut content = String::new();
+    for k in [
+        "title", "email", "phone", "company", "description", "ip", "country", "city", "path", "partner",
+        "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content",
+    ] {
+        let v = get(k);
+        if !v.is_empty() {
+            let _ = writeln!(content, "{k}: {v}");
+        }
+    }
+    let lead = InboxLead {
+        created_at: clock::rfc3339_utc(now),
+        datum: today(cfg, now),
+        email: normalize::email(&get("email")),
+        phone: app.phones.normalize(&get("phone")),
+        site: get("partner"),
+        company: get("company"),
+        city: get("city"),
+        country: get("country"),
+        content,
+        client: get("title"),
+        ..InboxLead::default()
+    };
+    let utm = get("utm_source");
+    let draft = CrmAdd {
+        lead,
+        channel: if utm.is_empty() { get("path") } else { utm },
+        assigned,
+        users: cfg.user_refs(),
+        at_ms: now,
+    };
+    match app.writer.call(|r| Job::CrmAdd(Box::new(draft), r)) {
+        Ok(Ok(Applied::Stored(id))) => Reply::json(
+            200,
+            serde_json::json!({ "result": { "text": "Success", "id": id } }).to_string().into_bytes(),
+        ),
+        Ok(_) => error(500, "Database error"),
+        Err(_) => error(503, "Busy, retry later"),
+    }
+}
+
+fn stat(app: &App, cfg: &Config) -> Reply {
+    let month = &today(cfg, app.clock.now_ms())[..7];
+    let rows = match app.store.lead_month(month) {
+        Ok(r) => r,
+        Err(e) => return error(500, &e.to_string()),
+    };
+    let data: Vec<serde_json::Value> = cfg
+        .user_refs()
+        .into_iter()
+        .filter(|u: &UserRef| u.active)
+        .map(|u| {
+            let open = rows.iter().filter(|(user, s)| *user == u.id && *s <= 1).count();
+            let processed = rows.iter().filter(|(user, s)| *user == u.id && *s >= 2).count();
+            serde_json::json!({ "title": u.login, "open": open.to_string(), "processed": processed.to_string() })
+        })
+        .collect();
+    Reply::json(200, serde_json::json!({ "data": data }).to_string().into_bytes())
+}
+
+fn info(app: &App, p: &Fields) -> Reply {
+    let Some(id) = p.get("id").and_then(|i| i.parse::<u64>().ok()) else {
+        return error(404, "Lead not found");
+    };
+    match app.store.get_raw(Collection::Leads, id) {
+        Ok(Some(raw)) => {
+            let mut out = b"{\"data\":".to_vec();
+            out.extend_from_slice(&raw);
+            out.push(b'}');
+            Reply::json(200, out)
+        }
+        Ok(None) => error(404, "Lead not found"),
+        Err(e) => error(500, &e.to_string()),
+    }
+}
+
+fn list(app: &App, p: &Fields) -> Reply {
+    let page = match p.get("offset").filter(|o| !o.is_empty()) {
+        None => 0,
+        Some(o) => match o.parse::<u64>() {
+            Ok(n) => n,
+            Err(_) => return error(400, "offset is a page number"),
+        },
+    };
+    let order = match p.get("order").unwrap_or("") {
+        "" | "datum" => LeadOrder::Datum,
+        "id" => LeadOrder::Id,
+        "datum_do" => LeadOrder::DatumDo,
+        "status" => LeadOrder::Status,
+        _ => return error(400, "order is datum, id, datum_do or status"),
+    };
+    let newest_first = match p.get("first").unwrap_or("") {
+        "" | "new" => true,
+        "old" => false,
+        _ => return error(400, "first is new or old"),
+    };
+    let mut dates = [None, None];
+    for (slot, name) in dates.iter_mut().zip(["datestart", "dateend"]) {
+        if let Some(d) = p.get(name).filter(|d| !d.is_empty()) {
+            if !valid_date(d) {
+                return error(400, "dates are YYYY-MM-DD");
+            }
+            *slot = Some(d.to_string());
+        }
+    }
+    let [date_start, date_end] = dates;
+    let q = LeadQuery {
+        order,
+        newest_first,
+        page,
+        page_size: PAGE,
+        date_start,
+        date_end,
+    };
+    match app.store.lead_page(&q) {
+        Ok(rows) => {
+            let mut out = b"{\"data\":[".to_vec();
+            for (i, r) in rows.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(r);
+            }
+            out.extend_from_slice(b"]}");
+            Reply::json(200, out)
+        }
+        Err(e) => error(500, &e.to_string()),
+    }
+}
