@@ -195,10 +195,16 @@ fn patch_lead(app: &App, id: &str, body: &[u8]) -> Reply {
         Err(e) => return Reply::error(400, &format!("bad patch: {e}")),
     };
     if patch.status.is_some_and(|s| s > 3) {
-        return Reply::error(400, "status is 0 (open), 1 (in work), 2 (processed) or 3 (closed)");
+        return Reply::error(
+            400,
+            "status is 0 (open), 1 (in work), 2 (processed) or 3 (closed)",
+        );
     }
     if patch.rezult.is_some_and(|r| r > 4) {
-        return Reply::error(400, "rezult is 0 (none), 1 (spam), 2 (duplicate), 3 (other) or 4 (not target)");
+        return Reply::error(
+            400,
+            "rezult is 0 (none), 1 (spam), 2 (duplicate), 3 (other) or 4 (not target)",
+        );
     }
     let cfg = app.config();
     if let Some(u) = patch.user {
@@ -210,7 +216,9 @@ fn patch_lead(app: &App, id: &str, body: &[u8]) -> Reply {
     }
     let today = crate::api::crm::today(&cfg, app.clock.now_ms());
     match app.writer.call(|r| Job::PatchLead(id, patch, today, r)) {
-        Ok(Ok(Applied::InboxLead(Some(l)))) => Reply::json(200, serde_json::to_vec(&l).unwrap_or_default()),
+        Ok(Ok(Applied::InboxLead(Some(l)))) => {
+            Reply::json(200, serde_json::to_vec(&l).unwrap_or_default())
+        }
         Ok(Ok(_)) => Reply::error(404, &format!("no lead {id}")),
         Ok(Err(e)) => Reply::error(500, &e.to_string()),
         Err(e) => Reply::error(503, &e.to_string()),

@@ -20,13 +20,18 @@ use crate::store::Collection;
 
 const PAGE: u64 = 200;
 
+/// JSON string literal of `s`.
+fn js(s: &str) -> String {
+    serde_json::Value::from(s).to_string()
+}
+
+/// `{"result":"Error","error":{"code":400,"text":"Invalid API key"}}`, keys in the seed's order.
 fn error(code: u16, text: &str) -> Reply {
-    Reply::json(
-        code,
-        serde_json::json!({ "result": "Error", "error": { "code": code, "text": text } })
-            .to_string()
-            .into_bytes(),
-    )
+    let body = format!(
+        "{{\"result\":\"Error\",\"error\":{{\"code\":{code},\"text\":{}}}}}",
+        js(text)
+    );
+    Reply::json(code, body.into_bytes())
 }
 
 /// Today's date (`YYYY-MM-DD`) in the web branch's time zone.
@@ -67,7 +72,11 @@ pub fn handle(app: &App, req: &Request<'_>) -> Reply {
 fn add(app: &App, cfg: &Config, p: &Fields) -> Reply {
     let get = |k: &str| p.get(k).unwrap_or("").to_string();
     let assigned = match p.get("user").filter(|u| !u.is_empty()) {
-        Some(login) => match cfg.user_refs().into_iter().find(|u| u.active && u.login.eq_ignore_ascii_case(login)) {
+        Some(login) => match cfg
+            .user_refs()
+            .into_iter()
+            .find(|u| u.active && u.login.eq_ignore_ascii_case(login))
+        {
             Some(u) => Some(u),
             None => return error(401, "Unknown user"),
         },
@@ -76,8 +85,21 @@ fn add(app: &App, cfg: &Config, p: &Fields) -> Reply {
     let now = app.clock.now_ms();
     let mut content = String::new();
     for k in [
-        "title", "email", "phone", "company", "description", "ip", "country", "city", "path", "partner",
-        "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content",
+        "title",
+        "email",
+        "phone",
+        "company",
+        "description",
+        "ip",
+        "country",
+        "city",
+        "path",
+        "partner",
+        "utm_source",
+        "utm_medium",
+        "utm_campaign",
+        "utm_term",
+        "utm_content",
     ] {
         let v = get(k);
         if !v.is_empty() {
@@ -108,7 +130,7 @@ fn add(app: &App, cfg: &Config, p: &Fields) -> Reply {
     match app.writer.call(|r| Job::CrmAdd(Box::new(draft), r)) {
         Ok(Ok(Applied::Stored(id))) => Reply::json(
             200,
-            serde_json::json!({ "result": { "text": "Success", "id": id } }).to_string().into_bytes(),
+            format!("{{\"result\":{{\"text\":\"Success\",\"id\":{id}}}}}").into_bytes(),
         ),
         Ok(_) => error(500, "Database error"),
         Err(_) => error(503, "Busy, retry later"),
@@ -121,17 +143,29 @@ fn stat(app: &App, cfg: &Config) -> Reply {
         Ok(r) => r,
         Err(e) => return error(500, &e.to_string()),
     };
-    let data: Vec<serde_json::Value> = cfg
+    let data: Vec<String> = cfg
         .user_refs()
         .into_iter()
         .filter(|u: &UserRef| u.active)
         .map(|u| {
-            let open = rows.iter().filter(|(user, s)| *user == u.id && *s <= 1).count();
-            let processed = rows.iter().filter(|(user, s)| *user == u.id && *s >= 2).count();
-            serde_json::json!({ "title": u.login, "open": open.to_string(), "processed": processed.to_string() })
+            let open = rows
+                .iter()
+                .filter(|(user, s)| *user == u.id && *s <= 1)
+                .count();
+            let processed = rows
+                .iter()
+                .filter(|(user, s)| *user == u.id && *s >= 2)
+                .count();
+            format!(
+                "{{\"title\":{},\"open\":\"{open}\",\"processed\":\"{processed}\"}}",
+                js(&u.login)
+            )
         })
         .collect();
-    Reply::json(200, serde_json::json!({ "data": data }).to_string().into_bytes())
+    Reply::json(
+        200,
+        format!("{{\"data\":[{}]}}", data.join(",")).into_bytes(),
+    )
 }
 
 fn info(app: &App, p: &Fields) -> Reply {

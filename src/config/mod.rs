@@ -256,7 +256,11 @@ impl Config {
             .map(|u| crate::store::inbox::UserRef {
                 id: u.id,
                 login: u.login.clone(),
-                name: if u.name.is_empty() { u.login.clone() } else { u.name.clone() },
+                name: if u.name.is_empty() {
+                    u.login.clone()
+                } else {
+                    u.name.clone()
+                },
                 email: u.email.clone(),
                 active: u.active,
             })

@@ -272,7 +272,13 @@ fn run(
         at_ms: now,
         user_id: owner.map_or(0, |u| u.id),
         user_name: owner
-            .map(|u| if u.name.is_empty() { u.login.clone() } else { u.name.clone() })
+            .map(|u| {
+                if u.name.is_empty() {
+                    u.login.clone()
+                } else {
+                    u.name.clone()
+                }
+            })
             .unwrap_or_default(),
         trading_url: if profile.kind == ProfileType::ClientLeadTradingAccount {
             profile.parameter1.clone()

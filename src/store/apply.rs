@@ -265,10 +265,18 @@ impl<'s> Batch<'s> {
         c.client = client.id;
         self.put_json(Collection::Contacts, c.id, &c)?;
         if !c.phone.is_empty() {
-            self.store.dbs.idx_contact_phone.put(&mut self.txn, &index_key(c.phone.as_bytes(), c.id), &())?;
+            self.store.dbs.idx_contact_phone.put(
+                &mut self.txn,
+                &index_key(c.phone.as_bytes(), c.id),
+                &(),
+            )?;
         }
         if !c.email.is_empty() {
-            self.store.dbs.idx_contact_email.put(&mut self.txn, &index_key(c.email.as_bytes(), c.id), &())?;
+            self.store.dbs.idx_contact_email.put(
+                &mut self.txn,
+                &index_key(c.email.as_bytes(), c.id),
+                &(),
+            )?;
         }
         client.contacts.push(c.id);
         Ok(c.id)

@@ -63,12 +63,18 @@ fn id_key(prefix: &[u8], id: u64) -> Vec<u8> {
 }
 
 fn datum_do_key(lead: &InboxLead) -> Vec<u8> {
-    let d = if lead.datum_do.len() == 10 { lead.datum_do.as_bytes() } else { NOT_DONE };
+    let d = if lead.datum_do.len() == 10 {
+        lead.datum_do.as_bytes()
+    } else {
+        NOT_DONE
+    };
     id_key(d, lead.id)
 }
 
 fn meta_u64(v: Option<&[u8]>) -> u64 {
-    v.and_then(|b| b.try_into().ok()).map(u64::from_be_bytes).unwrap_or(0)
+    v.and_then(|b| b.try_into().ok())
+        .map(u64::from_be_bytes)
+        .unwrap_or(0)
 }
 
 impl Batch<'_> {
@@ -83,26 +89,44 @@ impl Batch<'_> {
             return Ok(meta_u64(Some(v)));
         }
         let id = meta_u64(self.store.dbs.meta.get(&self.txn, "channel_seq")?) + 1;
-        self.store.dbs.meta.put(&mut self.txn, "channel_seq", &id.to_be_bytes())?;
-        self.store.dbs.meta.put(&mut self.txn, &key, &id.to_be_bytes())?;
+        self.store
+            .dbs
+            .meta
+            .put(&mut self.txn, "channel_seq", &id.to_be_bytes())?;
+        self.store
+            .dbs
+            .meta
+            .put(&mut self.txn, &key, &id.to_be_bytes())?;
         Ok(id)
     }
 
     /// Stores an inbox lead with its indexes; returns its id.
     pub(super) fn put_lead(&mut self, mut lead: InboxLead) -> Result<u64> {
         lead.id = self.seq.next(Collection::Leads);
-        let last = self.store.dbs.meta.get(&self.txn, "last_datum")?.map(|v| String::from_utf8_lossy(v).to_string());
+        let last = self
+            .store
+            .dbs
+            .meta
+            .get(&self.txn, "last_datum")?
+            .map(|v| String::from_utf8_lossy(v).to_string());
         match last {
             Some(l) if l.as_str() > lead.datum.as_str() => lead.datum = l,
-            _ => self.store.dbs.meta.put(&mut self.txn, "last_datum", lead.datum.as_bytes())?,
+            _ => self
+                .store
+                .dbs
+                .meta
+                .put(&mut self.txn, "last_datum", lead.datum.as_bytes())?,
         }
         lead.status_name = STATUS_NAMES[lead.status.min(3) as usize].into();
         lead.rezult_name = REZULT_NAMES[lead.rezult.min(4) as usize].into();
         self.put_json(Collection::Leads, lead.id, &lead)?;
         let dbs = &self.store.dbs;
-        dbs.idx_lead_datum.put(&mut self.txn, &id_key(lead.datum.as_bytes(), lead.id), &())?;
-        dbs.idx_lead_datum_do.put(&mut self.txn, &datum_do_key(&lead), &())?;
-        dbs.idx_lead_status.put(&mut self.txn, &id_key(&[lead.status], lead.id), &())?;
+        dbs.idx_lead_datum
+            .put(&mut self.txn, &id_key(lead.datum.as_bytes(), lead.id), &())?;
+        dbs.idx_lead_datum_do
+            .put(&mut self.txn, &datum_do_key(&lead), &())?;
+        dbs.idx_lead_status
+            .put(&mut self.txn, &id_key(&[lead.status], lead.id), &())?;
         Ok(lead.id)
     }
 
@@ -112,7 +136,11 @@ impl Batch<'_> {
         };
         Ok(users
             .iter()
-            .find(|u| u.active && !c.salesperson.is_empty() && u.login.eq_ignore_ascii_case(&c.salesperson))
+            .find(|u| {
+                u.active
+                    && !c.salesperson.is_empty()
+                    && u.login.eq_ignore_ascii_case(&c.salesperson)
+            })
             .cloned())
     }
 
@@ -130,7 +158,10 @@ impl Batch<'_> {
             }
         }
         let mut contact_id = None;
-        for (db, v) in [(dbs.idx_contact_email, &lead.email), (dbs.idx_contact_phone, &lead.phone)] {
+        for (db, v) in [
+            (dbs.idx_contact_email, &lead.email),
+            (dbs.idx_contact_phone, &lead.phone),
+        ] {
             if contact_id.is_none() && !v.is_empty() {
                 contact_id = index_lookup(db, &self.txn, v.as_bytes())?.into_iter().min();
             }
@@ -157,7 +188,10 @@ impl Batch<'_> {
             let active: Vec<&UserRef> = d.users.iter().filter(|u| u.active).collect();
             if !active.is_empty() {
                 let n = meta_u64(self.store.dbs.meta.get(&self.txn, "crm_rotation")?);
-                self.store.dbs.meta.put(&mut self.txn, "crm_rotation", &(n + 1).to_be_bytes())?;
+                self.store
+                    .dbs
+                    .meta
+                    .put(&mut self.txn, "crm_rotation", &(n + 1).to_be_bytes())?;
                 owner = Some(active[(n % active.len() as u64) as usize].clone());
             }
         }
@@ -169,7 +203,9 @@ impl Batch<'_> {
         }
         if let Some(c) = &contact {
             lead.pid = c.id;
-            lead.person = format!("{} {}", c.first_name, c.last_name).trim().to_string();
+            lead.person = format!("{} {}", c.first_name, c.last_name)
+                .trim()
+                .to_string();
         }
         if let Some(u) = &owner {
             lead.user = u.id;
@@ -179,13 +215,20 @@ impl Batch<'_> {
         lead.clientpath_name = d.channel.trim().to_string();
         let id = self.put_lead(lead)?;
         if let Some(u) = owner.filter(|u| !u.email.is_empty()) {
-            let mut fields: serde_json::Value = self.get_json(Collection::Leads, id)?.unwrap_or_default();
+            let mut fields: serde_json::Value =
+                self.get_json(Collection::Leads, id)?.unwrap_or_default();
             if let Some(o) = fields.as_object_mut() {
                 o.insert("userLogin".into(), u.login.clone().into());
             }
             let record = format!("leads/{id}");
-            let (subject, body) = match self.notes.and_then(|n| n.templates.get(outbox::CRM_LEAD_ASSIGNED)) {
-                Some(t) => (outbox::render(&t.subject, &fields), outbox::render(&t.body, &fields)),
+            let (subject, body) = match self
+                .notes
+                .and_then(|n| n.templates.get(outbox::CRM_LEAD_ASSIGNED))
+            {
+                Some(t) => (
+                    outbox::render(&t.subject, &fields),
+                    outbox::render(&t.body, &fields),
+                ),
                 None => (
                     format!("New lead #{id} assigned to you"),
                     format!(
@@ -194,8 +237,17 @@ impl Batch<'_> {
                     ),
                 ),
             };
-            self.put_outbox(outbox::email(outbox::CRM_LEAD_ASSIGNED, &u.email, subject, body, &record), d.at_ms)?;
-            self.raise(outbox::CRM_LEAD_ASSIGNED, &fields, &record, client_id.unwrap_or(0), d.at_ms)?;
+            self.put_outbox(
+                outbox::email(outbox::CRM_LEAD_ASSIGNED, &u.email, subject, body, &record),
+                d.at_ms,
+            )?;
+            self.raise(
+                outbox::CRM_LEAD_ASSIGNED,
+                &fields,
+                &record,
+                client_id.unwrap_or(0),
+                d.at_ms,
+            )?;
         }
         Ok(id)
     }
@@ -227,10 +279,14 @@ impl Batch<'_> {
         lead.status_name = STATUS_NAMES[lead.status as usize].into();
         lead.rezult_name = REZULT_NAMES[lead.rezult as usize].into();
         let dbs = &self.store.dbs;
-        dbs.idx_lead_datum_do.delete(&mut self.txn, &datum_do_key(&old))?;
-        dbs.idx_lead_status.delete(&mut self.txn, &id_key(&[old.status], id))?;
-        dbs.idx_lead_datum_do.put(&mut self.txn, &datum_do_key(&lead), &())?;
-        dbs.idx_lead_status.put(&mut self.txn, &id_key(&[lead.status], id), &())?;
+        dbs.idx_lead_datum_do
+            .delete(&mut self.txn, &datum_do_key(&old))?;
+        dbs.idx_lead_status
+            .delete(&mut self.txn, &id_key(&[old.status], id))?;
+        dbs.idx_lead_datum_do
+            .put(&mut self.txn, &datum_do_key(&lead), &())?;
+        dbs.idx_lead_status
+            .put(&mut self.txn, &id_key(&[lead.status], id), &())?;
         self.put_json(Collection::Leads, id, &lead)?;
         Ok(Some(lead))
     }
@@ -259,15 +315,24 @@ pub struct LeadQuery {
 
 impl Store {
     /// The first and last lead id whose datum lies within the bounds.
-    fn lead_id_range(&self, rtxn: &heed::RoTxn<'_, heed::WithoutTls>, q: &LeadQuery) -> Result<Option<(u64, u64)>> {
+    fn lead_id_range(
+        &self,
+        rtxn: &heed::RoTxn<'_, heed::WithoutTls>,
+        q: &LeadQuery,
+    ) -> Result<Option<(u64, u64)>> {
         let idx = self.dbs.idx_lead_datum;
         let tail = |k: &[u8]| -> Result<u64> {
             Ok(u64::from_be_bytes(
-                k[k.len() - 8..].try_into().map_err(|_| StoreError::Corrupt("lead index".into()))?,
+                k[k.len() - 8..]
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("lead index".into()))?,
             ))
         };
         let lo = match &q.date_start {
-            Some(d) => match idx.range(rtxn, &(Bound::Included(d.as_bytes()), Bound::Unbounded))?.next() {
+            Some(d) => match idx
+                .range(rtxn, &(Bound::Included(d.as_bytes()), Bound::Unbounded))?
+                .next()
+            {
                 Some(item) => tail(item?.0)?,
                 None => return Ok(None),
             },
@@ -280,7 +345,10 @@ impl Store {
             Some(d) => {
                 let mut end = d.as_bytes().to_vec();
                 end.extend_from_slice(&[0xff; 8]);
-                match idx.rev_range(rtxn, &(Bound::Unbounded, Bound::Included(&end[..])))?.next() {
+                match idx
+                    .rev_range(rtxn, &(Bound::Unbounded, Bound::Included(&end[..])))?
+                    .next()
+                {
                     Some(item) => tail(item?.0)?,
                     None => return Ok(None),
                 }
@@ -316,7 +384,11 @@ impl Store {
                 }
             }
             LeadOrder::DatumDo | LeadOrder::Status => {
-                let idx = if q.order == LeadOrder::Status { self.dbs.idx_lead_status } else { self.dbs.idx_lead_datum_do };
+                let idx = if q.order == LeadOrder::Status {
+                    self.dbs.idx_lead_status
+                } else {
+                    self.dbs.idx_lead_datum_do
+                };
                 let keys: Box<dyn Iterator<Item = heed::Result<(&[u8], ())>>> = if q.newest_first {
                     Box::new(idx.rev_iter(&rtxn)?)
                 } else {
@@ -326,7 +398,11 @@ impl Store {
                 let mut seen = 0u64;
                 for item in keys {
                     let (k, ()) = item?;
-                    let id = u64::from_be_bytes(k[k.len() - 8..].try_into().map_err(|_| StoreError::Corrupt("lead index".into()))?);
+                    let id = u64::from_be_bytes(
+                        k[k.len() - 8..]
+                            .try_into()
+                            .map_err(|_| StoreError::Corrupt("lead index".into()))?,
+                    );
                     if id < lo || id > hi {
                         continue;
                     }
@@ -355,9 +431,17 @@ impl Store {
         let rtxn = self.env.read_txn()?;
         let leads = self.dbs.records(Collection::Leads);
         let mut out = Vec::new();
-        for item in self.dbs.idx_lead_datum.prefix_iter(&rtxn, month.as_bytes())? {
+        for item in self
+            .dbs
+            .idx_lead_datum
+            .prefix_iter(&rtxn, month.as_bytes())?
+        {
             let (k, ()) = item?;
-            let id = u64::from_be_bytes(k[k.len() - 8..].try_into().map_err(|_| StoreError::Corrupt("lead index".into()))?);
+            let id = u64::from_be_bytes(
+                k[k.len() - 8..]
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("lead index".into()))?,
+            );
             if let Some(v) = leads.get(&rtxn, &id)? {
                 let l: InboxLead = serde_json::from_slice(v)?;
                 out.push((l.user, l.status));

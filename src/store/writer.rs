@@ -261,7 +261,9 @@ fn commit(
                 )),
                 Job::Sync(_) => Some(Applied::Stored(0)),
                 Job::CrmAdd(d, _) => Some(Applied::Stored(b.add_crm_lead(d)?)),
-                Job::PatchLead(id, p, today, _) => Some(Applied::InboxLead(b.patch_lead(*id, p, today)?.map(Box::new))),
+                Job::PatchLead(id, p, today, _) => Some(Applied::InboxLead(
+                    b.patch_lead(*id, p, today)?.map(Box::new),
+                )),
                 Job::ConfigPut(key, json, _) => {
                     Some(Applied::Stored(b.put_config(key, json.as_deref())? as u64))
                 }
