@@ -24,6 +24,7 @@
 
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod clock;
 pub mod codes;
 pub mod config;

@@ -39,6 +39,8 @@ enum Command {
     CheckConfig { file: PathBuf },
     /// Load-test a running appliance.
     Loadgen(dataport::loadgen::Args),
+    /// Print a new buyer API key and the SHA-256 to put in the configuration.
+    GenKey,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -56,6 +58,12 @@ fn main() -> anyhow::Result<()> {
             data_dir,
         } => serve(config, listen, data_dir),
         Command::CheckConfig { file } => check_config(&file),
+        Command::GenKey => {
+            let key = dataport::auth::new_api_key();
+            println!("api_key        = {key}");
+            println!("api_key_sha256 = \"{}\"", dataport::auth::sha256_hex(&key));
+            Ok(())
+        }
         Command::Loadgen(args) => {
             let ok = dataport::loadgen::run(&args)?;
             std::process::exit(if ok { 0 } else { 1 });

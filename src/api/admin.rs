@@ -38,8 +38,11 @@ pub fn handle(app: &App, req: &Request<'_>) -> Reply {
     let mut parts = rest.trim_end_matches('/').split('/');
     let name = parts.next().unwrap_or("");
     let id = parts.next();
-    if parts.next().is_some() {
-        return Reply::error(404, "not found");
+    match (name, id, parts.next(), parts.next(), req.method) {
+        (_, _, None, _, _) => {}
+        ("buyers", Some(id), Some("key"), None, "POST") => return new_buyer_key(app, id),
+        ("deliveries", Some(id), Some("resend"), None, "POST") => return resend(app, id),
+        _ => return Reply::error(404, "not found"),
     }
     if let Some(kind) = crate::config::overrides::Kind::from_name(name) {
         return super::admin_config::handle(app, kind, id, req.method, req.body);
@@ -220,6 +223,53 @@ fn patch_lead(app: &App, id: &str, body: &[u8]) -> Reply {
             Reply::json(200, serde_json::to_vec(&l).unwrap_or_default())
         }
         Ok(Ok(_)) => Reply::error(404, &format!("no lead {id}")),
+        Ok(Err(e)) => Reply::error(500, &e.to_string()),
+        Err(e) => Reply::error(503, &e.to_string()),
+    }
+}
+
+/// `POST /admin/v1/buyers/{id}/key`: a new key, answered once; only its
+/// hash is stored, and the previous key stops working.
+fn new_buyer_key(app: &App, id: &str) -> Reply {
+    use crate::config::overrides::Kind;
+    let Some(mut buyer) = app
+        .config()
+        .raw
+        .buyers
+        .iter()
+        .find(|b| b.id.to_string() == id)
+        .cloned()
+    else {
+        return Reply::error(404, &format!("no buyer {id}"));
+    };
+    let key = crate::auth::new_api_key();
+    buyer.api_key_sha256 = crate::auth::sha256_hex(&key);
+    let body = serde_json::to_vec(&buyer).unwrap_or_default();
+    let r = super::admin_config::handle(app, Kind::Buyers, Some(id), "PUT", &body);
+    if r.status != 200 {
+        return r;
+    }
+    Reply::json(
+        200,
+        serde_json::json!({ "api_key": key })
+            .to_string()
+            .into_bytes(),
+    )
+}
+
+/// `POST /admin/v1/deliveries/{id}/resend`: a failed delivery goes out again.
+fn resend(app: &App, id: &str) -> Reply {
+    let Ok(id) = id.parse::<u64>() else {
+        return Reply::error(400, "record ids are integers");
+    };
+    match app.writer.call(|r| Job::ResendDelivery(id, r)) {
+        Ok(Ok(Applied::Resent(Some(true)))) => {
+            Reply::json(202, br#"{"status":"pending"}"#.to_vec())
+        }
+        Ok(Ok(Applied::Resent(Some(false)))) => {
+            Reply::error(409, "only a failed delivery can be sent again")
+        }
+        Ok(Ok(_)) => Reply::error(404, &format!("no delivery {id}")),
         Ok(Err(e)) => Reply::error(500, &e.to_string()),
         Err(e) => Reply::error(503, &e.to_string()),
     }

@@ -46,7 +46,7 @@ fn entry_id(kind: Kind, v: &serde_json::Value) -> String {
     let field = match kind {
         Kind::Profiles => "number",
         Kind::Users => "login",
-        Kind::Branches => "id",
+        _ => "id",
     };
     match &v[field] {
         serde_json::Value::String(s) => s.clone(),

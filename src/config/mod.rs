@@ -682,6 +682,78 @@ pub fn validate_with(
         profiles.push(profile);
     }
 
+    // buyers, delivery rules, feedback reasons
+    let mut buyer_ids = HashSet::new();
+    for (i, b) in raw.buyers.iter().enumerate() {
+        let loc = format!("buyers[{}] (id {})", i + 1, b.id);
+        if b.id == 0 || !buyer_ids.insert(b.id) {
+            err(&mut errors, &loc, "buyer ids are unique positive integers");
+        }
+        let h = &b.api_key_sha256;
+        if !h.is_empty() && (h.len() != 64 || !h.bytes().all(|c| c.is_ascii_hexdigit())) {
+            err(
+                &mut errors,
+                &loc,
+                "api_key_sha256 must be 64 hex digits (dataport gen-key prints one)",
+            );
+        }
+    }
+    let mut rule_ids = HashSet::new();
+    for (i, r) in raw.rules.iter().enumerate() {
+        let loc = format!("rules[{}] (id {})", i + 1, r.id);
+        if r.id == 0 || !rule_ids.insert(r.id) {
+            err(&mut errors, &loc, "rule ids are unique positive integers");
+        }
+        if !buyer_ids.contains(&r.buyer) {
+            err(
+                &mut errors,
+                &loc,
+                format!("buyer {} is not defined", r.buyer),
+            );
+        }
+        if !matches!(r.method.as_str(), "post_form" | "post_json" | "get") {
+            err(
+                &mut errors,
+                &loc,
+                format!("unknown method {:?} (post_form, post_json, get)", r.method),
+            );
+        }
+        if !is_http_url(&r.url) {
+            err(&mut errors, &loc, "url must be an http(s) URL");
+        }
+        if r.routing_id_param.trim().is_empty() {
+            err(
+                &mut errors,
+                &loc,
+                "routing_id_param names the parameter carrying the routing id",
+            );
+        }
+        for ours in r.fields.keys() {
+            if !CLIENT_FIELDS.contains(&ours.as_str())
+                && !matches!(ours.as_str(), "id" | "number" | "created_at" | "profile")
+            {
+                err(
+                    &mut errors,
+                    &loc,
+                    format!("fields: {ours:?} is not a client field"),
+                );
+            }
+        }
+        if r.timeout_ms == 0 || r.timeout_ms > 120_000 {
+            err(&mut errors, &loc, "timeout_ms must be between 1 and 120000");
+        }
+    }
+    let mut reason_ids = HashSet::new();
+    for (i, f) in raw.feedback_reasons.iter().enumerate() {
+        if f.id == 0 || !reason_ids.insert(f.id) {
+            err(
+                &mut errors,
+                format!("feedback_reasons[{}] (id {})", i + 1, f.id),
+                "ids are unique positive integers",
+            );
+        }
+    }
+
     // notifications
     for (i, a) in raw.alerts.iter().enumerate() {
         let loc = format!("alerts[{}] ({})", i + 1, a.event);

@@ -8,7 +8,9 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::raw::{BranchSpec, ProfileSpec, RawConfig, UserSpec};
+use super::raw::{
+    BranchSpec, BuyerSpec, FeedbackReasonSpec, ProfileSpec, RawConfig, RuleSpec, UserSpec,
+};
 
 /// The collections that can be changed at run time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +18,9 @@ pub enum Kind {
     Profiles,
     Users,
     Branches,
+    Buyers,
+    Rules,
+    FeedbackReasons,
 }
 
 impl Kind {
@@ -24,6 +29,9 @@ impl Kind {
             "profiles" => Kind::Profiles,
             "users" => Kind::Users,
             "branches" => Kind::Branches,
+            "buyers" => Kind::Buyers,
+            "rules" => Kind::Rules,
+            "feedback_reasons" => Kind::FeedbackReasons,
             _ => return None,
         })
     }
@@ -33,6 +41,9 @@ impl Kind {
             Kind::Profiles => "profiles",
             Kind::Users => "users",
             Kind::Branches => "branches",
+            Kind::Buyers => "buyers",
+            Kind::Rules => "rules",
+            Kind::FeedbackReasons => "feedback_reasons",
         }
     }
 
@@ -55,6 +66,24 @@ impl Entry for ProfileSpec {
 impl Entry for UserSpec {
     fn id(&self) -> String {
         self.login.to_ascii_lowercase()
+    }
+}
+
+impl Entry for BuyerSpec {
+    fn id(&self) -> String {
+        self.id.to_string()
+    }
+}
+
+impl Entry for RuleSpec {
+    fn id(&self) -> String {
+        self.id.to_string()
+    }
+}
+
+impl Entry for FeedbackReasonSpec {
+    fn id(&self) -> String {
+        self.id.to_string()
     }
 }
 
@@ -87,6 +116,9 @@ pub fn merge(file: &RawConfig, overrides: &[(String, Vec<u8>)]) -> Result<RawCon
     apply(&mut raw.profiles, Kind::Profiles, overrides)?;
     apply(&mut raw.users, Kind::Users, overrides)?;
     apply(&mut raw.branches, Kind::Branches, overrides)?;
+    apply(&mut raw.buyers, Kind::Buyers, overrides)?;
+    apply(&mut raw.rules, Kind::Rules, overrides)?;
+    apply(&mut raw.feedback_reasons, Kind::FeedbackReasons, overrides)?;
     Ok(raw)
 }
 
@@ -96,6 +128,9 @@ pub fn in_file(file: &RawConfig, kind: Kind, id: &str) -> bool {
         Kind::Profiles => file.profiles.iter().any(|p| p.id() == id),
         Kind::Users => file.users.iter().any(|u| u.id() == id.to_ascii_lowercase()),
         Kind::Branches => file.branches.iter().any(|b| b.id() == id),
+        Kind::Buyers => file.buyers.iter().any(|b| b.id() == id),
+        Kind::Rules => file.rules.iter().any(|b| b.id() == id),
+        Kind::FeedbackReasons => file.feedback_reasons.iter().any(|b| b.id() == id),
     }
 }
 
@@ -129,6 +164,9 @@ pub fn list(
         Kind::Profiles => tag(&effective.profiles, kind, overrides),
         Kind::Users => tag(&effective.users, kind, overrides),
         Kind::Branches => tag(&effective.branches, kind, overrides),
+        Kind::Buyers => tag(&effective.buyers, kind, overrides),
+        Kind::Rules => tag(&effective.rules, kind, overrides),
+        Kind::FeedbackReasons => tag(&effective.feedback_reasons, kind, overrides),
     }
 }
 
@@ -146,6 +184,9 @@ pub fn parse_entry(kind: Kind, body: &[u8]) -> Result<(String, Vec<u8>), String>
         Kind::Profiles => one::<ProfileSpec>(body),
         Kind::Users => one::<UserSpec>(body),
         Kind::Branches => one::<BranchSpec>(body),
+        Kind::Buyers => one::<BuyerSpec>(body),
+        Kind::Rules => one::<RuleSpec>(body),
+        Kind::FeedbackReasons => one::<FeedbackReasonSpec>(body),
     }
 }
 

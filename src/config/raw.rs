@@ -20,6 +20,82 @@ pub struct RawConfig {
     pub sms: SmsSection,
     pub outbox: OutboxSection,
     pub crm: CrmSection,
+    pub buyers: Vec<BuyerSpec>,
+    pub rules: Vec<RuleSpec>,
+    pub feedback_reasons: Vec<FeedbackReasonSpec>,
+}
+
+/// A lead buyer (SPEC §8).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct BuyerSpec {
+    pub id: u64,
+    pub name: String,
+    /// Hex SHA-256 of the buyer's OData API key (the key itself is never stored).
+    pub api_key_sha256: String,
+    pub active: bool,
+}
+
+impl Default for BuyerSpec {
+    fn default() -> Self {
+        BuyerSpec {
+            id: 0,
+            name: String::new(),
+            api_key_sha256: String::new(),
+            active: true,
+        }
+    }
+}
+
+/// A delivery rule: which new leads go to a buyer, and how.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RuleSpec {
+    pub id: u64,
+    pub buyer: u64,
+    pub active: bool,
+    /// post_form | post_json | get
+    pub method: String,
+    pub url: String,
+    pub routing_id_param: String,
+    /// Filters (all optional): profile numbers, lead_supplier, utm_source, city.
+    pub profiles: Vec<u32>,
+    pub lead_supplier: String,
+    pub utm_source: String,
+    pub city: String,
+    /// Deliveries per day (server time zone); 0 = no cap.
+    pub daily_cap: u64,
+    pub timeout_ms: u64,
+    /// Our field -> their parameter.
+    pub fields: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for RuleSpec {
+    fn default() -> Self {
+        RuleSpec {
+            id: 0,
+            buyer: 0,
+            active: true,
+            method: "post_form".into(),
+            url: String::new(),
+            routing_id_param: String::new(),
+            profiles: Vec::new(),
+            lead_supplier: String::new(),
+            utm_source: String::new(),
+            city: String::new(),
+            daily_cap: 0,
+            timeout_ms: 5_000,
+            fields: Default::default(),
+        }
+    }
+}
+
+/// A reason a buyer can give as feedback on a lead.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(default)]
+pub struct FeedbackReasonSpec {
+    pub id: u64,
+    pub name: String,
 }
 
 /// The CRM leads API (SPEC §7).

@@ -257,7 +257,9 @@ fn run(
 
     // 9–11 on the writer, acknowledged only once committed.
     let owner = cfg.active_user(&m.client.salesperson);
+    let deliveries = matching_rules(cfg, profile.number, &m.client);
     let draft = LeadDraft {
+        deliveries,
         profile: profile.number,
         form_name: profile.form_name.clone(),
         content: content_text(&m.posted),
@@ -308,6 +310,28 @@ fn run(
             (submit_failed(app, e), None)
         }
     })
+}
+
+/// The active rules of active buyers whose filters the lead passes.
+fn matching_rules(
+    cfg: &Config,
+    profile: u32,
+    c: &crate::store::records::Client,
+) -> Vec<crate::config::raw::RuleSpec> {
+    let eq = |want: &str, have: &str| want.is_empty() || want.eq_ignore_ascii_case(have);
+    cfg.raw
+        .rules
+        .iter()
+        .filter(|r| {
+            r.active
+                && cfg.raw.buyers.iter().any(|b| b.id == r.buyer && b.active)
+                && (r.profiles.is_empty() || r.profiles.contains(&profile))
+                && eq(&r.lead_supplier, &c.lead_supplier)
+                && eq(&r.utm_source, &c.utm_source)
+                && eq(&r.city, &c.city)
+        })
+        .cloned()
+        .collect()
 }
 
 /// Every mapped value of a post (client fields, contact, extension).

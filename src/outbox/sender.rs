@@ -114,13 +114,19 @@ fn sender_loop(
         .into();
     let smtp = smtp_transport(&cfg.smtp);
     for item in rx {
+        if item.channel == "delivery" {
+            let (result, code, response) = deliver_to_buyer(&item, &agent);
+            count(&metrics, &result);
+            let _ =
+                writer.call(|reply| Job::DeliveryResult(item.id, result, code, response, reply));
+            inflight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&item.id);
+            continue;
+        }
         let result = deliver(&item, &cfg, &agent, &smtp);
-        let counter = match &result {
-            Delivery::Sent => &metrics.outbox_sent,
-            Delivery::Retry(_) => &metrics.outbox_retries,
-            Delivery::Failed(_) => &metrics.outbox_failed,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        count(&metrics, &result);
         if let Delivery::Retry(e) | Delivery::Failed(e) = &result {
             tracing::warn!(id = item.id, channel = %item.channel, error = %e, "notification not delivered");
         }
@@ -130,6 +136,97 @@ fn sender_loop(
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&item.id);
+    }
+}
+
+fn count(metrics: &Metrics, result: &Delivery) {
+    let counter = match result {
+        Delivery::Sent => &metrics.outbox_sent,
+        Delivery::Retry(_) => &metrics.outbox_retries,
+        Delivery::Failed(_) => &metrics.outbox_failed,
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Sends a lead to a buyer as its rule says: the outcome, the HTTP status
+/// (0 without an answer) and the first bytes of the answer.
+fn deliver_to_buyer(item: &OutboxItem, agent: &ureq::Agent) -> (Delivery, u16, String) {
+    use std::io::Read;
+    let job: crate::store::deliveries::DeliveryJob = match serde_json::from_str(&item.body) {
+        Ok(j) => j,
+        Err(e) => {
+            return (
+                Delivery::Failed(format!("bad delivery record: {e}")),
+                0,
+                String::new(),
+            )
+        }
+    };
+    let timeout = Some(Duration::from_millis(job.timeout_ms));
+    let form = || {
+        job.params
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{}={}",
+                    utf8_percent_encode(k, COMPONENT),
+                    utf8_percent_encode(v, COMPONENT)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("&")
+    };
+    let result = match job.method.as_str() {
+        "get" => {
+            let sep = if job.url.contains('?') { '&' } else { '?' };
+            let url = format!("{}{sep}{}", job.url, form());
+            agent
+                .get(&url)
+                .config()
+                .timeout_global(timeout)
+                .build()
+                .call()
+        }
+        "post_json" => {
+            let obj: serde_json::Map<String, serde_json::Value> = job
+                .params
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone().into()))
+                .collect();
+            agent
+                .post(&job.url)
+                .config()
+                .timeout_global(timeout)
+                .build()
+                .header("Content-Type", "application/json")
+                .send(serde_json::Value::Object(obj).to_string().as_bytes())
+        }
+        _ => agent
+            .post(&job.url)
+            .config()
+            .timeout_global(timeout)
+            .build()
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .send(form().as_bytes()),
+    };
+    match result {
+        Ok(resp) => {
+            let code = resp.status().as_u16();
+            let mut head = Vec::new();
+            let _ = resp
+                .into_body()
+                .into_reader()
+                .take(256)
+                .read_to_end(&mut head);
+            let text = String::from_utf8_lossy(&head).to_string();
+            let outcome = match code {
+                200..=299 => Delivery::Sent,
+                400..=499 => Delivery::Failed(format!("HTTP {code}")),
+                _ => Delivery::Retry(format!("HTTP {code}")),
+            };
+            (outcome, code, text)
+        }
+        Err(e) => (Delivery::Retry(e.to_string()), 0, String::new()),
     }
 }
 

@@ -90,6 +90,8 @@ pub struct LeadDraft {
     pub at_ms: u64,
     /// `client_lead_trading_account`: where the new client is POSTed.
     pub trading_url: String,
+    /// Delivery rules this lead matched (SPEC §8), sent if it is new.
+    pub deliveries: Vec<crate::config::raw::RuleSpec>,
     /// The inbox lead's responsible user (the assigned salesperson), 0 = none.
     pub user_id: u64,
     pub user_name: String,
@@ -536,6 +538,12 @@ impl<'s> Batch<'s> {
                 })?;
                 self.put_client(&client, None)?;
                 self.put_inbox_lead(d, &client, contact_id, deal)?;
+                let day = client
+                    .created_local
+                    .get(..10)
+                    .unwrap_or_default()
+                    .to_string();
+                self.create_deliveries(&d.deliveries, &client, &day, d.at_ms)?;
                 if self.notes.is_some() || !d.trading_url.is_empty() {
                     let fields = serde_json::to_value(&client)?;
                     let record = format!("clients/{}", client.id);

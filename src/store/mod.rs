@@ -17,6 +17,8 @@
 //! | `idx_lead_datum_do` | datum_do (10 bytes, `0000-00-00` when open) ‖ id | () |
 //! | `idx_lead_status` | status (1 byte) ‖ lead id         | () |
 //! | `idx_contact_phone`, `idx_contact_email` | value ‖ 0x00 ‖ contact id | () |
+//! | `idx_routing`     | routing id                        | delivery id |
+//! | `idx_buyer_delivery` | buyer (BE u64) ‖ delivery id   | () — a buyer's deliveries in order |
 //! | `outbox_due`      | next attempt ms (BE) ‖ outbox id  | () — pending notifications by due time |
 //! | `dup_by_key`      | duplicate-key hash (16 bytes)    | accepted at, ms (BE u64) |
 //! | `dup_by_time`     | ms (BE u64) ‖ hash               | () |
@@ -26,6 +28,7 @@
 //! storage (safe from coroutines) and never hold one across a yield.
 
 pub mod apply;
+pub mod deliveries;
 pub mod inbox;
 mod notify;
 pub mod records;
@@ -44,7 +47,7 @@ pub const SCHEMA_VERSION: u64 = 1;
 type Id = U64<BE>;
 
 /// How many record collections there are.
-pub const COLLECTIONS: usize = 9;
+pub const COLLECTIONS: usize = 10;
 
 /// Record collections, by the name the admin API uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +61,7 @@ pub enum Collection {
     Leads,
     Tickets,
     Outbox,
+    Deliveries,
 }
 
 impl Collection {
@@ -71,6 +75,7 @@ impl Collection {
         Collection::Leads,
         Collection::Tickets,
         Collection::Outbox,
+        Collection::Deliveries,
     ];
 
     pub fn name(self) -> &'static str {
@@ -84,6 +89,7 @@ impl Collection {
             Collection::Leads => "leads",
             Collection::Tickets => "tickets",
             Collection::Outbox => "outbox",
+            Collection::Deliveries => "deliveries",
         }
     }
 
@@ -134,6 +140,8 @@ pub(crate) struct Dbs {
     idx_lead_status: Database<Bytes, Unit>,
     idx_contact_phone: Database<Bytes, Unit>,
     idx_contact_email: Database<Bytes, Unit>,
+    idx_routing: Database<Str, Id>,
+    idx_buyer_delivery: Database<Bytes, Unit>,
     idx_phone: Database<Bytes, Unit>,
     idx_email: Database<Bytes, Unit>,
     idx_extkey: Database<Bytes, Unit>,
@@ -200,6 +208,8 @@ impl Store {
             idx_lead_status: env.create_database(&mut wtxn, Some("idx_lead_status"))?,
             idx_contact_phone: env.create_database(&mut wtxn, Some("idx_contact_phone"))?,
             idx_contact_email: env.create_database(&mut wtxn, Some("idx_contact_email"))?,
+            idx_routing: env.create_database(&mut wtxn, Some("idx_routing"))?,
+            idx_buyer_delivery: env.create_database(&mut wtxn, Some("idx_buyer_delivery"))?,
             dup_by_key: env.create_database(&mut wtxn, Some("dup_by_key"))?,
             dup_by_time: env.create_database(&mut wtxn, Some("dup_by_time"))?,
         };

@@ -64,12 +64,12 @@ impl Batch<'_> {
         result: &Delivery,
         now_ms: u64,
         policy: &RetryPolicy,
-    ) -> Result<()> {
+    ) -> Result<String> {
         let Some(mut item): Option<OutboxItem> = self.get_json(Collection::Outbox, id)? else {
-            return Ok(());
+            return Ok(String::new());
         };
         if item.status != "pending" {
-            return Ok(());
+            return Ok(item.status);
         }
         self.store
             .dbs
@@ -99,6 +99,12 @@ impl Batch<'_> {
             item.next_attempt_ms = 0;
             item.finished_at = crate::clock::rfc3339_utc(now_ms);
         }
-        self.put_json(Collection::Outbox, id, &item)
+        self.put_json(Collection::Outbox, id, &item)?;
+        Ok(item.status)
+    }
+
+    /// The outbox record `id`, if any.
+    pub(super) fn outbox_item(&self, id: u64) -> Result<Option<OutboxItem>> {
+        self.get_json(Collection::Outbox, id)
     }
 }

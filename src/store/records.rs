@@ -302,3 +302,53 @@ pub struct OutboxItem {
     pub last_error: String,
     pub finished_at: String,
 }
+
+/// One try at sending a delivery.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct DeliveryAttempt {
+    pub at: String,
+    /// sent | retry | failed
+    pub status: String,
+    /// HTTP status, 0 when there was no answer.
+    pub code: u16,
+    /// The first bytes of the answer, or the error.
+    pub response: String,
+}
+
+/// A buyer's feedback on a delivered lead.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Feedback {
+    pub reason_id: u64,
+    pub comment: String,
+    pub at: String,
+}
+
+/// A lead forwarded to a buyer under a rule (SPEC §8).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct DeliveryRecord {
+    pub id: u64,
+    pub routing_id: String,
+    pub buyer: u64,
+    pub rule: u64,
+    pub client: u64,
+    pub profile: u32,
+    pub created_at: String,
+    /// When the buyer accepted it (first 2xx), else empty.
+    pub delivered_at: String,
+    pub method: String,
+    pub url: String,
+    pub routing_id_param: String,
+    pub timeout_ms: u64,
+    /// Their parameter -> value, as sent (the routing id comes on top).
+    pub params: Vec<(String, String)>,
+    /// Our field -> value of what was delivered (OData shows these).
+    pub lead: BTreeMap<String, String>,
+    /// pending | sent | failed
+    pub status: String,
+    pub attempts: Vec<DeliveryAttempt>,
+    pub feedback: Option<Feedback>,
+    pub feedback_history: Vec<Feedback>,
+}

@@ -31,6 +31,9 @@ pub enum Applied {
     Lead(LeadOutcome),
     Client(Option<Box<Client>>),
     InboxLead(Option<Box<super::records::InboxLead>>),
+    Delivery(Option<Box<super::records::DeliveryRecord>>),
+    /// None = no such record; Some(false) = not in a state to resend.
+    Resent(Option<bool>),
     Stored(u64),
 }
 
@@ -49,6 +52,13 @@ pub enum Job {
     PatchClient(u64, ClientPatch, Reply),
     /// Replies once everything queued before it is committed.
     Sync(Reply),
+    /// How an attempt to send a buyer delivery ended: outbox id, outcome,
+    /// HTTP status, the first bytes of the answer.
+    DeliveryResult(u64, crate::outbox::Delivery, u16, String, Reply),
+    /// Sends a failed delivery again.
+    ResendDelivery(u64, Reply),
+    /// A buyer's feedback on delivery `id`.
+    Feedback(u64, super::records::Feedback, Reply),
     /// `add` of the CRM leads API.
     CrmAdd(Box<super::inbox::CrmAdd>, Reply),
     /// `PATCH /admin/v1/leads/{id}` (with today's local date).
@@ -223,6 +233,9 @@ fn reply_of(job: &Job) -> Option<&Reply> {
         | Job::OutboxResult(_, _, r)
         | Job::ConfigPut(_, _, r)
         | Job::CrmAdd(_, r)
+        | Job::DeliveryResult(_, _, _, _, r)
+        | Job::ResendDelivery(_, r)
+        | Job::Feedback(_, _, r)
         | Job::PatchLead(_, _, _, r)
         | Job::Sync(r) => Some(r),
     }
@@ -260,6 +273,30 @@ fn commit(
                         .map(Box::new),
                 )),
                 Job::Sync(_) => Some(Applied::Stored(0)),
+                Job::DeliveryResult(id, result, code, response, _) => {
+                    let status = b.outbox_result(*id, result, now, &cfg.retry)?;
+                    let delivery = b.outbox_item(*id)?.and_then(|i| {
+                        i.record
+                            .strip_prefix("deliveries/")
+                            .and_then(|d| d.parse().ok())
+                    });
+                    if let Some(did) = delivery {
+                        let when = crate::clock::rfc3339_utc(now);
+                        b.delivery_attempt(
+                            did,
+                            result,
+                            status != "pending",
+                            *code,
+                            response,
+                            &when,
+                        )?;
+                    }
+                    Some(Applied::Stored(*id))
+                }
+                Job::ResendDelivery(id, _) => Some(Applied::Resent(b.resend_delivery(*id, now)?)),
+                Job::Feedback(id, f, _) => Some(Applied::Delivery(
+                    b.delivery_feedback(*id, f.clone())?.map(Box::new),
+                )),
                 Job::CrmAdd(d, _) => Some(Applied::Stored(b.add_crm_lead(d)?)),
                 Job::PatchLead(id, p, today, _) => Some(Applied::InboxLead(
                     b.patch_lead(*id, p, today)?.map(Box::new),
