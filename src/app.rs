@@ -69,6 +69,9 @@ impl Handler for App {
         if first == "admin" {
             return crate::api::admin::handle(self, req);
         }
+        if first == "odata" {
+            return crate::api::odata::handle(self, req);
+        }
         if path == "/developer/v1/leads" {
             return crate::api::crm::handle(self, req);
         }

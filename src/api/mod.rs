@@ -5,4 +5,5 @@ pub mod admin;
 pub mod admin_config;
 pub mod crm;
 pub mod form;
+pub mod odata;
 pub mod static_files;
