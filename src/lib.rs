@@ -29,6 +29,7 @@ pub mod clock;
 pub mod codes;
 pub mod config;
 pub mod dedupe;
+pub mod dialer;
 pub mod dns;
 pub mod http;
 pub mod intake;

@@ -46,6 +46,9 @@ fn entry_id(kind: Kind, v: &serde_json::Value) -> String {
     let field = match kind {
         Kind::Profiles => "number",
         Kind::Users => "login",
+        Kind::Campaigns => "code",
+        Kind::Extensions => "member",
+        Kind::Dnc => "phone",
         _ => "id",
     };
     match &v[field] {

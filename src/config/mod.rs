@@ -754,6 +754,70 @@ pub fn validate_with(
         }
     }
 
+    // dialer
+    let d = &raw.dialer;
+    if !matches!(d.backend.as_str(), "none" | "log" | "webhook") {
+        err(
+            &mut errors,
+            "dialer.backend",
+            "must be none, log or webhook",
+        );
+    }
+    if d.backend == "webhook" && !is_http_url(&d.webhook_url) {
+        err(
+            &mut errors,
+            "dialer.webhook_url",
+            "the webhook backend needs an http(s) URL",
+        );
+    }
+    if d.timezone.parse::<chrono_tz::Tz>().is_err() {
+        err(
+            &mut errors,
+            "dialer.timezone",
+            format!("unknown time zone {:?}", d.timezone),
+        );
+    }
+    let mut codes = HashSet::new();
+    let mut campaign_ids = HashSet::new();
+    for (i, c) in d.campaigns.iter().enumerate() {
+        let loc = format!("dialer.campaigns[{}] ({})", i + 1, c.name);
+        if c.code.len() != 32 || !c.code.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            err(&mut errors, &loc, "code must be 32 letters and digits");
+        }
+        if !codes.insert(c.code.clone()) {
+            err(&mut errors, &loc, "duplicate campaign code");
+        }
+        if c.id == 0 || !campaign_ids.insert(c.id) {
+            err(
+                &mut errors,
+                &loc,
+                "campaign ids are unique positive integers",
+            );
+        }
+        if !matches!(c.kind.as_str(), "agent" | "smart") {
+            err(&mut errors, &loc, "type is agent or smart");
+        }
+        if c.queue_max_callers == 0 || c.coefficient < 2 {
+            err(
+                &mut errors,
+                &loc,
+                "queue_max_callers must be > 0 and coefficient > 1",
+            );
+        }
+    }
+    for p in &raw.profiles {
+        if !p.dialer_campaign.is_empty() && !codes.contains(&p.dialer_campaign) {
+            err(
+                &mut errors,
+                format!("profile #{} ({:?})", p.number, p.form_name),
+                format!(
+                    "dialer_campaign {:?} is not a campaign code",
+                    p.dialer_campaign
+                ),
+            );
+        }
+    }
+
     // notifications
     for (i, a) in raw.alerts.iter().enumerate() {
         let loc = format!("alerts[{}] ({})", i + 1, a.event);

@@ -9,7 +9,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::raw::{
-    BranchSpec, BuyerSpec, FeedbackReasonSpec, ProfileSpec, RawConfig, RuleSpec, UserSpec,
+    BranchSpec, BuyerSpec, CampaignSpec, DncSpec, ExtensionSpec, FeedbackReasonSpec, ProfileSpec,
+    RawConfig, RuleSpec, UserSpec,
 };
 
 /// The collections that can be changed at run time.
@@ -21,6 +22,9 @@ pub enum Kind {
     Buyers,
     Rules,
     FeedbackReasons,
+    Campaigns,
+    Extensions,
+    Dnc,
 }
 
 impl Kind {
@@ -32,6 +36,9 @@ impl Kind {
             "buyers" => Kind::Buyers,
             "rules" => Kind::Rules,
             "feedback_reasons" => Kind::FeedbackReasons,
+            "campaigns" => Kind::Campaigns,
+            "extensions" => Kind::Extensions,
+            "dnc" => Kind::Dnc,
             _ => return None,
         })
     }
@@ -44,6 +51,9 @@ impl Kind {
             Kind::Buyers => "buyers",
             Kind::Rules => "rules",
             Kind::FeedbackReasons => "feedback_reasons",
+            Kind::Campaigns => "campaigns",
+            Kind::Extensions => "extensions",
+            Kind::Dnc => "dnc",
         }
     }
 
@@ -87,6 +97,24 @@ impl Entry for FeedbackReasonSpec {
     }
 }
 
+impl Entry for CampaignSpec {
+    fn id(&self) -> String {
+        self.code.clone()
+    }
+}
+
+impl Entry for ExtensionSpec {
+    fn id(&self) -> String {
+        self.member.clone()
+    }
+}
+
+impl Entry for DncSpec {
+    fn id(&self) -> String {
+        crate::dialer::normalize_target(&self.phone).unwrap_or_else(|| self.phone.clone())
+    }
+}
+
 impl Entry for BranchSpec {
     fn id(&self) -> String {
         self.id.clone()
@@ -119,6 +147,9 @@ pub fn merge(file: &RawConfig, overrides: &[(String, Vec<u8>)]) -> Result<RawCon
     apply(&mut raw.buyers, Kind::Buyers, overrides)?;
     apply(&mut raw.rules, Kind::Rules, overrides)?;
     apply(&mut raw.feedback_reasons, Kind::FeedbackReasons, overrides)?;
+    apply(&mut raw.dialer.campaigns, Kind::Campaigns, overrides)?;
+    apply(&mut raw.dialer.extensions, Kind::Extensions, overrides)?;
+    apply(&mut raw.dnc, Kind::Dnc, overrides)?;
     Ok(raw)
 }
 
@@ -131,6 +162,9 @@ pub fn in_file(file: &RawConfig, kind: Kind, id: &str) -> bool {
         Kind::Buyers => file.buyers.iter().any(|b| b.id() == id),
         Kind::Rules => file.rules.iter().any(|b| b.id() == id),
         Kind::FeedbackReasons => file.feedback_reasons.iter().any(|b| b.id() == id),
+        Kind::Campaigns => file.dialer.campaigns.iter().any(|b| b.id() == id),
+        Kind::Extensions => file.dialer.extensions.iter().any(|b| b.id() == id),
+        Kind::Dnc => file.dnc.iter().any(|b| b.id() == id),
     }
 }
 
@@ -167,6 +201,9 @@ pub fn list(
         Kind::Buyers => tag(&effective.buyers, kind, overrides),
         Kind::Rules => tag(&effective.rules, kind, overrides),
         Kind::FeedbackReasons => tag(&effective.feedback_reasons, kind, overrides),
+        Kind::Campaigns => tag(&effective.dialer.campaigns, kind, overrides),
+        Kind::Extensions => tag(&effective.dialer.extensions, kind, overrides),
+        Kind::Dnc => tag(&effective.dnc, kind, overrides),
     }
 }
 
@@ -187,6 +224,9 @@ pub fn parse_entry(kind: Kind, body: &[u8]) -> Result<(String, Vec<u8>), String>
         Kind::Buyers => one::<BuyerSpec>(body),
         Kind::Rules => one::<RuleSpec>(body),
         Kind::FeedbackReasons => one::<FeedbackReasonSpec>(body),
+        Kind::Campaigns => one::<CampaignSpec>(body),
+        Kind::Extensions => one::<ExtensionSpec>(body),
+        Kind::Dnc => one::<DncSpec>(body),
     }
 }
 

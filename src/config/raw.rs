@@ -23,6 +23,87 @@ pub struct RawConfig {
     pub buyers: Vec<BuyerSpec>,
     pub rules: Vec<RuleSpec>,
     pub feedback_reasons: Vec<FeedbackReasonSpec>,
+    pub dialer: DialerSection,
+    /// The do-not-call list (SPEC §9).
+    pub dnc: Vec<DncSpec>,
+}
+
+/// `[dialer]`: the auto-dialer API and its dispatcher (SPEC §9).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DialerSection {
+    /// Authenticates GetCampaignList.
+    pub account_code: String,
+    /// none | log | webhook
+    pub backend: String,
+    pub webhook_url: String,
+    /// The account's time zone, for `IsDateLocal`.
+    pub timezone: String,
+    pub dispatch_interval_ms: u64,
+    pub campaigns: Vec<CampaignSpec>,
+    pub extensions: Vec<ExtensionSpec>,
+}
+
+impl Default for DialerSection {
+    fn default() -> Self {
+        DialerSection {
+            account_code: String::new(),
+            backend: "none".into(),
+            webhook_url: String::new(),
+            timezone: "Asia/Jerusalem".into(),
+            dispatch_interval_ms: 1000,
+            campaigns: Vec::new(),
+            extensions: Vec::new(),
+        }
+    }
+}
+
+/// A dialer campaign.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct CampaignSpec {
+    pub id: u64,
+    pub name: String,
+    /// The campaign's 32-character key for every method.
+    pub code: String,
+    /// agent ("dialer to agent", IsDynamic 1) | smart (IsDynamic 0)
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub enabled: bool,
+    pub queue_for_monitoring: u64,
+    pub queue_max_callers: u64,
+    pub coefficient: u64,
+}
+
+impl Default for CampaignSpec {
+    fn default() -> Self {
+        CampaignSpec {
+            id: 0,
+            name: String::new(),
+            code: String::new(),
+            kind: "agent".into(),
+            enabled: true,
+            queue_for_monitoring: 0,
+            queue_max_callers: 1,
+            coefficient: 2,
+        }
+    }
+}
+
+/// An extension of the directory (a SIP member).
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(default)]
+pub struct ExtensionSpec {
+    pub member: String,
+    pub display_name: String,
+}
+
+/// A number that must not be called.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(default)]
+pub struct DncSpec {
+    pub phone: String,
+    pub note: String,
 }
 
 /// A lead buyer (SPEC §8).
