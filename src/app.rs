@@ -69,6 +69,11 @@ impl Handler for App {
         if first == "admin" {
             return crate::api::admin::handle(self, req);
         }
+        if let Some(m) = path.strip_prefix("/ForwardDialer/Dialer/") {
+            if !m.is_empty() && !m.contains('/') {
+                return crate::api::dialer::handle(self, req);
+            }
+        }
         if first == "odata" {
             return crate::api::odata::handle(self, req);
         }

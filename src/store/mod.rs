@@ -19,6 +19,7 @@
 //! | `idx_contact_phone`, `idx_contact_email` | value ‖ 0x00 ‖ contact id | () |
 //! | `idx_routing`     | routing id                        | delivery id |
 //! | `idx_buyer_delivery` | buyer (BE u64) ‖ delivery id   | () — a buyer's deliveries in order |
+//! | `dial_pending`, `dial_phone`, `dialer_state` | see `dialer.rs` | dial queues |
 //! | `outbox_due`      | next attempt ms (BE) ‖ outbox id  | () — pending notifications by due time |
 //! | `dup_by_key`      | duplicate-key hash (16 bytes)    | accepted at, ms (BE u64) |
 //! | `dup_by_time`     | ms (BE u64) ‖ hash               | () |
@@ -29,6 +30,7 @@
 
 pub mod apply;
 pub mod deliveries;
+pub mod dialer;
 pub mod inbox;
 mod notify;
 pub mod records;
@@ -47,7 +49,7 @@ pub const SCHEMA_VERSION: u64 = 1;
 type Id = U64<BE>;
 
 /// How many record collections there are.
-pub const COLLECTIONS: usize = 10;
+pub const COLLECTIONS: usize = 11;
 
 /// Record collections, by the name the admin API uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +64,7 @@ pub enum Collection {
     Tickets,
     Outbox,
     Deliveries,
+    Calls,
 }
 
 impl Collection {
@@ -76,6 +79,7 @@ impl Collection {
         Collection::Tickets,
         Collection::Outbox,
         Collection::Deliveries,
+        Collection::Calls,
     ];
 
     pub fn name(self) -> &'static str {
@@ -90,6 +94,7 @@ impl Collection {
             Collection::Tickets => "tickets",
             Collection::Outbox => "outbox",
             Collection::Deliveries => "deliveries",
+            Collection::Calls => "calls",
         }
     }
 
@@ -142,6 +147,9 @@ pub(crate) struct Dbs {
     idx_contact_email: Database<Bytes, Unit>,
     idx_routing: Database<Str, Id>,
     idx_buyer_delivery: Database<Bytes, Unit>,
+    dial_pending: Database<Bytes, Unit>,
+    dial_phone: Database<Bytes, Unit>,
+    dialer_state: Database<Str, Bytes>,
     idx_phone: Database<Bytes, Unit>,
     idx_email: Database<Bytes, Unit>,
     idx_extkey: Database<Bytes, Unit>,
@@ -210,6 +218,9 @@ impl Store {
             idx_contact_email: env.create_database(&mut wtxn, Some("idx_contact_email"))?,
             idx_routing: env.create_database(&mut wtxn, Some("idx_routing"))?,
             idx_buyer_delivery: env.create_database(&mut wtxn, Some("idx_buyer_delivery"))?,
+            dial_pending: env.create_database(&mut wtxn, Some("dial_pending"))?,
+            dial_phone: env.create_database(&mut wtxn, Some("dial_phone"))?,
+            dialer_state: env.create_database(&mut wtxn, Some("dialer_state"))?,
             dup_by_key: env.create_database(&mut wtxn, Some("dup_by_key"))?,
             dup_by_time: env.create_database(&mut wtxn, Some("dup_by_time"))?,
         };

@@ -32,6 +32,7 @@ pub enum Applied {
     Client(Option<Box<Client>>),
     InboxLead(Option<Box<super::records::InboxLead>>),
     Delivery(Option<Box<super::records::DeliveryRecord>>),
+    Numbers(Vec<u64>),
     /// None = no such record; Some(false) = not in a state to resend.
     Resent(Option<bool>),
     Stored(u64),
@@ -59,6 +60,8 @@ pub enum Job {
     ResendDelivery(u64, Reply),
     /// A buyer's feedback on delivery `id`.
     Feedback(u64, super::records::Feedback, Reply),
+    /// A change to the dial queues; replies with the CallIDs or counts.
+    Dialer(super::dialer::DialerOp, Reply),
     /// `add` of the CRM leads API.
     CrmAdd(Box<super::inbox::CrmAdd>, Reply),
     /// `PATCH /admin/v1/leads/{id}` (with today's local date).
@@ -233,6 +236,7 @@ fn reply_of(job: &Job) -> Option<&Reply> {
         | Job::OutboxResult(_, _, r)
         | Job::ConfigPut(_, _, r)
         | Job::CrmAdd(_, r)
+        | Job::Dialer(_, r)
         | Job::DeliveryResult(_, _, _, _, r)
         | Job::ResendDelivery(_, r)
         | Job::Feedback(_, _, r)
@@ -297,6 +301,7 @@ fn commit(
                 Job::Feedback(id, f, _) => Some(Applied::Delivery(
                     b.delivery_feedback(*id, f.clone())?.map(Box::new),
                 )),
+                Job::Dialer(op, _) => Some(Applied::Numbers(b.apply_dialer(op)?)),
                 Job::CrmAdd(d, _) => Some(Applied::Stored(b.add_crm_lead(d)?)),
                 Job::PatchLead(id, p, today, _) => Some(Applied::InboxLead(
                     b.patch_lead(*id, p, today)?.map(Box::new),
