@@ -1,6 +1,13 @@
 //! The dialer (SPEC §9): target normalisation and the dispatcher thread that
 //! releases due calls of enabled campaigns to the telephony backend.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::app::App;
+use crate::store::dialer::DialerOp;
+use crate::store::writer::Job;
+
 /// Normalises a dial target: Israeli numbers may come without the
 /// international prefix (`0501234567` → `972501234567`); anything else must
 /// carry it (`+…`, `00…`, or already `972…`/international digits). None when
@@ -56,6 +63,95 @@ mod tests {
             "050x1234567",
         ] {
             assert_eq!(n(bad), None, "{bad}");
+        }
+    }
+}
+
+/// Starts the dispatcher: every `dispatch_interval_ms` it releases the due
+/// calls of each enabled campaign (an agent campaign only while it has
+/// members), highest priority first, at most `coefficient` × (members, or
+/// `queue_max_callers` for a smart campaign) per round, to the backend:
+/// `none` releases nothing (an external dialer reads the API), `log`
+/// records the attempt, `webhook` POSTs the call and releases it on a 2xx
+/// (otherwise it stays pending for the next round). Released calls keep
+/// their history (status, time, backend answer).
+pub fn spawn_dispatcher(app: Arc<App>) {
+    let interval = Duration::from_millis(app.config().raw.dialer.dispatch_interval_ms.max(10));
+    let _ = std::thread::Builder::new()
+        .name("dataport-dialer".into())
+        .spawn(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .timeout_global(Some(Duration::from_secs(5)))
+                .http_status_as_error(false)
+                .build()
+                .into();
+            loop {
+                std::thread::sleep(interval);
+                dispatch_round(&app, &agent);
+            }
+        });
+}
+
+fn dispatch_round(app: &App, agent: &ureq::Agent) {
+    let cfg = app.config();
+    let d = &cfg.raw.dialer;
+    if d.backend == "none" {
+        return;
+    }
+    let now = app.clock.now_ms();
+    for c in &d.campaigns {
+        let state = app.store.campaign_state(&c.code).unwrap_or_default();
+        if !state.enabled.unwrap_or(c.enabled) {
+            continue;
+        }
+        let agents = c.kind == "agent";
+        if agents && state.members.is_empty() {
+            continue;
+        }
+        let lines = if agents {
+            state.members.len() as u64
+        } else {
+            state.queue_max_callers.unwrap_or(c.queue_max_callers)
+        };
+        let pace = (lines * state.coefficient.unwrap_or(c.coefficient)).max(1) as usize;
+        let due = app
+            .store
+            .pending_calls(&c.code, Some(now), pace)
+            .unwrap_or_default();
+        let mut done = Vec::new();
+        for call in due {
+            let result = if d.backend == "webhook" {
+                let body = serde_json::json!({
+                    "Campaign": c.code, "CampaignID": c.id, "CallID": call.call_id, "Phone": call.phone,
+                    "CustomerName": call.customer_name, "CallerID": call.caller_id, "Priority": call.priority,
+                    "CustomData": call.custom_data,
+                });
+                match agent
+                    .post(&d.webhook_url)
+                    .header("Content-Type", "application/json")
+                    .send(body.to_string().as_bytes())
+                {
+                    Ok(r) if r.status().is_success() => format!("webhook {}", r.status().as_u16()),
+                    Ok(r) => {
+                        tracing::warn!(campaign = %c.code, status = r.status().as_u16(), "dialer webhook refused a call");
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(campaign = %c.code, error = %e, "dialer webhook unreachable");
+                        break;
+                    }
+                }
+            } else {
+                tracing::info!(campaign = %c.code, call = call.call_id, phone = %call.phone, "dialer: call released (log backend)");
+                "logged".to_string()
+            };
+            done.push((call.id, result));
+        }
+        if !done.is_empty() {
+            let at = crate::clock::rfc3339_utc(now);
+            let _ = app
+                .writer
+                .call(|r| Job::Dialer(DialerOp::Release(done, at), r));
         }
     }
 }

@@ -155,6 +155,7 @@ pub fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
         clock,
         metrics: metrics.clone(),
     });
+    crate::dialer::spawn_dispatcher(app.clone());
     let accept = conn::serve(listener, app.clone(), limits, metrics);
     Ok(Running {
         addr,

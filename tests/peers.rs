@@ -100,6 +100,8 @@ fn smtp_session(s: TcpStream, mails: &Mutex<Vec<Mail>>) -> std::io::Result<()> {
 /// One request the receiver got.
 #[derive(Debug, Clone)]
 pub struct Received {
+    /// When it arrived.
+    pub at: std::time::Instant,
     pub method: String,
     pub target: String,
     pub body: String,
@@ -167,6 +169,7 @@ fn http_exchange(
     r.read_exact(&mut body)?;
     let mut parts = request_line.split_whitespace();
     got.lock().unwrap().push(Received {
+        at: std::time::Instant::now(),
         method: parts.next().unwrap_or("").to_string(),
         target: parts.next().unwrap_or("").to_string(),
         body: String::from_utf8_lossy(&body).to_string(),

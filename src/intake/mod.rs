@@ -258,7 +258,9 @@ fn run(
     // 9–11 on the writer, acknowledged only once committed.
     let owner = cfg.active_user(&m.client.salesperson);
     let deliveries = matching_rules(cfg, profile.number, &m.client);
+    let dialer = dial_entry(cfg, profile, &m.client, now);
     let draft = LeadDraft {
+        dialer,
         deliveries,
         profile: profile.number,
         form_name: profile.form_name.clone(),
@@ -309,6 +311,37 @@ fn run(
             release();
             (submit_failed(app, e), None)
         }
+    })
+}
+
+/// The call a new lead of a `dialer_campaign` profile queues.
+fn dial_entry(
+    cfg: &Config,
+    profile: &Profile,
+    c: &crate::store::records::Client,
+    now: u64,
+) -> Option<crate::store::dialer::DialCall> {
+    if profile.dialer_campaign.is_empty() {
+        return None;
+    }
+    let campaign = cfg
+        .raw
+        .dialer
+        .campaigns
+        .iter()
+        .find(|k| k.code == profile.dialer_campaign)?;
+    let phone = crate::dialer::normalize_target(&c.phone1)?;
+    let mut data = serde_json::Map::new();
+    data.insert("var_LeadCampaign".into(), c.lead_supplier.clone().into());
+    Some(crate::store::dialer::DialCall {
+        campaign: campaign.code.clone(),
+        campaign_id: campaign.id,
+        phone,
+        priority: 1,
+        custom_data: Some(data),
+        originate_ms: now,
+        inserted: clock::rfc3339_utc(now),
+        ..Default::default()
     })
 }
 

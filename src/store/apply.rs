@@ -90,6 +90,9 @@ pub struct LeadDraft {
     pub at_ms: u64,
     /// `client_lead_trading_account`: where the new client is POSTed.
     pub trading_url: String,
+    /// The dial-queue entry of a profile with `dialer_campaign` (SPEC §9),
+    /// queued if the lead is new (`var_LeadID` filled in then).
+    pub dialer: Option<super::dialer::DialCall>,
     /// Delivery rules this lead matched (SPEC §8), sent if it is new.
     pub deliveries: Vec<crate::config::raw::RuleSpec>,
     /// The inbox lead's responsible user (the assigned salesperson), 0 = none.
@@ -544,6 +547,14 @@ impl<'s> Batch<'s> {
                     .unwrap_or_default()
                     .to_string();
                 self.create_deliveries(&d.deliveries, &client, &day, d.at_ms)?;
+                if let Some(call) = &d.dialer {
+                    let mut call = call.clone();
+                    call.customer_name = client.display_name();
+                    call.custom_data
+                        .get_or_insert_with(Default::default)
+                        .insert("var_LeadID".into(), client.id.into());
+                    self.add_call(call)?;
+                }
                 if self.notes.is_some() || !d.trading_url.is_empty() {
                     let fields = serde_json::to_value(&client)?;
                     let record = format!("clients/{}", client.id);
