@@ -41,32 +41,6 @@ pub fn normalize_target(raw: &str) -> Option<String> {
     Some(intl)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::normalize_target as n;
-
-    #[test]
-    fn israeli_without_prefix_others_with() {
-        assert_eq!(n("0501234567").as_deref(), Some("972501234567"));
-        assert_eq!(n("050-123-4567").as_deref(), Some("972501234567"));
-        assert_eq!(n("036123456").as_deref(), Some("97236123456"));
-        assert_eq!(n("+1 212 555 0100").as_deref(), Some("12125550100"));
-        assert_eq!(n("0044 20 7946 0000").as_deref(), Some("442079460000"));
-        assert_eq!(n("972722776772").as_deref(), Some("972722776772"));
-        for bad in [
-            "",
-            "abc",
-            "05012",
-            "0501234567890",
-            "12345",
-            "+",
-            "050x1234567",
-        ] {
-            assert_eq!(n(bad), None, "{bad}");
-        }
-    }
-}
-
 /// Starts the dispatcher: every `dispatch_interval_ms` it releases the due
 /// calls of each enabled campaign (an agent campaign only while it has
 /// members), highest priority first, at most `coefficient` × (members, or
@@ -152,6 +126,32 @@ fn dispatch_round(app: &App, agent: &ureq::Agent) {
             let _ = app
                 .writer
                 .call(|r| Job::Dialer(DialerOp::Release(done, at), r));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_target as n;
+
+    #[test]
+    fn israeli_without_prefix_others_with() {
+        assert_eq!(n("0501234567").as_deref(), Some("972501234567"));
+        assert_eq!(n("050-123-4567").as_deref(), Some("972501234567"));
+        assert_eq!(n("036123456").as_deref(), Some("97236123456"));
+        assert_eq!(n("+1 212 555 0100").as_deref(), Some("12125550100"));
+        assert_eq!(n("0044 20 7946 0000").as_deref(), Some("442079460000"));
+        assert_eq!(n("972722776772").as_deref(), Some("972722776772"));
+        for bad in [
+            "",
+            "abc",
+            "05012",
+            "0501234567890",
+            "12345",
+            "+",
+            "050x1234567",
+        ] {
+            assert_eq!(n(bad), None, "{bad}");
         }
     }
 }

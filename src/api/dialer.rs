@@ -213,7 +213,7 @@ pub fn handle(app: &App, req: &Request<'_>) -> Reply {
                     let op = if method == "addcall" {
                         DialerOp::Add(vec![call])
                     } else {
-                        DialerOp::Update(call)
+                        DialerOp::Update(Box::new(call))
                     };
                     write(app, op, || answer(0, "OK"))
                 }

@@ -54,7 +54,7 @@ pub struct CampaignState {
 pub enum DialerOp {
     Add(Vec<DialCall>),
     /// Update the pending call to this phone in the campaign, or add it.
-    Update(DialCall),
+    Update(Box<DialCall>),
     Remove(String, String),
     Clear(String),
     SetState(String, CampaignState),
@@ -166,7 +166,7 @@ impl Batch<'_> {
                     self.put_call(&old)?;
                     Ok(vec![old.call_id])
                 }
-                None => Ok(vec![self.add_call(c.clone())?]),
+                None => Ok(vec![self.add_call((**c).clone())?]),
             },
             DialerOp::Remove(campaign, phone) => {
                 let calls = self.pending_to(campaign, phone)?;
