@@ -3,6 +3,7 @@
 //! enforced here, and every violation is reported with its location, so
 //! `dataport check-config` can list them all at once.
 
+mod integrations;
 pub mod overrides;
 pub mod raw;
 
@@ -75,7 +76,7 @@ pub const EVENTS: &[&str] = &[
     "Crm_Lead_Assigned",
 ];
 
-fn is_http_url(s: &str) -> bool {
+pub(crate) fn is_http_url(s: &str) -> bool {
     let l = s.trim().to_ascii_lowercase();
     (l.starts_with("http://") || l.starts_with("https://"))
         && !s.chars().any(|c| c.is_control() || c == ' ')
@@ -274,7 +275,11 @@ impl Config {
     }
 }
 
-fn err(errors: &mut Vec<ConfigError>, location: impl Into<String>, message: impl Into<String>) {
+pub(crate) fn err(
+    errors: &mut Vec<ConfigError>,
+    location: impl Into<String>,
+    message: impl Into<String>,
+) {
     errors.push(ConfigError {
         location: location.into(),
         message: message.into(),
@@ -682,194 +687,7 @@ pub fn validate_with(
         profiles.push(profile);
     }
 
-    // buyers, delivery rules, feedback reasons
-    let mut buyer_ids = HashSet::new();
-    for (i, b) in raw.buyers.iter().enumerate() {
-        let loc = format!("buyers[{}] (id {})", i + 1, b.id);
-        if b.id == 0 || !buyer_ids.insert(b.id) {
-            err(&mut errors, &loc, "buyer ids are unique positive integers");
-        }
-        let h = &b.api_key_sha256;
-        if !h.is_empty() && (h.len() != 64 || !h.bytes().all(|c| c.is_ascii_hexdigit())) {
-            err(
-                &mut errors,
-                &loc,
-                "api_key_sha256 must be 64 hex digits (dataport gen-key prints one)",
-            );
-        }
-    }
-    let mut rule_ids = HashSet::new();
-    for (i, r) in raw.rules.iter().enumerate() {
-        let loc = format!("rules[{}] (id {})", i + 1, r.id);
-        if r.id == 0 || !rule_ids.insert(r.id) {
-            err(&mut errors, &loc, "rule ids are unique positive integers");
-        }
-        if !buyer_ids.contains(&r.buyer) {
-            err(
-                &mut errors,
-                &loc,
-                format!("buyer {} is not defined", r.buyer),
-            );
-        }
-        if !matches!(r.method.as_str(), "post_form" | "post_json" | "get") {
-            err(
-                &mut errors,
-                &loc,
-                format!("unknown method {:?} (post_form, post_json, get)", r.method),
-            );
-        }
-        if !is_http_url(&r.url) {
-            err(&mut errors, &loc, "url must be an http(s) URL");
-        }
-        if r.routing_id_param.trim().is_empty() {
-            err(
-                &mut errors,
-                &loc,
-                "routing_id_param names the parameter carrying the routing id",
-            );
-        }
-        for ours in r.fields.keys() {
-            if !CLIENT_FIELDS.contains(&ours.as_str())
-                && !matches!(ours.as_str(), "id" | "number" | "created_at" | "profile")
-            {
-                err(
-                    &mut errors,
-                    &loc,
-                    format!("fields: {ours:?} is not a client field"),
-                );
-            }
-        }
-        if r.timeout_ms == 0 || r.timeout_ms > 120_000 {
-            err(&mut errors, &loc, "timeout_ms must be between 1 and 120000");
-        }
-    }
-    let mut reason_ids = HashSet::new();
-    for (i, f) in raw.feedback_reasons.iter().enumerate() {
-        if f.id == 0 || !reason_ids.insert(f.id) {
-            err(
-                &mut errors,
-                format!("feedback_reasons[{}] (id {})", i + 1, f.id),
-                "ids are unique positive integers",
-            );
-        }
-    }
-
-    // dialer
-    let d = &raw.dialer;
-    if !matches!(d.backend.as_str(), "none" | "log" | "webhook") {
-        err(
-            &mut errors,
-            "dialer.backend",
-            "must be none, log or webhook",
-        );
-    }
-    if d.backend == "webhook" && !is_http_url(&d.webhook_url) {
-        err(
-            &mut errors,
-            "dialer.webhook_url",
-            "the webhook backend needs an http(s) URL",
-        );
-    }
-    if d.timezone.parse::<chrono_tz::Tz>().is_err() {
-        err(
-            &mut errors,
-            "dialer.timezone",
-            format!("unknown time zone {:?}", d.timezone),
-        );
-    }
-    let mut codes = HashSet::new();
-    let mut campaign_ids = HashSet::new();
-    for (i, c) in d.campaigns.iter().enumerate() {
-        let loc = format!("dialer.campaigns[{}] ({})", i + 1, c.name);
-        if c.code.len() != 32 || !c.code.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            err(&mut errors, &loc, "code must be 32 letters and digits");
-        }
-        if !codes.insert(c.code.clone()) {
-            err(&mut errors, &loc, "duplicate campaign code");
-        }
-        if c.id == 0 || !campaign_ids.insert(c.id) {
-            err(
-                &mut errors,
-                &loc,
-                "campaign ids are unique positive integers",
-            );
-        }
-        if !matches!(c.kind.as_str(), "agent" | "smart") {
-            err(&mut errors, &loc, "type is agent or smart");
-        }
-        if c.queue_max_callers == 0 || c.coefficient < 2 {
-            err(
-                &mut errors,
-                &loc,
-                "queue_max_callers must be > 0 and coefficient > 1",
-            );
-        }
-    }
-    for p in &raw.profiles {
-        if !p.dialer_campaign.is_empty() && !codes.contains(&p.dialer_campaign) {
-            err(
-                &mut errors,
-                format!("profile #{} ({:?})", p.number, p.form_name),
-                format!(
-                    "dialer_campaign {:?} is not a campaign code",
-                    p.dialer_campaign
-                ),
-            );
-        }
-    }
-
-    // notifications
-    for (i, a) in raw.alerts.iter().enumerate() {
-        let loc = format!("alerts[{}] ({})", i + 1, a.event);
-        if !EVENTS.contains(&a.event.as_str()) {
-            err(
-                &mut errors,
-                &loc,
-                format!("unknown event {:?}; one of {}", a.event, EVENTS.join(", ")),
-            );
-        }
-        match a.action.as_str() {
-            "email" | "sms" | "task" => {}
-            "webhook" => {
-                if !is_http_url(&a.to) {
-                    err(&mut errors, &loc, "a webhook needs an http(s) URL in `to`");
-                }
-            }
-            other => err(
-                &mut errors,
-                &loc,
-                format!("unknown action {other:?} (email, sms, webhook, task)"),
-            ),
-        }
-        if a.to.trim().is_empty() {
-            err(&mut errors, &loc, "`to` is empty");
-        }
-        if a.action == "sms" && raw.sms.url.is_empty() {
-            err(&mut errors, &loc, "an sms alert needs [sms] url");
-        }
-    }
-    if !raw.sms.url.is_empty() && !is_http_url(&raw.sms.url) {
-        err(&mut errors, "sms.url", "must be an http(s) URL");
-    }
-    if !matches!(raw.smtp.tls.as_str(), "none" | "starttls" | "tls") {
-        err(&mut errors, "smtp.tls", "must be none, starttls or tls");
-    }
-    if raw.outbox.max_attempts == 0 || raw.outbox.senders == 0 {
-        err(
-            &mut errors,
-            "outbox",
-            "max_attempts and senders must be > 0",
-        );
-    }
-    for p in &raw.profiles {
-        if p.kind == "client_lead_trading_account" && !is_http_url(&p.parameter1) {
-            err(
-                &mut errors,
-                format!("profile #{} ({:?})", p.number, p.form_name),
-                "a client_lead_trading_account profile needs the platform's http(s) URL in parameter1",
-            );
-        }
-    }
+    integrations::validate(&raw, &mut errors);
 
     if !errors.is_empty() {
         return Err(errors);
