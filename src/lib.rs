@@ -11,8 +11,10 @@
 //! | [`intake`]  | the client-lead pipeline, steps 1–8 (SPEC §4) | request coroutine |
 //! | [`dedupe`]  | the hour window of accepted posts (code 006) | request coroutine, sharded |
 //! | [`dns`]     | email domain checks, cached | its own OS thread (tokio inside); coroutines park on a channel |
-//! | [`store`]   | LMDB: records, indexes, steps 9–11, the group-commit writer | the writer OS thread (writes), coroutines (reads) |
-//! | [`api`]     | admin API, static pages | request coroutine |
+//! | [`store`]   | LMDB: records, indexes, steps 9–11, inbox, deliveries, dial queues, the group-commit writer | the writer OS thread (writes), coroutines (reads) |
+//! | [`api`]     | admin API (records and run-time configuration), CRM leads API, OData for buyers, dialer API, mini form, static pages | request coroutine |
+//! | [`auth`]    | API keys: generation, hashes, constant-time checks | anywhere |
+//! | [`dialer`]  | dial targets; the dispatcher releasing due calls | its own OS thread |
 //! | [`outbox`]  | notification rules, the outbox sender | scheduler + sender OS threads |
 //! | [`metrics`] | counters and histograms for `/metrics` | anywhere (atomics) |
 //! | [`loadgen`] | the bundled load tester | its own threads |
