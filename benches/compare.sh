@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# A/B benchmark: the bare may_minihttp responder (benches/bare_responder.rs)
+# against dataport, same wrk, same 300-byte form body, alternating
+# (A B A B ...) for each scenario and connection count. Prints req/s, the
+# ratio to bare, latency percentiles, and dataport's response codes.
+#
+#   bash benches/compare.sh                 # ROUNDS=2 DURATION=5 CONNS="64 1024"
+#   ROUNDS=3 DURATION=10 bash benches/compare.sh
+#
+# Every dataport run starts on a fresh data dir with LMDB's full sync; after
+# each "new" run the script checks that the last acknowledged lead is stored.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${ROUNDS:-2}
+DURATION=${DURATION:-5}
+CONNS=${CONNS:-"64 1024"}
+THREADS=${THREADS:-2}
+BARE=127.0.0.1:18100
+DP=127.0.0.1:18200
+WORK=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+cargo build --release -q
+cargo bench --bench bare_responder --no-run -q 2>/dev/null
+ulimit -n 65536 || true
+
+# A 300-byte urlencoded lead; "new" gets a unique phone per request.
+PAD=$(printf 'x%.0s' $(seq 1 170))
+cat > "$WORK/common.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+local pad = "$PAD"
+function body_for(phone) return "FirstName=Load&LastName=Gen&Phone=" .. phone .. "&Email=lg" .. phone .. "@loadgen.example&Notes=" .. pad end
+local counter = 0
+local tid = 0
+function setup(thread) tid = tid + 1; thread:set("tid", tid) end
+function done(summary, latency, requests)
+  io.write(string.format("PCT %.3f %.3f %.3f\n", latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency:percentile(99.9) / 1000))
+end
+LUA
+cat > "$WORK/new.lua" <<LUA
+dofile("$WORK/common.lua")
+local n = 0
+function request()
+  n = n + 1
+  local phone = string.format("05%d%07d", (tid % 2 == 0) and 3 or 6, (n * 7 + tid) % 10000000)
+  return wrk.format(nil, "/land_fb", nil, body_for(phone))
+end
+LUA
+cat > "$WORK/dup.lua" <<LUA
+dofile("$WORK/common.lua")
+local b = body_for("0532222222")
+function request() return wrk.format(nil, "/land_fb", nil, b) end
+LUA
+cat > "$WORK/unknown.lua" <<LUA
+dofile("$WORK/common.lua")
+local b = body_for("0532222222")
+function request() return wrk.format(nil, "/no_such_form", nil, b) end
+LUA
+
+wait_up() { for _ in $(seq 1 100); do curl -s -o /dev/null "http://$1/" 2>/dev/null && return 0; sleep 0.1; done; echo "server on $1 did not start" >&2; exit 1; }
+
+run_wrk() { # addr script conns -> "rps p50 p99 p999 non2xx"
+  local out
+  out=$(wrk -t"$THREADS" -c"$3" -d"${DURATION}s" --timeout 10s -s "$WORK/$2.lua" "http://$1" 2>&1)
+  local rps pct non
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  pct=$(echo "$out" | awk '/^PCT/ {print $2, $3, $4}')
+  non=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
+  echo "$rps $pct ${non:-0}"
+}
+
+printf "%-8s %5s %5s | %10s | %10s %6s | %8s %8s %8s | %s\n" scenario conns round "bare r/s" "dp r/s" ratio "p50 ms" "p99 ms" "p999 ms" "dataport codes"
+for scenario in new dup unknown; do
+  for c in $CONNS; do
+    for r in $(seq 1 "$ROUNDS"); do
+      cargo bench --bench bare_responder -q -- --serve $BARE >/dev/null 2>&1 &
+      BPID=$!; wait_up $BARE
+      read -r brps _ _ _ _ <<<"$(run_wrk $BARE "$scenario" "$c")"
+      kill $BPID; wait $BPID 2>/dev/null || true
+
+      rm -rf "$WORK/data"
+      DATAPORT_LOG=warn target/release/dataport serve --listen $DP --data-dir "$WORK/data" >/dev/null 2>&1 &
+      DPID=$!; wait_up $DP
+      [ "$scenario" = dup ] && curl -s -o /dev/null -X POST -d "Phone=0532222222" "http://$DP/land_fb"
+      read -r drps p50 p99 p999 _ <<<"$(run_wrk $DP "$scenario" "$c")"
+      codes=$(curl -s "http://$DP/metrics" | awk -F'[{}" ]+' '/^dataport_intake_responses_total/ && $NF > 0 {print $(NF-1) "=" $NF}' | sed 's/code=//' | tr '\n' ' ')
+      if [ "$scenario" = new ]; then
+        acked=$(curl -s "http://$DP/metrics" | awk '/form="land_fb",code="000"/ {print $NF}')
+        stored=$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer change-me' "http://$DP/admin/v1/clients/${acked:-0}")
+        codes="$codes| last acked lead $acked stored: $stored"
+      fi
+      kill $DPID; wait $DPID 2>/dev/null || true
+      ratio=$(awk -v a="$drps" -v b="$brps" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "-" }')
+      printf "%-8s %5s %5s | %10s | %10s %6s | %8s %8s %8s | %s\n" "$scenario" "$c" "$r" "$brps" "$drps" "$ratio" "$p50" "$p99" "$p999" "$codes"
+    done
+  done
+done
