@@ -26,14 +26,25 @@ impl HttpService for Bare {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
     let Some(addr) = arg("--serve") else {
-        println!("bare_responder: run with `-- --serve ADDR [--workers N]` (benches/compare.sh does)");
+        println!(
+            "bare_responder: run with `-- --serve ADDR [--workers N]` (benches/compare.sh does)"
+        );
         return;
     };
     let workers = arg("--workers")
         .and_then(|w| w.parse().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        });
     may::config().set_workers(workers);
     let server = HttpServer(Bare).start(&addr).expect("bind");
     println!("listening on {addr}");

@@ -61,6 +61,16 @@ pub struct Notifications {
 }
 
 impl Notifications {
+    /// Whether `event` sends anything (an alert, or for a new client the
+    /// templates to the lead), so callers can skip rendering otherwise.
+    pub fn wants(&self, event: &str) -> bool {
+        self.alerts.iter().any(|a| a.event == event)
+            || (event == NEW_CLIENT
+                && (self.templates.contains_key(EMAIL_TO_NEW_LEAD)
+                    || self.templates.contains_key(SMS_TO_NEW_LEAD)))
+            || (event == CRM_LEAD_ASSIGNED && self.templates.contains_key(CRM_LEAD_ASSIGNED))
+    }
+
     pub fn from_config(cfg: &Config) -> Notifications {
         Notifications {
             alerts: cfg.raw.alerts.clone(),

@@ -555,7 +555,9 @@ impl<'s> Batch<'s> {
                         .insert("var_LeadID".into(), client.id.into());
                     self.add_call(call)?;
                 }
-                if self.notes.is_some() || !d.trading_url.is_empty() {
+                if self.notes.is_some_and(|n| n.wants(outbox::NEW_CLIENT))
+                    || !d.trading_url.is_empty()
+                {
                     let fields = serde_json::to_value(&client)?;
                     let record = format!("clients/{}", client.id);
                     self.raise(outbox::NEW_CLIENT, &fields, &record, client.id, d.at_ms)?;
@@ -664,7 +666,10 @@ impl<'s> Batch<'s> {
                 };
                 self.put_client(&client, Some(&old))?;
                 self.put_inbox_lead(d, &client, contact_id, deal)?;
-                if self.notes.is_some() {
+                if self
+                    .notes
+                    .is_some_and(|n| n.wants(outbox::RETURNING_CLIENT))
+                {
                     let fields = serde_json::to_value(&client)?;
                     self.raise(
                         outbox::RETURNING_CLIENT,

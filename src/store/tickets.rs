@@ -60,7 +60,7 @@ impl Batch<'_> {
                 }
                 self.put_json(Collection::Tickets, new.id, &new)?;
                 self.remember_duplicate_key(d.duplicate_key)?;
-                if self.notes.is_some() {
+                if self.notes.is_some_and(|n| n.wants(outbox::NEW_TICKET)) {
                     let fields = serde_json::to_value(&new)?;
                     self.raise(
                         outbox::NEW_TICKET,
