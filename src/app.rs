@@ -30,6 +30,8 @@ pub struct App {
     pub phones: Phones,
     /// Email domain checks; None when `intake.dns_check` is off.
     pub domains: Option<crate::dns::DomainChecker>,
+    /// Per-client-IP token buckets.
+    pub limiter: crate::ratelimit::RateLimiter,
     /// Challenges of the mini form's captcha.
     pub captcha: crate::intake::captcha::Captcha,
 }

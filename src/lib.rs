@@ -16,6 +16,7 @@
 //! | [`auth`]    | API keys: generation, hashes, constant-time checks | anywhere |
 //! | [`dialer`]  | dial targets; the dispatcher releasing due calls | its own OS thread |
 //! | [`outbox`]  | notification rules, the outbox sender | scheduler + sender OS threads |
+//! | [`ratelimit`] | per-client-IP token buckets (429) | request coroutine, sharded |
 //! | [`metrics`] | counters and histograms for `/metrics` | anywhere (atomics) |
 //! | [`loadgen`] | the bundled load tester | its own threads |
 //! | [`server`]  | start-up wiring | main thread |
@@ -38,5 +39,6 @@ pub mod intake;
 pub mod loadgen;
 pub mod metrics;
 pub mod outbox;
+pub mod ratelimit;
 pub mod server;
 pub mod store;

@@ -140,6 +140,7 @@ pub fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
         None
     };
     let app = Arc::new(App {
+        limiter: Default::default(),
         file,
         config_changes: may::sync::Mutex::new(()),
         captcha: crate::intake::captcha::Captcha::new(

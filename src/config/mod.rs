@@ -182,6 +182,9 @@ pub struct Profile {
     pub parameter1: String,
     pub form_mode: FormMode,
     pub dialer_campaign: String,
+    /// Requests/s per client IP (the profile's, else the server's; 0 = off).
+    pub rate_limit_per_ip: u32,
+    pub bot_fake_success: bool,
     pub fields: Vec<FieldRow>,
     pub counters: Arc<ProfileCounters>,
 }
@@ -217,6 +220,8 @@ pub struct Config {
     pub users: Vec<User>,
     /// Time zone of `intake.web_branch` (UTC when none is named).
     pub web_tz: chrono_tz::Tz,
+    /// `server.trusted_proxies`, parsed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// `intake.acceptable_scripts`, parsed (empty = no language check).
     pub scripts: Vec<unicode_script::Script>,
 }
@@ -677,6 +682,12 @@ pub fn validate_with(
             parameter1: p.parameter1.clone(),
             form_mode,
             dialer_campaign: p.dialer_campaign.clone(),
+            rate_limit_per_ip: if p.rate_limit_per_ip > 0 {
+                p.rate_limit_per_ip
+            } else {
+                raw.server.rate_limit_per_ip
+            },
+            bot_fake_success: p.bot_fake_success,
             fields: rows,
             counters: previous
                 .and_then(|c| c.profiles.iter().find(|old| old.number == p.number))
@@ -688,6 +699,17 @@ pub fn validate_with(
     }
 
     integrations::validate(&raw, &mut errors);
+    let mut trusted_proxies = Vec::new();
+    for t in &raw.server.trusted_proxies {
+        match t.parse() {
+            Ok(ip) => trusted_proxies.push(ip),
+            Err(_) => err(
+                &mut errors,
+                "server.trusted_proxies",
+                format!("{t:?} is not an IP address"),
+            ),
+        }
+    }
 
     if !errors.is_empty() {
         return Err(errors);
@@ -701,6 +723,7 @@ pub fn validate_with(
         branches,
         users,
         web_tz,
+        trusted_proxies,
         scripts,
         raw,
     })

@@ -443,6 +443,11 @@ pub struct ProfileSpec {
     pub parameter1: String,
     pub form_mode: String,
     pub dialer_campaign: String,
+    /// Requests/s per client IP for this profile; 0 = `[server] rate_limit_per_ip`.
+    pub rate_limit_per_ip: u32,
+    /// Mini form: answer rate-limited and captcha-failing posts as if they
+    /// succeeded (nothing stored), so bots learn nothing.
+    pub bot_fake_success: bool,
     pub fields: Vec<FieldSpec>,
 }
 
@@ -459,6 +464,8 @@ impl Default for ProfileSpec {
             parameter1: String::new(),
             form_mode: "none".into(),
             dialer_campaign: String::new(),
+            rate_limit_per_ip: 0,
+            bot_fake_success: false,
             fields: Vec::new(),
         }
     }

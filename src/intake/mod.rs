@@ -33,6 +33,24 @@ pub fn handle(app: &App, req: &Request<'_>, form: &str) -> Reply {
         app.metrics.unknown_form.fetch_add(1, Ordering::Relaxed);
         return answer(None, req, Code::UnknownForm, None);
     };
+    // Per-client-IP rate limit: logged (above), then refused.
+    let ip = crate::ratelimit::client_ip(
+        req.peer,
+        req.header(&cfg.raw.server.client_ip_header),
+        &cfg.trusted_proxies,
+    );
+    if let Err(wait) = app
+        .limiter
+        .check(ip, profile.number, profile.rate_limit_per_ip, now)
+    {
+        if profile.bot_fake_success && profile.form_mode != FormMode::None {
+            return answer(Some(profile), req, Code::Ok, None);
+        }
+        let mut r = Reply::error(429, "too many requests from this address; retry later");
+        r.extra_headers
+            .push_str(&format!("Retry-After: {wait}\r\n"));
+        return r;
+    }
     let (code, id) = match run(app, &cfg, req, profile, now) {
         Ok(r) => r,
         Err(refusal) => return refusal,
@@ -89,6 +107,10 @@ fn run(
     if profile.form_mode == FormMode::HtmlFormCaptcha {
         if let Err(why) = app.captcha.verify(&profile.form_name, &fields) {
             tracing::info!(profile = profile.number, why, "captcha refused");
+            if profile.bot_fake_success {
+                // A bot is told it succeeded; nothing is stored.
+                return Err(answer(Some(profile), req, Code::Ok, None));
+            }
             return Ok((Code::Captcha, None));
         }
     }
