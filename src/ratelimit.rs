@@ -22,8 +22,11 @@ struct Bucket {
     last_ms: u64,
 }
 
+/// Buckets by (client IP, profile number).
+type Shard = Mutex<AHashMap<(IpAddr, u32), Bucket>>;
+
 pub struct RateLimiter {
-    shards: Box<[Mutex<AHashMap<(IpAddr, u32), Bucket>>]>,
+    shards: Box<[Shard]>,
 }
 
 impl Default for RateLimiter {
