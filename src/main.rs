@@ -113,10 +113,20 @@ fn serve(
     tracing::info!(addr = %running.addr, config = %origin, "dataport listening");
     // One plain line on stdout, for scripts and tests that listen on port 0.
     println!("listening on {}", running.addr);
-    // Everything runs on coroutines and the writer thread; the main thread only waits.
-    loop {
-        std::thread::park();
+    // Everything runs on coroutines and the writer thread; the main thread
+    // waits for SIGTERM / SIGINT and then drains.
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])?;
+    if let Some(sig) = signals.forever().next() {
+        tracing::info!(
+            signal = sig,
+            "stopping: no new connections, finishing requests in flight"
+        );
+        running.drain(std::time::Duration::from_secs(5));
     }
+    Ok(())
 }
 
 fn check_config(file: &PathBuf) -> anyhow::Result<()> {

@@ -73,6 +73,8 @@ pub struct Metrics {
     pub usage_dropped: AtomicU64,
     pub duplicate_storage_lookups: AtomicU64,
     pub connections_open: AtomicI64,
+    /// Set on SIGTERM: answers close their connections, accepting stops.
+    pub draining: std::sync::atomic::AtomicBool,
     pub connections_refused: AtomicU64,
     pub timeouts: AtomicU64,
     pub dns_lookups: AtomicU64,

@@ -31,7 +31,34 @@ const STACK_WORDS: usize = if cfg!(debug_assertions) {
 pub struct Running {
     pub addr: SocketAddr,
     pub app: Arc<App>,
+    listen_fd: i32,
     _accept: may::coroutine::JoinHandle<()>,
+}
+
+impl Running {
+    /// Graceful stop (SIGTERM): stop accepting, let in-flight requests
+    /// finish (up to `grace`), then wait for everything queued to the
+    /// writer to be committed. Every acknowledged record already was; this
+    /// also commits the usage log and outbox state queued behind it.
+    pub fn drain(&self, grace: Duration) {
+        use std::sync::atomic::Ordering;
+        let m = &self.app.metrics;
+        m.draining.store(true, Ordering::SeqCst);
+        // Wake the accept loop: a shut-down listening socket fails accept().
+        // Safety: the fd belongs to the listener, which lives as long as the process.
+        unsafe {
+            libc::shutdown(self.listen_fd, libc::SHUT_RDWR);
+        }
+        let started = std::time::Instant::now();
+        while m.connections_open.load(Ordering::SeqCst) > 0 && started.elapsed() < grace {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.app.writer.call(crate::store::writer::Job::Sync);
+        tracing::info!(
+            open = m.connections_open.load(Ordering::SeqCst),
+            "drained: writer flushed"
+        );
+    }
 }
 
 /// Sets up the coroutine runtime; only the first call in a process counts.
@@ -129,6 +156,7 @@ pub fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
     let listener = may::net::TcpListener::bind(cfg.listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.listen))?;
     let addr = listener.local_addr()?;
+    let listen_fd = std::os::fd::AsRawFd::as_raw_fd(&listener);
     let domains = if cfg.raw.intake.dns_check {
         Some(crate::dns::DomainChecker::start(
             &cfg.raw.intake.dns_servers,
@@ -161,6 +189,7 @@ pub fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
     Ok(Running {
         addr,
         app,
+        listen_fd,
         _accept: accept,
     })
 }

@@ -142,3 +142,63 @@ fn kill_9_during_load_loses_no_acknowledged_lead() {
         acked.len()
     );
 }
+
+#[test]
+fn sigterm_finishes_requests_in_flight_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_file(&dir);
+    let b = Binary::start(&cfg);
+    let addr = b.addr;
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let workers: Vec<_> = (0..8u64)
+        .map(|t| {
+            let (stop, acked) = (stop.clone(), acked.clone());
+            std::thread::spawn(move || {
+                for i in 0.. {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let phone = format!("0536{t}{i:05}");
+                    let req =
+                        format!("GET /leads?Phone={phone} HTTP/1.1\r\nConnection: close\r\n\r\n");
+                    match std::panic::catch_unwind(|| raw(addr, req.as_bytes()))
+                        .ok()
+                        .flatten()
+                    {
+                        Some(r) if r.status == 200 && r.code() == "000" => {
+                            acked.lock().unwrap().push((
+                                format!("972{}", &phone[1..]),
+                                r.json()["RecordId"].as_u64().unwrap(),
+                            ))
+                        }
+                        Some(_) => {}
+                        None => break,
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let status = b.term();
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        let _ = w.join();
+    }
+    assert!(status.success(), "exit status {status:?}");
+    let acked = acked.lock().unwrap().clone();
+    assert!(!acked.is_empty());
+    let b = Binary::start(&cfg);
+    let stored: HashMap<String, u64> = all_clients(b.addr)
+        .into_iter()
+        .map(|(id, p)| (p, id))
+        .collect();
+    let lost: Vec<_> = acked
+        .iter()
+        .filter(|(p, id)| stored.get(p) != Some(id))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "acknowledged but missing after SIGTERM: {lost:?}"
+    );
+}

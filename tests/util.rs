@@ -225,6 +225,20 @@ impl Binary {
         Binary { child, addr }
     }
 
+    /// SIGTERM, then waits (at most 15 s) for the exit status.
+    pub fn term(mut self) -> std::process::ExitStatus {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        for _ in 0..150 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("dataport did not stop within 15 s of SIGTERM");
+    }
+
     pub fn kill9(mut self) {
         unsafe {
             libc::kill(self.child.id() as i32, libc::SIGKILL);

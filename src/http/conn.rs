@@ -56,6 +56,9 @@ pub fn serve(
 ) -> may::coroutine::JoinHandle<()> {
     may::go!(move || {
         for stream in listener.incoming() {
+            if metrics.draining.load(Ordering::Relaxed) {
+                break;
+            }
             let mut stream = match stream {
                 Ok(s) => s,
                 Err(e) => {
@@ -218,7 +221,8 @@ impl<'l> Conn<'l> {
         if reply.status >= 400 {
             self.metrics.refusal(reply.status);
         }
-        let close = reply.close || !head.keep_alive;
+        let close =
+            reply.close || !head.keep_alive || self.metrics.draining.load(Ordering::Relaxed);
         write_reply(&mut self.out, &reply, close);
         self.metrics.observe_latency(began.elapsed());
         self.stream.write_all(&self.out)?;
