@@ -76,7 +76,7 @@ fn keys_are_not_at_rest_or_in_logs() {
         addr,
         "/developer/v1/leads?login=dana%40example.com&apikey=wrong-key&action=stat",
     );
-    util::get(addr, &format!("/leads?Phone=0502345678"));
+    util::get(addr, "/leads?Phone=0502345678");
     let metrics = util::get(addr, "/metrics").body;
     let health = util::get(addr, "/health").body;
     unsafe {
