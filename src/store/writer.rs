@@ -148,6 +148,18 @@ pub fn spawn(
     Ok((handle, join))
 }
 
+/// How many expired entries a commit may prune: twice what it carried
+/// (every job adds at most one duplicate key and one usage entry), and a
+/// bigger sweep on the idle once-a-second pass.
+pub fn prune_budget(jobs: usize, housekeeping: bool) -> usize {
+    let base = 2 * jobs + 16;
+    if housekeeping {
+        base.max(10_000)
+    } else {
+        base
+    }
+}
+
 /// How many jobs to take into the next batch: everything queued, up to the cap.
 /// (Pure, so the batching decision is tested on its own.)
 pub fn plan_batch(queued: usize, max_batch: usize) -> usize {
@@ -315,16 +327,18 @@ fn commit(
                 }
             });
         }
-        let mut pruned = 0;
-        if housekeeping {
-            b.prune_duplicates(now.saturating_sub(cfg.duplicate_window_ms), 10_000)?;
-            pruned = b.prune_usage(
-                now.saturating_sub(cfg.usage_retention_ms),
-                cfg.usage_max_bytes,
-                0,
-                10_000,
-            )?;
-        }
+        // Expired duplicate keys and over-retention usage entries go in every
+        // commit, twice as many as the batch could have added, so pruning
+        // keeps pace with any write rate; the idle once-a-second pass
+        // catches up after a quiet spell.
+        let budget = prune_budget(jobs.len(), housekeeping);
+        b.prune_duplicates(now.saturating_sub(cfg.duplicate_window_ms), budget)?;
+        let pruned = b.prune_usage(
+            now.saturating_sub(cfg.usage_retention_ms),
+            cfg.usage_max_bytes,
+            0,
+            budget,
+        )?;
         b.commit()?;
         Ok((outcomes, pruned))
     })();
@@ -355,6 +369,13 @@ fn make_room(store: &Store, seq: &mut Sequences, cfg: &WriterConfig, now: u64) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pruning_outpaces_what_a_batch_adds() {
+        assert!(prune_budget(4096, false) >= 2 * 4096);
+        assert_eq!(prune_budget(0, false), 16);
+        assert_eq!(prune_budget(10, true), 10_000);
+    }
 
     #[test]
     fn batch_plan_takes_what_is_queued_up_to_the_cap() {
