@@ -1,6 +1,7 @@
-//! Criterion benches for the intake hot path, step by step: body decoding,
-//! field mapping, phone normalisation, the duplicate window (alone and under
-//! contention) and a group commit of 1,000 leads.
+//! Criterion benches for the intake hot path, step by step: the request
+//! head checks, body decoding, field mapping, phone normalisation, the
+//! duplicate window (alone and under contention), index lookups on 100,000
+//! clients and a group commit of 1,000 leads.
 //!
 //! `cargo bench --bench hot_path`
 
@@ -19,6 +20,65 @@ use dataport::store::apply::{Batch, LeadDraft, Sequences};
 use dataport::store::Store;
 
 const FORM: &[u8] = b"FirstName=Dana&LastName=Levi&Phone=050-123-4567&Email=Dana%40Example.com&City=Tel+Aviv&Campaign=summer&utm_source=fb&Extra=1";
+
+fn head(c: &mut Criterion) {
+    let limits = dataport::http::conn::Limits {
+        max_body_bytes: 65536,
+        max_header_bytes: 16384,
+        max_headers: 64,
+        header_timeout: Duration::from_secs(10),
+        body_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(30),
+        max_connections: 20_000,
+    };
+    let head = b"POST /land_fb HTTP/1.1\r\nHost: leads.example.com\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64)\r\nAccept: */*\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 300\r\nX-Forwarded-For: 203.0.113.9\r\n\r\n";
+    c.bench_function("http/inspect_head", |b| {
+        b.iter(|| {
+            dataport::http::conn::inspect_head(black_box(head), &limits)
+                .unwrap()
+                .unwrap()
+        })
+    });
+}
+
+fn index_lookups(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 4 << 30).unwrap();
+    let mut seq = Sequences::load(&store).unwrap();
+    for chunk in 0..20u64 {
+        let mut batch = Batch::begin(&store, &mut seq).unwrap();
+        for i in 0..5_000u64 {
+            let n = chunk * 5_000 + i;
+            let mut d = LeadDraft {
+                profile: 1,
+                match_existing: false,
+                duplicate_key: Some((dataport::dedupe::key_hash(1, &[&n.to_string()]), 1_000)),
+                ..LeadDraft::default()
+            };
+            d.client.phone1 = format!("97253{n:07}");
+            d.client.email = format!("lead{n}@example.com");
+            d.client.created_at = "2026-11-22T10:00:00.000Z".into();
+            batch.apply_lead(&d).unwrap();
+        }
+        batch.commit().unwrap();
+    }
+    let mut g = c.benchmark_group("index_100k_clients");
+    g.bench_function("by_phone", |b| {
+        b.iter(|| store.clients_by_phone(black_box("972530054321")).unwrap())
+    });
+    g.bench_function("by_email", |b| {
+        b.iter(|| {
+            store
+                .clients_by_email(black_box("lead54321@example.com"))
+                .unwrap()
+        })
+    });
+    let k = dataport::dedupe::key_hash(1, &["54321"]);
+    g.bench_function("duplicate_key", |b| {
+        b.iter(|| store.duplicate_accepted_at(black_box(k)).unwrap())
+    });
+    g.finish();
+}
 
 fn decoding(c: &mut Criterion) {
     let mut g = c.benchmark_group("decode");
@@ -128,9 +188,11 @@ fn group_commit(c: &mut Criterion) {
 
 criterion_group!(
     benches,
+    head,
     decoding,
     mapping_and_normalisation,
     duplicate_window,
+    index_lookups,
     group_commit
 );
 criterion_main!(benches);

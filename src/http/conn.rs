@@ -108,12 +108,13 @@ impl From<io::Error> for Stop {
 }
 
 /// What the head says about the body and the connection.
-struct Head {
-    len: usize,
-    content_length: usize,
-    chunked: bool,
-    expect_continue: bool,
-    keep_alive: bool,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    pub len: usize,
+    pub content_length: usize,
+    pub chunked: bool,
+    pub expect_continue: bool,
+    pub keep_alive: bool,
 }
 
 struct Conn<'l> {
@@ -320,93 +321,8 @@ impl<'l> Conn<'l> {
 
     /// Parses the head in `buf[start..filled]`: None = incomplete.
     fn parse_head(&mut self) -> Result<Option<Head>, Stop> {
-        let limits = self.limits;
-        let mut headers = [httparse::EMPTY_HEADER; HEADER_ARRAY];
-        let mut req = httparse::Request::new(&mut headers[..limits.max_headers]);
-        let data = &self.buf[self.start..self.filled];
-        let len = match req.parse(data) {
-            Ok(httparse::Status::Complete(n)) => n,
-            Ok(httparse::Status::Partial) => {
-                if data.len() > limits.max_header_bytes {
-                    return Err(Stop::Refuse(431, "request head too large"));
-                }
-                return Ok(None);
-            }
-            Err(httparse::Error::TooManyHeaders) => {
-                return Err(Stop::Refuse(431, "too many header lines"))
-            }
-            Err(_) => return Err(Stop::Refuse(400, "malformed request head")),
-        };
-        if len > limits.max_header_bytes {
-            return Err(Stop::Refuse(431, "request head too large"));
-        }
-        if !req.path.is_some_and(|p| p.starts_with('/')) {
-            return Err(Stop::Refuse(400, "request target must be an absolute path"));
-        }
-        let http11 = req.version == Some(1);
-        let mut keep_alive = http11;
-        let mut content_length: Option<usize> = None;
-        let mut transfer_encodings = 0;
-        let mut chunked = false;
-        let mut expect_continue = false;
-        for h in req.headers.iter() {
-            let name = h.name;
-            if name.eq_ignore_ascii_case("content-length") {
-                if content_length.is_some() {
-                    return Err(Stop::Refuse(400, "repeated Content-Length"));
-                }
-                let v = trim_ows(h.value);
-                if v.is_empty() || v.len() > 18 || !v.iter().all(u8::is_ascii_digit) {
-                    return Err(Stop::Refuse(400, "malformed Content-Length"));
-                }
-                // unwrap: at most 18 ASCII digits always parse into u64.
-                let n: u64 = std::str::from_utf8(v).unwrap().parse().unwrap();
-                content_length = Some(usize::try_from(n).unwrap_or(usize::MAX));
-            } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                transfer_encodings += 1;
-                if trim_ows(h.value).eq_ignore_ascii_case(b"chunked") {
-                    chunked = true;
-                } else {
-                    return Err(Stop::Refuse(
-                        501,
-                        "only Transfer-Encoding: chunked is supported",
-                    ));
-                }
-            } else if name.eq_ignore_ascii_case("connection") {
-                let v = h.value.to_ascii_lowercase();
-                if contains(&v, b"close") {
-                    keep_alive = false;
-                } else if contains(&v, b"keep-alive") {
-                    keep_alive = true;
-                }
-            } else if name.eq_ignore_ascii_case("expect") {
-                if trim_ows(h.value).eq_ignore_ascii_case(b"100-continue") {
-                    expect_continue = true;
-                } else {
-                    return Err(Stop::Refuse(400, "unsupported Expect"));
-                }
-            }
-        }
-        if transfer_encodings > 1 {
-            return Err(Stop::Refuse(400, "repeated Transfer-Encoding"));
-        }
-        if chunked && content_length.is_some() {
-            return Err(Stop::Refuse(
-                400,
-                "Content-Length together with Transfer-Encoding",
-            ));
-        }
-        let content_length = content_length.unwrap_or(0);
-        if content_length > limits.max_body_bytes {
-            return Err(Stop::Refuse(413, "request body too large"));
-        }
-        Ok(Some(Head {
-            len,
-            content_length,
-            chunked,
-            expect_continue,
-            keep_alive,
-        }))
+        inspect_head(&self.buf[self.start..self.filled], self.limits)
+            .map_err(|(status, why)| Stop::Refuse(status, why))
     }
 
     /// Decodes a chunked body into `chunked_body`, consuming it from `buf`.
@@ -496,6 +412,89 @@ impl<'l> Conn<'l> {
     }
 }
 
+/// Checks a request head against the transport rules and limits: Ok(None)
+/// while incomplete, the refusal's status and reason when it breaks one.
+/// Pure, so it is tested and benchmarked on its own.
+pub fn inspect_head(data: &[u8], limits: &Limits) -> Result<Option<Head>, (u16, &'static str)> {
+    let mut headers = [httparse::EMPTY_HEADER; HEADER_ARRAY];
+    let mut req = httparse::Request::new(&mut headers[..limits.max_headers]);
+    let len = match req.parse(data) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => {
+            if data.len() > limits.max_header_bytes {
+                return Err((431, "request head too large"));
+            }
+            return Ok(None);
+        }
+        Err(httparse::Error::TooManyHeaders) => return Err((431, "too many header lines")),
+        Err(_) => return Err((400, "malformed request head")),
+    };
+    if len > limits.max_header_bytes {
+        return Err((431, "request head too large"));
+    }
+    if !req.path.is_some_and(|p| p.starts_with('/')) {
+        return Err((400, "request target must be an absolute path"));
+    }
+    let http11 = req.version == Some(1);
+    let mut keep_alive = http11;
+    let mut content_length: Option<usize> = None;
+    let mut transfer_encodings = 0;
+    let mut chunked = false;
+    let mut expect_continue = false;
+    for h in req.headers.iter() {
+        let name = h.name;
+        if name.eq_ignore_ascii_case("content-length") {
+            if content_length.is_some() {
+                return Err((400, "repeated Content-Length"));
+            }
+            let v = trim_ows(h.value);
+            if v.is_empty() || v.len() > 18 || !v.iter().all(u8::is_ascii_digit) {
+                return Err((400, "malformed Content-Length"));
+            }
+            // unwrap: at most 18 ASCII digits always parse into u64.
+            let n: u64 = std::str::from_utf8(v).unwrap().parse().unwrap();
+            content_length = Some(usize::try_from(n).unwrap_or(usize::MAX));
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            transfer_encodings += 1;
+            if trim_ows(h.value).eq_ignore_ascii_case(b"chunked") {
+                chunked = true;
+            } else {
+                return Err((501, "only Transfer-Encoding: chunked is supported"));
+            }
+        } else if name.eq_ignore_ascii_case("connection") {
+            let v = h.value.to_ascii_lowercase();
+            if contains(&v, b"close") {
+                keep_alive = false;
+            } else if contains(&v, b"keep-alive") {
+                keep_alive = true;
+            }
+        } else if name.eq_ignore_ascii_case("expect") {
+            if trim_ows(h.value).eq_ignore_ascii_case(b"100-continue") {
+                expect_continue = true;
+            } else {
+                return Err((400, "unsupported Expect"));
+            }
+        }
+    }
+    if transfer_encodings > 1 {
+        return Err((400, "repeated Transfer-Encoding"));
+    }
+    if chunked && content_length.is_some() {
+        return Err((400, "Content-Length together with Transfer-Encoding"));
+    }
+    let content_length = content_length.unwrap_or(0);
+    if content_length > limits.max_body_bytes {
+        return Err((413, "request body too large"));
+    }
+    Ok(Some(Head {
+        len,
+        content_length,
+        chunked,
+        expect_continue,
+        keep_alive,
+    }))
+}
+
 fn trim_ows(v: &[u8]) -> &[u8] {
     let start = v
         .iter()
@@ -515,6 +514,71 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn limits() -> Limits {
+        Limits {
+            max_body_bytes: 100,
+            max_header_bytes: 256,
+            max_headers: 4,
+            header_timeout: std::time::Duration::from_secs(1),
+            body_timeout: std::time::Duration::from_secs(1),
+            idle_timeout: std::time::Duration::from_secs(1),
+            max_connections: 1,
+        }
+    }
+
+    #[test]
+    fn head_rules() {
+        let l = limits();
+        let ok = inspect_head(b"POST /f HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", &l)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (ok.content_length, ok.keep_alive, ok.chunked),
+            (5, true, false)
+        );
+        assert_eq!(
+            inspect_head(b"GET /f HTTP/1.1\r\nHost: x", &l),
+            Ok(None),
+            "incomplete"
+        );
+        let old = inspect_head(b"GET / HTTP/1.0\r\n\r\n", &l)
+            .unwrap()
+            .unwrap();
+        assert!(!old.keep_alive, "HTTP/1.0 closes by default");
+        for (head, status) in [
+            (
+                &b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n"[..],
+                400,
+            ),
+            (b"POST / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n", 400),
+            (b"POST / HTTP/1.1\r\nContent-Length: 101\r\n\r\n", 413),
+            (
+                b"POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+                400,
+            ),
+            (b"POST / HTTP/1.1\r\nTransfer-Encoding: br\r\n\r\n", 501),
+            (
+                b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\n\r\n",
+                431,
+            ),
+            (b"GET x HTTP/1.1\r\n\r\n", 400),
+            (b"GET / HTTP/1.1\r\nExpect: later\r\n\r\n", 400),
+        ] {
+            assert_eq!(
+                inspect_head(head, &l).map_err(|e| e.0),
+                Err(status),
+                "{}",
+                String::from_utf8_lossy(head)
+            );
+        }
+        let long = format!("GET /{} HTTP/1.1\r\n", "a".repeat(300));
+        assert_eq!(
+            inspect_head(long.as_bytes(), &l).map_err(|e| e.0),
+            Err(431),
+            "partial head past the cap"
+        );
+    }
 
     #[test]
     fn trims_optional_whitespace() {
