@@ -2,12 +2,27 @@
 //! the admin API: phones as E.164 digits without `+` (`972501234567`),
 //! emails trimmed and lower-cased.
 
+use std::sync::Mutex;
+
+use ahash::AHashMap;
 use phonenumber::country;
 
-/// Normalises phone numbers for one default country.
-#[derive(Debug, Clone, Copy)]
+const CACHE_SHARDS: usize = 16;
+/// Entries per shard; a full shard is cleared (simple, bounded).
+const CACHE_SHARD_CAP: usize = 4096;
+
+/// Normalises phone numbers for one default country. Parsing with the phone
+/// library costs microseconds; floods repeat the same numbers, so answers
+/// are kept in a small sharded cache.
 pub struct Phones {
     country: Option<country::Id>,
+    cache: Box<[Mutex<AHashMap<String, (String, bool)>>]>,
+}
+
+impl std::fmt::Debug for Phones {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Phones").field("country", &self.country).finish()
+    }
 }
 
 impl Phones {
@@ -17,6 +32,7 @@ impl Phones {
     pub fn new(default_country: &str) -> Phones {
         let p = Phones {
             country: default_country.to_ascii_uppercase().parse().ok(),
+            cache: (0..CACHE_SHARDS).map(|_| Mutex::new(AHashMap::new())).collect(),
         };
         for warm in ["0501234567", "+12125550100", "+442079460000", "12"] {
             p.normalize(warm);
@@ -38,6 +54,23 @@ impl Phones {
     /// for its country by the phone library's metadata).
     pub fn check(&self, raw: &str) -> (String, bool) {
         let raw = raw.trim();
+        if raw.is_empty() {
+            return (String::new(), false);
+        }
+        let shard = &self.cache[(xxhash_rust::xxh3::xxh3_64(raw.as_bytes()) as usize) % CACHE_SHARDS];
+        if let Some(hit) = shard.lock().unwrap_or_else(|p| p.into_inner()).get(raw) {
+            return hit.clone();
+        }
+        let answer = self.parse(raw);
+        let mut m = shard.lock().unwrap_or_else(|p| p.into_inner());
+        if m.len() >= CACHE_SHARD_CAP {
+            m.clear();
+        }
+        m.insert(raw.to_string(), answer.clone());
+        answer
+    }
+
+    fn parse(&self, raw: &str) -> (String, bool) {
         if !raw.bytes().any(|b| b.is_ascii_digit()) {
             return (String::new(), false);
         }
@@ -114,6 +147,19 @@ mod tests {
         assert_eq!(p.normalize("+1 212 555 0100"), "12125550100");
         assert_eq!(p.normalize("no phone"), "");
         assert_eq!(p.normalize(""), "");
+    }
+
+    #[test]
+    fn cached_answers_equal_fresh_ones() {
+        let p = Phones::new("IL");
+        for _ in 0..3 {
+            assert_eq!(p.check("050-234-5678"), ("972502345678".to_string(), true));
+            assert_eq!(p.check("050-123-4567").1, false);
+        }
+        for i in 0..(CACHE_SHARDS * CACHE_SHARD_CAP + 10) {
+            p.check(&format!("+1 212 555 {:04}", i % 10_000));
+        }
+        assert!(p.cache.iter().all(|s| s.lock().unwrap().len() <= CACHE_SHARD_CAP), "bounded");
     }
 
     #[test]
