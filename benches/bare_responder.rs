@@ -4,6 +4,7 @@
 //! dataport with the same load generator and body.
 //!
 //! `cargo bench --bench bare_responder -- --serve 127.0.0.1:18100 [--workers N]`
+//! (one worker and no core pinning unless told otherwise).
 //! (plain `cargo bench` just prints this usage).
 
 use std::io::Read;
