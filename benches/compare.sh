@@ -15,6 +15,7 @@ ROUNDS=${ROUNDS:-2}
 DURATION=${DURATION:-5}
 CONNS=${CONNS:-"64 1024"}
 THREADS=${THREADS:-2}
+PRELOAD=${PRELOAD:-0}      # leads stored before every dataport run (dataport preload)
 BARE=127.0.0.1:18100
 DP=127.0.0.1:18200
 WORK=$(mktemp -d)
@@ -71,6 +72,9 @@ run_wrk() { # addr script conns -> "rps p50 p99 p999 non2xx"
   echo "$rps $pct ${non:-0}"
 }
 
+if [ "$PRELOAD" -gt 0 ]; then
+  target/release/dataport preload --data-dir "$WORK/preloaded" --count "$PRELOAD"
+fi
 printf "%-8s %5s %5s | %10s | %10s %6s | %8s %8s %8s | %s\n" scenario conns round "bare r/s" "dp r/s" ratio "p50 ms" "p99 ms" "p999 ms" "dataport codes"
 for scenario in new dup unknown; do
   for c in $CONNS; do
@@ -81,6 +85,7 @@ for scenario in new dup unknown; do
       kill $BPID; wait $BPID 2>/dev/null || true
 
       rm -rf "$WORK/data"
+      if [ "$PRELOAD" -gt 0 ]; then cp -r "$WORK/preloaded" "$WORK/data"; fi
       DATAPORT_LOG=warn target/release/dataport serve --listen $DP --data-dir "$WORK/data" >/dev/null 2>&1 &
       DPID=$!; wait_up $DP
       [ "$scenario" = dup ] && curl -s -o /dev/null -X POST -d "Phone=0532222222" "http://$DP/land_fb"
@@ -88,9 +93,11 @@ for scenario in new dup unknown; do
       codes=$(curl -s "http://$DP/metrics" | awk -F'[{}" ]+' '/^dataport_intake_responses_total/ && $NF > 0 {print $(NF-1) "=" $NF}' | sed 's/code=//' | tr '\n' ' ')
       if [ "$scenario" = new ]; then
         acked=$(curl -s "http://$DP/metrics" | awk '/form="land_fb",code="000"/ {print $NF}')
-        stored=$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer change-me' "http://$DP/admin/v1/clients/${acked:-0}")
+        stored=$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer change-me' "http://$DP/admin/v1/clients/$((${acked:-0} + PRELOAD))")
         codes="$codes| last acked lead $acked stored: $stored"
       fi
+      rss=$(awk '/VmRSS/ {printf "%.0f", $2 / 1024}' /proc/$DPID/status)
+      codes="$codes| rss ${rss} MiB"
       kill $DPID; wait $DPID 2>/dev/null || true
       ratio=$(awk -v a="$drps" -v b="$brps" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "-" }')
       printf "%-8s %5s %5s | %10s | %10s %6s | %8s %8s %8s | %s\n" "$scenario" "$c" "$r" "$brps" "$drps" "$ratio" "$p50" "$p99" "$p999" "$codes"

@@ -19,6 +19,7 @@
 //! | [`ratelimit`] | per-client-IP token buckets (429) | request coroutine, sharded |
 //! | [`metrics`] | counters and histograms for `/metrics` | anywhere (atomics) |
 //! | [`loadgen`] | the bundled load tester | its own threads |
+//! | [`preload`] | synthetic leads for benchmarks, batched | the command's thread |
 //! | [`server`]  | start-up wiring | main thread |
 //!
 //! A request's coroutine never blocks its thread: writes go to the writer
@@ -39,6 +40,7 @@ pub mod intake;
 pub mod loadgen;
 pub mod metrics;
 pub mod outbox;
+pub mod preload;
 pub mod ratelimit;
 pub mod server;
 pub mod store;

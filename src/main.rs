@@ -41,6 +41,19 @@ enum Command {
     Loadgen(dataport::loadgen::Args),
     /// Print a new buyer API key and the SHA-256 to put in the configuration.
     GenKey,
+    /// Fill a data dir with N synthetic leads (for benchmarks).
+    Preload {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        count: u64,
+        /// Profile number the leads belong to.
+        #[arg(long, default_value_t = 1)]
+        profile: u32,
+        /// LMDB map size in MiB.
+        #[arg(long, default_value_t = 65536)]
+        map_size_mb: usize,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -58,6 +71,19 @@ fn main() -> anyhow::Result<()> {
             data_dir,
         } => serve(config, listen, data_dir),
         Command::CheckConfig { file } => check_config(&file),
+        Command::Preload {
+            data_dir,
+            count,
+            profile,
+            map_size_mb,
+        } => {
+            let rate = dataport::preload::run(&data_dir, map_size_mb << 20, count, profile)?;
+            println!(
+                "preloaded {count} leads into {} ({rate:.0} leads/s)",
+                data_dir.display()
+            );
+            Ok(())
+        }
         Command::GenKey => {
             let key = dataport::auth::new_api_key();
             println!("api_key        = {key}");

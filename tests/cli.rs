@@ -103,3 +103,44 @@ fn loadgen_reports_codes_and_finds_every_acknowledged_lead() {
     assert!(text.contains("latency ms: p50"), "{text}");
     assert!(text.contains(" 0 missing from the store"), "{text}");
 }
+
+#[test]
+fn preload_fills_a_store_the_server_then_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = dataport()
+        .args([
+            "preload",
+            "--count",
+            "2500",
+            "--map-size-mb",
+            "256",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("preloaded 2500 leads"));
+    let cfg = dir.path().join("dataport.toml");
+    std::fs::write(&cfg, config_text(&data, "", "")).unwrap();
+    let b = Binary::start(&cfg);
+    let last = admin_json(b.addr, "/admin/v1/clients/2500");
+    assert_eq!(last["phone1"], dataport::preload::synthetic_phone(2499));
+    let r = get(b.addr, "/leads?Phone=0502345678");
+    assert_eq!(
+        r.json()["RecordId"],
+        2501,
+        "ids continue after the preloaded ones"
+    );
+    let national = format!("0{}", &dataport::preload::synthetic_phone(2499)[3..]);
+    assert_eq!(
+        get(b.addr, &format!("/leads?Phone={national}")).code(),
+        "001",
+        "preloaded phones are indexed"
+    );
+}

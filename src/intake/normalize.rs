@@ -21,7 +21,9 @@ pub struct Phones {
 
 impl std::fmt::Debug for Phones {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Phones").field("country", &self.country).finish()
+        f.debug_struct("Phones")
+            .field("country", &self.country)
+            .finish()
     }
 }
 
@@ -32,7 +34,9 @@ impl Phones {
     pub fn new(default_country: &str) -> Phones {
         let p = Phones {
             country: default_country.to_ascii_uppercase().parse().ok(),
-            cache: (0..CACHE_SHARDS).map(|_| Mutex::new(AHashMap::new())).collect(),
+            cache: (0..CACHE_SHARDS)
+                .map(|_| Mutex::new(AHashMap::new()))
+                .collect(),
         };
         for warm in ["0501234567", "+12125550100", "+442079460000", "12"] {
             p.normalize(warm);
@@ -57,7 +61,8 @@ impl Phones {
         if raw.is_empty() {
             return (String::new(), false);
         }
-        let shard = &self.cache[(xxhash_rust::xxh3::xxh3_64(raw.as_bytes()) as usize) % CACHE_SHARDS];
+        let shard =
+            &self.cache[(xxhash_rust::xxh3::xxh3_64(raw.as_bytes()) as usize) % CACHE_SHARDS];
         if let Some(hit) = shard.lock().unwrap_or_else(|p| p.into_inner()).get(raw) {
             return hit.clone();
         }
@@ -159,7 +164,12 @@ mod tests {
         for i in 0..(CACHE_SHARDS * CACHE_SHARD_CAP + 10) {
             p.check(&format!("+1 212 555 {:04}", i % 10_000));
         }
-        assert!(p.cache.iter().all(|s| s.lock().unwrap().len() <= CACHE_SHARD_CAP), "bounded");
+        assert!(
+            p.cache
+                .iter()
+                .all(|s| s.lock().unwrap().len() <= CACHE_SHARD_CAP),
+            "bounded"
+        );
     }
 
     #[test]
