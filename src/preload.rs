@@ -55,7 +55,7 @@ pub fn run(dir: &Path, map_size: usize, count: u64, profile: u32) -> anyhow::Res
         }
         b.commit()?;
         done += n;
-        if done % 1_000_000 == 0 {
+        if done.is_multiple_of(1_000_000) {
             tracing::info!(done, "preloaded");
         }
     }

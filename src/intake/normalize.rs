@@ -14,9 +14,12 @@ const CACHE_SHARD_CAP: usize = 4096;
 /// Normalises phone numbers for one default country. Parsing with the phone
 /// library costs microseconds; floods repeat the same numbers, so answers
 /// are kept in a small sharded cache.
+/// Raw phone -> (normal form, plausible).
+type CacheShard = Mutex<AHashMap<String, (String, bool)>>;
+
 pub struct Phones {
     country: Option<country::Id>,
-    cache: Box<[Mutex<AHashMap<String, (String, bool)>>]>,
+    cache: Box<[CacheShard]>,
 }
 
 impl std::fmt::Debug for Phones {
