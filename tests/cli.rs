@@ -144,3 +144,50 @@ fn preload_fills_a_store_the_server_then_serves() {
         "preloaded phones are indexed"
     );
 }
+
+#[test]
+fn the_readme_first_example_works_on_the_embedded_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = dataport()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("var"))
+        .env("DATAPORT_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let addr: std::net::SocketAddr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let target = readme
+        .split("curl 'http://127.0.0.1:8080")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("the README's first curl");
+    let r = get(addr, target);
+    assert_eq!(
+        r.body, r#"{"ResponseCode":"000","ResponseMsgEng":"OK","RecordId":1}"#,
+        "README example {target}"
+    );
+    let auth = "Bearer change-me";
+    let list = request(
+        addr,
+        "GET",
+        "/admin/v1/clients",
+        &[("Authorization", auth)],
+        b"",
+    );
+    assert_eq!(list.json()["data"][0]["first_name"], "Dana");
+    let _ = child.kill();
+    let _ = child.wait();
+}
