@@ -19,17 +19,7 @@ struct Buyers {
 fn config(data: &std::path::Path, b: &Buyers) -> String {
     format!(
         r#"
-[server]
-listen = "127.0.0.1:0"
-data_dir = "{data}"
-[storage]
-map_size_mb = 64
-[admin]
-token = "{TOKEN}"
-[intake]
-dns_check = false
-web_branch = ""
-[outbox]
+{base}[outbox]
 backoff_ms = 1000
 max_attempts = 5
 [[alerts]]
@@ -86,7 +76,7 @@ fields = {{ phone1 = "p" }}
 {profile1}
 {profile2}
 "#,
-        data = data.display(),
+        base = base_config(data),
         hook = b.hook.url("/feedback"),
         h1 = dataport::auth::sha256_hex(KEY1),
         h2 = dataport::auth::sha256_hex(KEY2),

@@ -148,25 +148,16 @@ fn preload_fills_a_store_the_server_then_serves() {
 #[test]
 fn the_readme_first_example_works_on_the_embedded_config() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = dataport()
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path().join("var"))
-        .env("DATAPORT_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let addr: std::net::SocketAddr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .parse()
-        .unwrap();
+    let var = dir.path().join("var");
+    let args = [
+        "serve".as_ref(),
+        "--listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--data-dir".as_ref(),
+        var.as_os_str(),
+    ];
+    let b = Binary::spawn(&args, "warn", std::process::Stdio::inherit());
+    let addr = b.addr;
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let target = readme
@@ -188,6 +179,4 @@ fn the_readme_first_example_works_on_the_embedded_config() {
         b"",
     );
     assert_eq!(list.json()["data"][0]["first_name"], "Dana");
-    let _ = child.kill();
-    let _ = child.wait();
 }

@@ -15,17 +15,7 @@ const SMART: &str = "SmArTcAmPaIgN0000000000000000001";
 fn config(data: &std::path::Path, hook: &HttpReceiver) -> String {
     format!(
         r#"
-[server]
-listen = "127.0.0.1:0"
-data_dir = "{data}"
-[storage]
-map_size_mb = 64
-[admin]
-token = "{TOKEN}"
-[intake]
-dns_check = false
-web_branch = ""
-[dialer]
+{base}[dialer]
 account_code = "ACCOUNT-1"
 backend = "webhook"
 webhook_url = "{hook}"
@@ -68,7 +58,7 @@ dialer_campaign = "{AGENT}"
   table = "clients"
   field = "lead_supplier"
 "#,
-        data = data.display(),
+        base = base_config(data),
         hook = hook.url("/originate"),
     )
 }

@@ -19,17 +19,7 @@ struct Peers {
 fn config(data: &std::path::Path, p: &Peers, smtp_timeout_ms: u64) -> String {
     format!(
         r#"
-[server]
-listen = "127.0.0.1:0"
-data_dir = "{data}"
-[storage]
-map_size_mb = 64
-[admin]
-token = "{TOKEN}"
-[intake]
-dns_check = false
-web_branch = ""
-[smtp]
+{base}[smtp]
 host = "127.0.0.1"
 port = {smtp}
 from = "dataport@example.com"
@@ -115,7 +105,7 @@ parameter1 = "{trade}"
   table = "clients"
   field = "phone1"
 "#,
-        data = data.display(),
+        base = base_config(data),
         smtp = p.smtp.port,
         sms = p.sms.url("/send?to={{to}}&text={{text}}"),
         hook = p.hook.url("/hook"),

@@ -17,26 +17,20 @@ fn keys_are_not_at_rest_or_in_logs() {
     );
     let cfg = dir.path().join("dataport.toml");
     std::fs::write(&cfg, text).unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dataport"))
-        .args(["serve", "--config"])
-        .arg(&cfg)
-        .env("DATAPORT_LOG", "debug")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let addr: std::net::SocketAddr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .parse()
-        .unwrap();
+    let args = [
+        std::ffi::OsStr::new("serve"),
+        "--config".as_ref(),
+        cfg.as_os_str(),
+    ];
+    let mut b = util::Binary::spawn(&args, "debug", std::process::Stdio::piped());
+    let addr = b.addr;
+    // Drained while the server runs, so debug logging can never fill the pipe.
+    let mut stderr = b.child.stderr.take().unwrap();
+    let log_reader = std::thread::spawn(move || {
+        let mut logs = String::new();
+        let _ = stderr.read_to_string(&mut logs);
+        logs
+    });
 
     let auth = format!("Bearer {}", util::TOKEN);
     let r = util::request(
@@ -79,17 +73,12 @@ fn keys_are_not_at_rest_or_in_logs() {
     util::get(addr, "/leads?Phone=0502345678");
     let metrics = util::get(addr, "/metrics").body;
     let health = util::get(addr, "/health").body;
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGTERM);
-    }
-    let _ = child.wait();
-    let mut logs = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .unwrap();
+    assert!(b.term().success());
+    let logs = log_reader.join().unwrap();
+    assert!(
+        logs.contains("dataport listening"),
+        "the logs were captured"
+    );
 
     let mut at_rest = Vec::new();
     for entry in std::fs::read_dir(&data).unwrap() {

@@ -17,6 +17,15 @@ pub const TOKEN: &str = "test-token";
 /// 2026-11-22T10:00:00Z
 pub const T0: u64 = 1_795_384_800_000;
 
+/// The sections every test configuration shares: loopback on a free port,
+/// its own data dir, a 64 MiB map, the test admin token, no DNS checks.
+pub fn base_config(data_dir: &Path) -> String {
+    format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n[storage]\nmap_size_mb = 64\n[admin]\ntoken = \"{TOKEN}\"\n[intake]\ndns_check = false\nweb_branch = \"\"\n",
+        data_dir.display()
+    )
+}
+
 /// The test configuration: `[server]` / `[storage]` extras are spliced in.
 pub fn config_text(data_dir: &Path, server_extra: &str, storage_extra: &str) -> String {
     config_text_with_tail(data_dir, server_extra, storage_extra, "")
@@ -204,12 +213,22 @@ pub struct Binary {
 
 impl Binary {
     pub fn start(config_path: &Path) -> Binary {
+        let args = [
+            std::ffi::OsStr::new("serve"),
+            "--config".as_ref(),
+            config_path.as_os_str(),
+        ];
+        Binary::spawn(&args, "warn", Stdio::inherit())
+    }
+
+    /// Runs `dataport ARGS` (a `serve`), logging at `log` to `stderr`, and
+    /// waits for its "listening on" line.
+    pub fn spawn(args: &[&std::ffi::OsStr], log: &str, stderr: Stdio) -> Binary {
         let mut child = Command::new(env!("CARGO_BIN_EXE_dataport"))
-            .args(["serve", "--config"])
-            .arg(config_path)
-            .env("DATAPORT_LOG", "warn")
+            .args(args)
+            .env("DATAPORT_LOG", log)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("start dataport");
         let mut line = String::new();
