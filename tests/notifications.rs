@@ -259,6 +259,13 @@ fn failed_deliveries_are_retried_with_backoff_and_4xx_is_final() {
     assert_eq!(hook_item(&s)["attempts"], 3);
     assert_eq!(p.hook.got().len(), 3);
     // The SMS gateway answered 404: final at once.
+    let sms_item = |s: &TestServer| {
+        outbox(s)
+            .into_iter()
+            .find(|o| o["channel"] == "sms")
+            .unwrap()
+    };
+    assert!(eventually(|| sms_item(&s)["status"] != "pending"));
     let sms = outbox(&s)
         .into_iter()
         .find(|o| o["channel"] == "sms")
