@@ -75,8 +75,41 @@ pub fn configure_runtime(workers: usize) {
         .set_stack_size(STACK_WORDS);
 }
 
+/// Raises the soft open-files limit towards `max_connections` (plus room for
+/// the store, peers and logs), up to the hard limit: a flood of sockets must
+/// meet the configured connection cap (a clean 503), not `EMFILE` at accept.
+pub fn raise_open_files_limit(max_connections: usize) {
+    let want = max_connections as libc::rlim_t + 1024;
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain syscalls on a stack value of the type they expect.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 || lim.rlim_cur >= want {
+            return;
+        }
+        let target = want.min(lim.rlim_max);
+        if target > lim.rlim_cur {
+            let before = lim.rlim_cur;
+            lim.rlim_cur = target;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
+                tracing::info!(before, now = target, "raised the open-files limit");
+            }
+        }
+    }
+    if lim.rlim_cur < want {
+        tracing::warn!(
+            limit = lim.rlim_cur,
+            max_connections,
+            "the open-files limit is below max_connections; raise LimitNOFILE"
+        );
+    }
+}
+
 pub fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
     configure_runtime(cfg.raw.server.workers);
+    raise_open_files_limit(cfg.raw.server.max_connections);
     let map_size = (cfg.raw.storage.map_size_mb as usize) << 20;
     let store = Arc::new(Store::open(&cfg.data_dir, map_size)?);
     // Run-time changes made through the admin API sit on top of the file.

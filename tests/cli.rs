@@ -180,3 +180,39 @@ fn the_readme_first_example_works_on_the_embedded_config() {
     );
     assert_eq!(list.json()["data"][0]["first_name"], "Dana");
 }
+
+#[test]
+fn loadgen_slow_sockets_are_closed_by_the_timeouts_while_the_load_is_served() {
+    let s = start_with("header_timeout_ms = 400\nbody_timeout_ms = 400", "");
+    let out = dataport()
+        .args(["loadgen", "--url", &format!("http://{}", s.addr)])
+        .args(["--form", "leads", "-c", "4", "-d", "2", "--mix", "100,0,0"])
+        .args(["--admin-token", TOKEN, "--slow-sockets", "300"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Half heads fall to the header timeout, half bodies to the body
+    // timeout; all 300 are closed long before the 2 s of load end.
+    assert!(
+        text.contains("300 opened (0 refused), 300 closed by the server"),
+        "{text}"
+    );
+    assert!(text.contains(", 0 still open"), "{text}");
+    let last = text
+        .split("(median) / ")
+        .nth(1)
+        .and_then(|t| t.split(" s (last)").next())
+        .and_then(|t| t.parse::<f64>().ok())
+        .expect("the closing times");
+    assert!(last < 2.0, "closed within the timeouts: {text}");
+    assert!(
+        text.contains("000="),
+        "the real clients were served: {text}"
+    );
+    assert!(text.contains(" 0 missing from the store"), "{text}");
+}

@@ -4,7 +4,11 @@
 //! generator must not share the server's scheduler) post a mix of new,
 //! duplicate and invalid leads for D seconds, then it prints requests/s,
 //! latency percentiles and the count of every response code, and checks
-//! through the admin API that every lead answered 000 is stored.
+//! through the admin API that every lead answered 000 is stored. With
+//! `--slow-sockets N` it first opens N stalled connections
+//! ([`slow_sockets`]) and reports when the server closed them.
+
+mod slow_sockets;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -42,6 +46,10 @@ pub struct Args {
     /// Admin token for the final check (empty: skip the check).
     #[arg(long, default_value = "change-me")]
     pub admin_token: String,
+    /// Before the load, open this many connections that send half a request
+    /// and stall; report when the server closed them.
+    #[arg(long, default_value_t = 0)]
+    pub slow_sockets: usize,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -192,6 +200,20 @@ pub fn run(args: &Args) -> anyhow::Result<bool> {
         "dataport loadgen: {} connections, {} s, mix new {} / dup {} / invalid {} -> {}/{}",
         args.connections, args.duration, mix[0], mix[1], mix[2], args.url, args.form
     );
+    crate::server::raise_open_files_limit(args.connections + args.slow_sockets);
+    let watcher = if args.slow_sockets > 0 {
+        let (slow, refused) = slow_sockets::open(addr, &args.form, args.slow_sockets);
+        println!(
+            "slow sockets: {} opened, each sent half a request and stalls",
+            args.slow_sockets - refused
+        );
+        let deadline = Duration::from_secs(args.duration + 30);
+        Some(std::thread::spawn(move || {
+            slow_sockets::watch(slow, refused, deadline)
+        }))
+    } else {
+        None
+    };
     let started = Instant::now();
     let threads: Vec<_> = (0..args.connections)
         .map(|t| {
@@ -262,6 +284,12 @@ pub fn run(args: &Args) -> anyhow::Result<bool> {
         .map(|(s, n)| format!("{s}={n}"))
         .collect();
     println!("http statuses: {}", statuses.join(" "));
+    if let Some(w) = watcher {
+        let closures = w
+            .join()
+            .map_err(|_| anyhow::anyhow!("the slow-socket watcher panicked"))?;
+        println!("{}", closures.report());
+    }
     if args.admin_token.is_empty() {
         return Ok(all.errors == 0);
     }
