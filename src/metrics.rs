@@ -68,6 +68,7 @@ pub struct Metrics {
     pub latency: Histogram<14>,
     pub commit_batch: Histogram<10>,
     pub commit_seconds: Histogram<14>,
+    pub commit_sync_seconds: Histogram<14>,
     pub commit_failures: AtomicU64,
     pub write_queue_full: AtomicU64,
     pub usage_dropped: AtomicU64,
@@ -98,13 +99,20 @@ impl Metrics {
             .observe(&LATENCY_BOUNDS, d.as_secs_f64(), d.as_micros() as u64);
     }
 
-    pub fn observe_commit(&self, jobs: usize, took: Duration) {
+    /// One commit: jobs carried, time to apply and commit, and of that the
+    /// time LMDB spent writing pages and fsyncing.
+    pub fn observe_commit(&self, jobs: usize, took: Duration, sync: Duration) {
         if jobs > 0 {
             self.commit_batch
                 .observe(&BATCH_BOUNDS, jobs as f64, jobs as u64);
         }
         self.commit_seconds
             .observe(&LATENCY_BOUNDS, took.as_secs_f64(), took.as_micros() as u64);
+        self.commit_sync_seconds.observe(
+            &LATENCY_BOUNDS,
+            sync.as_secs_f64(),
+            sync.as_micros() as u64,
+        );
     }
 
     pub fn render(&self, cfg: &Config, store: &Store, queued: usize) -> String {
@@ -158,6 +166,14 @@ impl Metrics {
         self.commit_seconds.render(
             &mut o,
             "dataport_commit_duration_seconds",
+            &LATENCY_BOUNDS,
+            1e6,
+        );
+        o.push_str("# HELP dataport_commit_sync_seconds Of a commit, the time LMDB spent writing its pages and fsyncing.\n");
+        o.push_str("# TYPE dataport_commit_sync_seconds histogram\n");
+        self.commit_sync_seconds.render(
+            &mut o,
+            "dataport_commit_sync_seconds",
             &LATENCY_BOUNDS,
             1e6,
         );

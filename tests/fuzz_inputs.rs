@@ -1,8 +1,8 @@
-//! Mutation fuzzing that runs on the stable toolchain in CI (cargo-fuzz
-//! needs nightly, which this machine does not have): seeded random and
-//! mutated inputs through the body decoders, the OData `$filter` parser and
-//! the HTTP connection loop. Nothing may panic, and the server must keep
-//! serving. `FUZZ_ITERS` scales the run (default 20,000 per target).
+//! Mutation fuzzing that runs on the stable toolchain in CI: seeded random
+//! and mutated inputs through the body decoders, the OData `$filter` parser
+//! and the HTTP connection loop. Nothing may panic, and the server must keep
+//! serving. `FUZZ_ITERS` scales the run (default 20,000 per target). The
+//! coverage-guided fuzzers (cargo-fuzz, nightly) live in `fuzz/`.
 
 mod util;
 

@@ -182,7 +182,8 @@ impl<'s> Batch<'s> {
         Ok(existed)
     }
 
-    pub fn commit(mut self) -> Result<()> {
+    /// Commits; returns how long LMDB took to write the pages and fsync.
+    pub fn commit(mut self) -> Result<std::time::Duration> {
         if self.seq.dirty_number {
             let n = self.seq.last_client_number.to_be_bytes();
             self.store
@@ -198,9 +199,10 @@ impl<'s> Batch<'s> {
                 .meta
                 .put(&mut self.txn, "usage_bytes", &new.to_be_bytes())?;
         }
+        let started = std::time::Instant::now();
         self.txn.commit()?;
         self.seq.dirty_number = false;
-        Ok(())
+        Ok(started.elapsed())
     }
 
     fn usage_bytes(&self) -> Result<u64> {

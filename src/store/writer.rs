@@ -207,9 +207,10 @@ fn run(
         if housekeeping {
             last_housekeeping = Instant::now();
         }
-        metrics.observe_commit(batch.len(), started.elapsed());
+        let sync = result.as_ref().map(|r| r.2).unwrap_or_default();
+        metrics.observe_commit(batch.len(), started.elapsed(), sync);
         match result {
-            Ok((outcomes, pruned)) => {
+            Ok((outcomes, pruned, _)) => {
                 metrics
                     .usage_dropped
                     .fetch_add(pruned as u64, Ordering::Relaxed);
@@ -257,7 +258,8 @@ fn reply_of(job: &Job) -> Option<&Reply> {
     }
 }
 
-type Committed = (Vec<Option<Applied>>, usize);
+/// Each job's outcome, usage entries pruned, time in LMDB's write + fsync.
+type Committed = (Vec<Option<Applied>>, usize, Duration);
 
 fn commit(
     store: &Store,
@@ -339,8 +341,8 @@ fn commit(
             0,
             budget,
         )?;
-        b.commit()?;
-        Ok((outcomes, pruned))
+        let synced = b.commit()?;
+        Ok((outcomes, pruned, synced))
     })();
     if res.is_err() {
         *seq = snapshot;
