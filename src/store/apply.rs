@@ -132,8 +132,48 @@ pub(crate) fn index_lookup(
     let mut prefix = Vec::with_capacity(value.len() + 1);
     prefix.extend_from_slice(value);
     prefix.push(0);
+    ids_under(db, txn, &prefix)
+}
+
+/// Whose entry a key of the shared phone and email indexes is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Owner {
+    Client = 1,
+    Contact = 2,
+}
+
+/// A key of the shared phone/email indexes: value ‖ 0x00 ‖ owner ‖ id.
+pub(crate) fn person_key(value: &[u8], owner: Owner, id: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(value.len() + 10);
+    k.extend_from_slice(value);
+    k.push(0);
+    k.push(owner as u8);
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+/// The ids of `owner`s carrying `value` in a shared phone/email index.
+pub(crate) fn person_lookup(
+    db: Database<Bytes, Unit>,
+    txn: &RoTxn<'_, WithoutTls>,
+    value: &[u8],
+    owner: Owner,
+) -> Result<Vec<u64>> {
+    let mut prefix = Vec::with_capacity(value.len() + 2);
+    prefix.extend_from_slice(value);
+    prefix.push(0);
+    prefix.push(owner as u8);
+    ids_under(db, txn, &prefix)
+}
+
+/// The ids (the last 8 bytes of each key) of the entries under `prefix`.
+fn ids_under(
+    db: Database<Bytes, Unit>,
+    txn: &RoTxn<'_, WithoutTls>,
+    prefix: &[u8],
+) -> Result<Vec<u64>> {
     let mut ids = Vec::new();
-    for item in db.prefix_iter(txn, &prefix)? {
+    for item in db.prefix_iter(txn, prefix)? {
         let (k, ()) = item?;
         let tail: [u8; 8] = k[k.len() - 8..]
             .try_into()
@@ -272,16 +312,16 @@ impl<'s> Batch<'s> {
         c.client = client.id;
         self.put_json(Collection::Contacts, c.id, &c)?;
         if !c.phone.is_empty() {
-            self.store.dbs.idx_contact_phone.put(
+            self.store.dbs.idx_phone.put(
                 &mut self.txn,
-                &index_key(c.phone.as_bytes(), c.id),
+                &person_key(c.phone.as_bytes(), Owner::Contact, c.id),
                 &(),
             )?;
         }
         if !c.email.is_empty() {
-            self.store.dbs.idx_contact_email.put(
+            self.store.dbs.idx_email.put(
                 &mut self.txn,
-                &index_key(c.email.as_bytes(), c.id),
+                &person_key(c.email.as_bytes(), Owner::Contact, c.id),
                 &(),
             )?;
         }
@@ -298,12 +338,14 @@ impl<'s> Batch<'s> {
             for p in old.phones() {
                 if !p.is_empty() && !client.phones().contains(&p) {
                     dbs.idx_phone
-                        .delete(&mut self.txn, &index_key(p.as_bytes(), id))?;
+                        .delete(&mut self.txn, &person_key(p.as_bytes(), Owner::Client, id))?;
                 }
             }
             if !old.email.is_empty() && old.email != client.email {
-                dbs.idx_email
-                    .delete(&mut self.txn, &index_key(old.email.as_bytes(), id))?;
+                dbs.idx_email.delete(
+                    &mut self.txn,
+                    &person_key(old.email.as_bytes(), Owner::Client, id),
+                )?;
             }
             if !old.external_key.is_empty() && old.external_key != client.external_key {
                 dbs.idx_extkey
@@ -312,13 +354,19 @@ impl<'s> Batch<'s> {
         }
         for p in client.phones() {
             if !p.is_empty() {
-                dbs.idx_phone
-                    .put(&mut self.txn, &index_key(p.as_bytes(), id), &())?;
+                dbs.idx_phone.put(
+                    &mut self.txn,
+                    &person_key(p.as_bytes(), Owner::Client, id),
+                    &(),
+                )?;
             }
         }
         if !client.email.is_empty() {
-            dbs.idx_email
-                .put(&mut self.txn, &index_key(client.email.as_bytes(), id), &())?;
+            dbs.idx_email.put(
+                &mut self.txn,
+                &person_key(client.email.as_bytes(), Owner::Client, id),
+                &(),
+            )?;
         }
         if !client.external_key.is_empty() {
             dbs.idx_extkey.put(
@@ -341,11 +389,21 @@ impl<'s> Batch<'s> {
         };
         for p in c.phones() {
             if !p.is_empty() {
-                consider(index_lookup(dbs.idx_phone, &self.txn, p.as_bytes())?);
+                consider(person_lookup(
+                    dbs.idx_phone,
+                    &self.txn,
+                    p.as_bytes(),
+                    Owner::Client,
+                )?);
             }
         }
         if !c.email.is_empty() {
-            consider(index_lookup(dbs.idx_email, &self.txn, c.email.as_bytes())?);
+            consider(person_lookup(
+                dbs.idx_email,
+                &self.txn,
+                c.email.as_bytes(),
+                Owner::Client,
+            )?);
         }
         Ok(best)
     }

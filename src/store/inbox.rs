@@ -10,7 +10,7 @@
 
 use std::ops::Bound;
 
-use super::apply::{index_lookup, Batch};
+use super::apply::{person_lookup, Batch, Owner};
 use super::records::*;
 use super::{Collection, Result, Store, StoreError};
 use crate::outbox;
@@ -152,18 +152,19 @@ impl Batch<'_> {
         let dbs = &self.store.dbs;
         let mut lead = d.lead.clone();
         let mut client_id = None;
-        for (db, v) in [(dbs.idx_email, &lead.email), (dbs.idx_phone, &lead.phone)] {
-            if client_id.is_none() && !v.is_empty() {
-                client_id = index_lookup(db, &self.txn, v.as_bytes())?.into_iter().min();
-            }
-        }
         let mut contact_id = None;
-        for (db, v) in [
-            (dbs.idx_contact_email, &lead.email),
-            (dbs.idx_contact_phone, &lead.phone),
-        ] {
-            if contact_id.is_none() && !v.is_empty() {
-                contact_id = index_lookup(db, &self.txn, v.as_bytes())?.into_iter().min();
+        for (db, v) in [(dbs.idx_email, &lead.email), (dbs.idx_phone, &lead.phone)] {
+            if !v.is_empty() {
+                if client_id.is_none() {
+                    client_id = person_lookup(db, &self.txn, v.as_bytes(), Owner::Client)?
+                        .into_iter()
+                        .min();
+                }
+                if contact_id.is_none() {
+                    contact_id = person_lookup(db, &self.txn, v.as_bytes(), Owner::Contact)?
+                        .into_iter()
+                        .min();
+                }
             }
         }
         let contact: Option<Contact> = match contact_id {

@@ -8,21 +8,24 @@
 //! |-------------------|----------------------------------|-------|
 //! | `meta`            | name                             | schema version, sequences |
 //! | `clients` …`leads`| id (BE u64)                      | the record as JSON |
-//! | `idx_phone`       | E.164 digits ‖ 0x00 ‖ client id  | () |
-//! | `idx_email`       | lower-cased email ‖ 0x00 ‖ id    | () |
+//! | `idx_person_phone` | E.164 digits ‖ 0x00 ‖ owner ‖ id | () — owner 1 = client, 2 = contact |
+//! | `idx_person_email` | lower-cased email ‖ 0x00 ‖ owner ‖ id | () |
 //! | `idx_extkey`      | external key ‖ 0x00 ‖ id         | () |
 //! | `idx_ticket_extkey` | ticket external key ‖ 0x00 ‖ id | () |
 //! | `config`          | `profiles/7`, `users/{login}`, `branches/A1` | run-time configuration overrides (JSON) |
 //! | `idx_lead_datum`  | datum `YYYY-MM-DD` ‖ lead id      | () — inbox by creation date |
 //! | `idx_lead_datum_do` | datum_do (10 bytes, `0000-00-00` when open) ‖ id | () |
 //! | `idx_lead_status` | status (1 byte) ‖ lead id         | () |
-//! | `idx_contact_phone`, `idx_contact_email` | value ‖ 0x00 ‖ contact id | () |
 //! | `idx_routing`     | routing id                        | delivery id |
 //! | `idx_buyer_delivery` | buyer (BE u64) ‖ delivery id   | () — a buyer's deliveries in order |
 //! | `dial_pending`, `dial_phone`, `dialer_state` | see `dialer.rs` | dial queues |
 //! | `outbox_due`      | next attempt ms (BE) ‖ outbox id  | () — pending notifications by due time |
 //! | `dup_by_key`      | duplicate-key hash (16 bytes)    | accepted at, ms (BE u64) |
 //! | `dup_by_time`     | ms (BE u64) ‖ hash               | () |
+//!
+//! A client's and its contact's entries for one phone (or email) sit side by
+//! side in one index, so a new lead dirties one leaf page per value, not
+//! two: random-key index pages are most of what a commit writes.
 //!
 //! Writes happen only on the writer thread ([`writer`]), one write
 //! transaction per batch; readers open transactions without thread-local
@@ -32,6 +35,7 @@ pub mod apply;
 pub mod deliveries;
 pub mod dialer;
 pub mod inbox;
+mod migrate;
 mod notify;
 pub mod records;
 pub mod tickets;
@@ -40,11 +44,14 @@ pub mod writer;
 use std::ops::Bound;
 use std::path::Path;
 
+use apply::Owner;
 use heed::byteorder::BE;
 use heed::types::{Bytes, Str, Unit, U64};
 use heed::{Database, Env, EnvOpenOptions, WithoutTls};
 
-pub const SCHEMA_VERSION: u64 = 1;
+/// 2: phone and email indexes shared by clients and contacts (see
+/// [`migrate`]).
+pub const SCHEMA_VERSION: u64 = 2;
 
 type Id = U64<BE>;
 
@@ -143,8 +150,6 @@ pub(crate) struct Dbs {
     idx_lead_datum: Database<Bytes, Unit>,
     idx_lead_datum_do: Database<Bytes, Unit>,
     idx_lead_status: Database<Bytes, Unit>,
-    idx_contact_phone: Database<Bytes, Unit>,
-    idx_contact_email: Database<Bytes, Unit>,
     idx_routing: Database<Str, Id>,
     idx_buyer_delivery: Database<Bytes, Unit>,
     dial_pending: Database<Bytes, Unit>,
@@ -205,8 +210,8 @@ impl Store {
                 .try_into()
                 .map_err(|_| StoreError::Corrupt("collections".into()))
                 .unwrap(),
-            idx_phone: env.create_database(&mut wtxn, Some("idx_phone"))?,
-            idx_email: env.create_database(&mut wtxn, Some("idx_email"))?,
+            idx_phone: env.create_database(&mut wtxn, Some("idx_person_phone"))?,
+            idx_email: env.create_database(&mut wtxn, Some("idx_person_email"))?,
             idx_extkey: env.create_database(&mut wtxn, Some("idx_extkey"))?,
             idx_ticket_extkey: env.create_database(&mut wtxn, Some("idx_ticket_extkey"))?,
             outbox_due: env.create_database(&mut wtxn, Some("outbox_due"))?,
@@ -214,8 +219,6 @@ impl Store {
             idx_lead_datum: env.create_database(&mut wtxn, Some("idx_lead_datum"))?,
             idx_lead_datum_do: env.create_database(&mut wtxn, Some("idx_lead_datum_do"))?,
             idx_lead_status: env.create_database(&mut wtxn, Some("idx_lead_status"))?,
-            idx_contact_phone: env.create_database(&mut wtxn, Some("idx_contact_phone"))?,
-            idx_contact_email: env.create_database(&mut wtxn, Some("idx_contact_email"))?,
             idx_routing: env.create_database(&mut wtxn, Some("idx_routing"))?,
             idx_buyer_delivery: env.create_database(&mut wtxn, Some("idx_buyer_delivery"))?,
             dial_pending: env.create_database(&mut wtxn, Some("dial_pending"))?,
@@ -225,9 +228,7 @@ impl Store {
             dup_by_time: env.create_database(&mut wtxn, Some("dup_by_time"))?,
         };
         match dbs.meta.get(&wtxn, "schema_version")? {
-            None => dbs
-                .meta
-                .put(&mut wtxn, "schema_version", &SCHEMA_VERSION.to_be_bytes())?,
+            None => {}
             Some(v) => {
                 let v = u64::from_be_bytes(
                     v.try_into()
@@ -236,8 +237,13 @@ impl Store {
                 if v > SCHEMA_VERSION {
                     return Err(StoreError::Schema(v));
                 }
+                if v < 2 {
+                    migrate::person_indexes(&env, &mut wtxn, &dbs)?;
+                }
             }
         }
+        dbs.meta
+            .put(&mut wtxn, "schema_version", &SCHEMA_VERSION.to_be_bytes())?;
         wtxn.commit()?;
         Ok(Store { env, dbs })
     }
@@ -285,13 +291,13 @@ impl Store {
     /// Client ids whose phone1..3 equal `phone` (normalised digits).
     pub fn clients_by_phone(&self, phone: &str) -> Result<Vec<u64>> {
         let rtxn = self.env.read_txn()?;
-        apply::index_lookup(self.dbs.idx_phone, &rtxn, phone.as_bytes())
+        apply::person_lookup(self.dbs.idx_phone, &rtxn, phone.as_bytes(), Owner::Client)
     }
 
     /// Client ids with this (lower-cased) email.
     pub fn clients_by_email(&self, email: &str) -> Result<Vec<u64>> {
         let rtxn = self.env.read_txn()?;
-        apply::index_lookup(self.dbs.idx_email, &rtxn, email.as_bytes())
+        apply::person_lookup(self.dbs.idx_email, &rtxn, email.as_bytes(), Owner::Client)
     }
 
     /// Client ids carrying this external system key.
