@@ -1,5 +1,6 @@
-//! The admin API (SPEC §10), read side: record collections as lists and
-//! single records, `PATCH /admin/v1/clients/{id}`. Bearer-token auth compared
+//! The admin API (SPEC §10), read side: record collections as lists (JSON,
+//! or CSV at `{collection}.csv`) and single records,
+//! `PATCH /admin/v1/clients/{id}`. Bearer-token auth compared
 //! in constant time; the API is off when the token is empty.
 
 use subtle::ConstantTimeEq;
@@ -47,11 +48,15 @@ pub fn handle(app: &App, req: &Request<'_>) -> Reply {
     if let Some(kind) = crate::config::overrides::Kind::from_name(name) {
         return super::admin_config::handle(app, kind, id, req.method, req.body);
     }
+    let (name, format) = match name.strip_suffix(".csv") {
+        Some(n) if id.is_none() => (n, Format::Csv),
+        _ => (name, Format::Json),
+    };
     let Some(coll) = Collection::from_name(name) else {
         return Reply::error(404, &format!("no collection {name:?}"));
     };
     match (req.method, id) {
-        ("GET", None) => list(app, coll, req.query),
+        ("GET", None) => list(app, coll, req.query, format),
         ("GET", Some(id)) => match id.parse::<u64>() {
             Ok(id) => match app.store.get_raw(coll, id) {
                 Ok(Some(bytes)) => Reply::json(200, bytes),
@@ -66,7 +71,19 @@ pub fn handle(app: &App, req: &Request<'_>) -> Reply {
     }
 }
 
-fn list(app: &App, coll: Collection, query: &str) -> Reply {
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Json,
+    /// `{collection}.csv`: bigger pages, the cursor in `X-Next-After`.
+    Csv,
+}
+
+fn list(app: &App, coll: Collection, query: &str, format: Format) -> Reply {
+    let max_limit = if format == Format::Csv {
+        SCAN_CAP
+    } else {
+        1000
+    };
     let params = match Fields::decode(query, None, b"") {
         Ok(p) => p,
         Err(e) => return Reply::error(400, &e.to_string()),
@@ -79,7 +96,7 @@ fn list(app: &App, coll: Collection, query: &str) -> Reply {
     for f in &params.0 {
         match f.key.as_str() {
             "limit" => match f.value.parse::<usize>() {
-                Ok(n) if n >= 1 => limit = n.min(1000),
+                Ok(n) if n >= 1 => limit = n.min(max_limit),
                 _ => return Reply::error(400, "limit must be a positive integer"),
             },
             "after" => match f.value.parse() {
@@ -96,6 +113,7 @@ fn list(app: &App, coll: Collection, query: &str) -> Reply {
     }
     let mut out = Vec::with_capacity(4096);
     out.extend_from_slice(b"{\"data\":[");
+    let mut rows: Vec<serde_json::Value> = Vec::new();
     let mut n = 0;
     let mut last_taken = None;
     let scanned = app.store.scan(coll, after, SCAN_CAP, |id, bytes| {
@@ -116,10 +134,14 @@ fn list(app: &App, coll: Collection, query: &str) -> Reply {
                 return true;
             }
         }
-        if n > 0 {
-            out.push(b',');
+        if format == Format::Csv {
+            rows.push(serde_json::from_slice(bytes).unwrap_or_default());
+        } else {
+            if n > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(bytes);
         }
-        out.extend_from_slice(bytes);
         n += 1;
         last_taken = Some(id);
         n < limit
@@ -130,6 +152,21 @@ fn list(app: &App, coll: Collection, query: &str) -> Reply {
     };
     // A full page, or a scan cut short by the cap, continues after the last id looked at.
     let next = if n == limit { last_taken } else { capped_at };
+    if format == Format::Csv {
+        let mut r = Reply::new(
+            200,
+            "text/csv; charset=utf-8",
+            crate::http::Body::Owned(super::csv_export::render(&rows)),
+        );
+        r.extra_headers.push_str(&format!(
+            "Content-Disposition: attachment; filename=\"{}.csv\"\r\n",
+            coll.name()
+        ));
+        if let Some(id) = next {
+            r.extra_headers.push_str(&format!("X-Next-After: {id}\r\n"));
+        }
+        return r;
+    }
     out.extend_from_slice(b"],\"next\":");
     match next {
         Some(id) => out.extend_from_slice(format!("\"{id}\"").as_bytes()),
