@@ -14,9 +14,15 @@
 //! Answers are cached with their TTL (positive: the records' TTL within
 //! 60 s – 1 h; negative: the SOA's negative TTL, else 5 min); unknowns are
 //! not cached.
+//!
+//! A DNS outage must not add a timeout to every post: after
+//! [`BREAKER_STREAK`] unknowns in a row the checker stops asking for
+//! [`BREAKER_COOLDOWN_MS`] (on the injected clock) and answers unknown at
+//! once, counted in `dataport_dns_skipped_total`; then the next miss asks
+//! again, and one answer closes the breaker.
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -36,6 +42,10 @@ const MIN_TTL_S: u64 = 60;
 const MAX_TTL_S: u64 = 3600;
 /// Most cached domains per shard; past it the shard is cleared (simple, bounded).
 const SHARD_CAP: usize = 16_384;
+/// Unknown verdicts in a row that mark the DNS as down.
+pub const BREAKER_STREAK: u32 = 3;
+/// How long a DNS marked down is not asked, ms.
+pub const BREAKER_COOLDOWN_MS: u64 = 10_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -55,6 +65,10 @@ pub struct DomainChecker {
     wait: Duration,
     clock: SharedClock,
     metrics: Arc<Metrics>,
+    /// Unknown verdicts in a row.
+    unknown_streak: AtomicU32,
+    /// While the clock is before this (ms), the DNS is not asked.
+    down_until: AtomicU64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -167,6 +181,8 @@ impl DomainChecker {
             wait: timeout + Duration::from_millis(200),
             clock,
             metrics,
+            unknown_streak: AtomicU32::new(0),
+            down_until: AtomicU64::new(0),
         })
     }
 
@@ -187,6 +203,11 @@ impl DomainChecker {
                 return v;
             }
         }
+        if now < self.down_until.load(Ordering::Relaxed) {
+            self.metrics.dns_skipped.fetch_add(1, Ordering::Relaxed);
+            self.metrics.dns_fail_open.fetch_add(1, Ordering::Relaxed);
+            return Verdict::Unknown;
+        }
         self.metrics.dns_lookups.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = may::sync::mpsc::channel();
         let verdict = match self.tx.try_send((domain.to_string(), tx)) {
@@ -195,6 +216,7 @@ impl DomainChecker {
         };
         match verdict {
             Some((v, ttl)) if v != Verdict::Unknown => {
+                self.unknown_streak.store(0, Ordering::Relaxed);
                 let mut shard = self.shard(domain);
                 if shard.len() >= SHARD_CAP {
                     shard.clear();
@@ -204,6 +226,17 @@ impl DomainChecker {
             }
             _ => {
                 self.metrics.dns_fail_open.fetch_add(1, Ordering::Relaxed);
+                let streak = self.unknown_streak.fetch_add(1, Ordering::Relaxed) + 1;
+                if streak >= BREAKER_STREAK {
+                    let until = self.clock.now_ms() + BREAKER_COOLDOWN_MS;
+                    if self.down_until.swap(until, Ordering::Relaxed) <= now {
+                        tracing::warn!(
+                            streak,
+                            cooldown_ms = BREAKER_COOLDOWN_MS,
+                            "DNS not answering: email domains pass unchecked for a while"
+                        );
+                    }
+                }
                 Verdict::Unknown
             }
         }

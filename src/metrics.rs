@@ -82,6 +82,8 @@ pub struct Metrics {
     pub dns_cache_hits: AtomicU64,
     /// DNS timeouts, SERVFAILs and overloads answered by letting the email pass.
     pub dns_fail_open: AtomicU64,
+    /// Lookups not made while the DNS was marked down.
+    pub dns_skipped: AtomicU64,
     pub outbox_sent: AtomicU64,
     pub outbox_retries: AtomicU64,
     pub outbox_failed: AtomicU64,
@@ -226,6 +228,7 @@ impl Metrics {
             ("dataport_dns_lookups_total", &self.dns_lookups),
             ("dataport_dns_cache_hits_total", &self.dns_cache_hits),
             ("dataport_dns_fail_open_total", &self.dns_fail_open),
+            ("dataport_dns_skipped_total", &self.dns_skipped),
             ("dataport_outbox_sent_total", &self.outbox_sent),
             ("dataport_outbox_retries_total", &self.outbox_retries),
             ("dataport_outbox_failed_total", &self.outbox_failed),

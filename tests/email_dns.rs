@@ -212,3 +212,54 @@ fn a_dead_dns_server_does_not_slow_other_requests() {
         assert_eq!(h.join().unwrap(), "000", "fail open");
     }
 }
+
+#[test]
+fn a_dns_outage_costs_a_few_timeouts_then_posts_pass_at_once() {
+    let (port, seen) = start_dns();
+    let s = start_text(|d| config(d, port));
+    let asked = |name: &str| {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .filter(|((n, _), _)| n == name)
+            .map(|(_, c)| *c)
+            .sum::<u32>()
+    };
+    // Three silent lookups in a row mark the DNS as down…
+    for i in 0..3 {
+        let t = Instant::now();
+        assert_eq!(
+            get(s.addr, &format!("/mail?Email=a{i}@slow.test")).code(),
+            "000"
+        );
+        assert!(
+            t.elapsed() >= Duration::from_millis(250),
+            "waited for the DNS"
+        );
+    }
+    // …so the next posts are not held for a timeout: they pass unchecked
+    // (fail open) without a query, even for a domain the DNS would refuse.
+    let t = Instant::now();
+    for i in 0..5 {
+        assert_eq!(
+            get(s.addr, &format!("/mail?Email=b{i}@nx.test")).code(),
+            "000"
+        );
+    }
+    // Five lookups would take 5 x 300 ms; skipped, the five posts take a few ms.
+    assert!(
+        t.elapsed() < Duration::from_millis(1000),
+        "no timeout while the DNS is down: {:?}",
+        t.elapsed()
+    );
+    assert_eq!(asked("nx.test"), 0);
+    let m = get(s.addr, "/metrics").body;
+    assert!(m.contains("dataport_dns_skipped_total 5"), "{m}");
+    assert!(m.contains("dataport_dns_fail_open_total 8"), "{m}");
+    // After the cool-down the DNS is asked again, and an answer closes the breaker.
+    s.clock.advance_ms(dataport::dns::BREAKER_COOLDOWN_MS + 1);
+    assert_eq!(get(s.addr, "/mail?Email=c@nx.test").code(), "008");
+    assert!(asked("nx.test") > 0);
+    assert_eq!(get(s.addr, "/mail?Email=d@mx.test").code(), "000");
+    assert_eq!(get(s.addr, "/mail?Email=e@nx2.test").code(), "008");
+}
