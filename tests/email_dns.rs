@@ -227,16 +227,12 @@ fn a_dns_outage_costs_a_few_timeouts_then_posts_pass_at_once() {
     };
     // Three silent lookups in a row mark the DNS as down…
     for i in 0..3 {
-        let t = Instant::now();
         assert_eq!(
             get(s.addr, &format!("/mail?Email=a{i}@slow.test")).code(),
             "000"
         );
-        assert!(
-            t.elapsed() >= Duration::from_millis(250),
-            "waited for the DNS"
-        );
     }
+    assert!(asked("slow.test") >= 3, "each was a real lookup");
     // …so the next posts are not held for a timeout: they pass unchecked
     // (fail open) without a query, even for a domain the DNS would refuse.
     let t = Instant::now();
