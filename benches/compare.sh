@@ -6,9 +6,15 @@
 #
 #   bash benches/compare.sh                 # ROUNDS=2 DURATION=5 CONNS="64 1024"
 #   ROUNDS=3 DURATION=10 bash benches/compare.sh
+#   SCENARIOS="new dup" CONNS=64 bash benches/compare.sh
+#   PRELOAD=10000000 bash benches/compare.sh   # or PRELOAD_DIR=an existing preloaded dir
 #
-# Every dataport run starts on a fresh data dir with LMDB's full sync; after
-# each "new" run the script checks that the last acknowledged lead is stored.
+# Scenarios: new (unique phones), dup (one phone, answered 006), unknown
+# (no such form, 003), mixed (7 new : 2 dup : 1 unknown).
+#
+# Every dataport run starts on a fresh data dir (or the preloaded one) with
+# LMDB's full sync; after each "new" run the script checks that the last
+# acknowledged lead is stored.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-2}
@@ -16,6 +22,7 @@ DURATION=${DURATION:-5}
 CONNS=${CONNS:-"64 1024"}
 THREADS=${THREADS:-2}
 PRELOAD=${PRELOAD:-0}      # leads stored before every dataport run (dataport preload)
+PRELOAD_DIR=${PRELOAD_DIR:-} # or: an existing preloaded data dir, used in place
 BARE=127.0.0.1:18100
 DP=127.0.0.1:18200
 WORK=$(mktemp -d)
@@ -43,9 +50,11 @@ LUA
 cat > "$WORK/new.lua" <<LUA
 dofile("$WORK/common.lua")
 local n = 0
+-- RUN keeps each run's phones apart when runs share a (preloaded) store.
+local run = tonumber(os.getenv("RUN") or "0")
 function request()
   n = n + 1
-  local phone = string.format("05%d%07d", (tid % 2 == 0) and 3 or 6, (n * 7 + tid) % 10000000)
+  local phone = string.format("05%d%07d", (tid % 2 == 0) and 3 or 6, (run * 1000003 + n * 7 + tid) % 10000000)
   return wrk.format(nil, "/land_fb", nil, body_for(phone))
 end
 LUA
@@ -53,6 +62,21 @@ cat > "$WORK/dup.lua" <<LUA
 dofile("$WORK/common.lua")
 local b = body_for("0532222222")
 function request() return wrk.format(nil, "/land_fb", nil, b) end
+LUA
+cat > "$WORK/mixed.lua" <<LUA
+dofile("$WORK/common.lua")
+local dupb = body_for("0532222222")
+local n = 0
+local run = tonumber(os.getenv("RUN") or "0")
+-- Out of every 10 posts: 7 new leads, 2 duplicates, 1 to an unknown form.
+function request()
+  n = n + 1
+  local k = n % 10
+  if k < 2 then return wrk.format(nil, "/land_fb", nil, dupb) end
+  if k == 2 then return wrk.format(nil, "/no_such_form", nil, dupb) end
+  local phone = string.format("05%d%07d", (tid % 2 == 0) and 3 or 6, (run * 1000003 + n * 7 + tid) % 10000000)
+  return wrk.format(nil, "/land_fb", nil, body_for(phone))
+end
 LUA
 cat > "$WORK/unknown.lua" <<LUA
 dofile("$WORK/common.lua")
@@ -72,11 +96,16 @@ run_wrk() { # addr script conns -> "rps p50 p99 p999 non2xx"
   echo "$rps $pct ${non:-0}"
 }
 
-if [ "$PRELOAD" -gt 0 ]; then
-  target/release/dataport preload --data-dir "$WORK/preloaded" --count "$PRELOAD"
+RUNS=0
+PRE=""
+if [ -n "$PRELOAD_DIR" ]; then
+  PRE="$PRELOAD_DIR"
+elif [ "$PRELOAD" -gt 0 ]; then
+  PRE="$WORK/preloaded"
+  target/release/dataport preload --data-dir "$PRE" --count "$PRELOAD"
 fi
 printf "%-8s %5s %5s | %10s | %10s %6s | %8s %8s %8s | %s\n" scenario conns round "bare r/s" "dp r/s" ratio "p50 ms" "p99 ms" "p999 ms" "dataport codes"
-for scenario in new dup unknown; do
+for scenario in ${SCENARIOS:-new dup unknown mixed}; do
   for c in $CONNS; do
     for r in $(seq 1 "$ROUNDS"); do
       cargo bench --bench bare_responder -q -- --serve $BARE >/dev/null 2>&1 &
@@ -84,17 +113,22 @@ for scenario in new dup unknown; do
       read -r brps _ _ _ _ <<<"$(run_wrk $BARE "$scenario" "$c")"
       kill $BPID; wait $BPID 2>/dev/null || true
 
-      rm -rf "$WORK/data"
-      if [ "$PRELOAD" -gt 0 ]; then cp -r "$WORK/preloaded" "$WORK/data"; fi
-      DATAPORT_LOG=warn target/release/dataport serve --listen $DP --data-dir "$WORK/data" >/dev/null 2>&1 &
+      # A fresh store per run; a preloaded one is reused in place (copying
+      # gigabytes per run would measure the copy's cold pages, not dataport).
+      DATA="$WORK/data"
+      if [ -n "$PRE" ]; then DATA="$PRE"; else rm -rf "$DATA"; fi
+      RUNS=$((RUNS + 1)); export RUN=$RUNS
+      DATAPORT_LOG=warn target/release/dataport serve --listen $DP --data-dir "$DATA" >/dev/null 2>&1 &
       DPID=$!; wait_up $DP
-      [ "$scenario" = dup ] && curl -s -o /dev/null -X POST -d "Phone=0532222222" "http://$DP/land_fb"
+      [ "$scenario" = dup ] || [ "$scenario" = mixed ] && curl -s -o /dev/null -X POST -d "Phone=0532222222" "http://$DP/land_fb"
       read -r drps p50 p99 p999 _ <<<"$(run_wrk $DP "$scenario" "$c")"
       codes=$(curl -s "http://$DP/metrics" | awk -F'[{}" ]+' '/^dataport_intake_responses_total/ && $NF > 0 {print $(NF-1) "=" $NF}' | sed 's/code=//' | tr '\n' ' ')
       if [ "$scenario" = new ]; then
-        acked=$(curl -s "http://$DP/metrics" | awk '/form="land_fb",code="000"/ {print $NF}')
-        stored=$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer change-me' "http://$DP/admin/v1/clients/$((${acked:-0} + PRELOAD))")
-        codes="$codes| last acked lead $acked stored: $stored"
+        # Ids follow commit order: the client before one more fresh lead is
+        # the last one the run had acknowledged.
+        next=$(curl -s "http://$DP/land_fb?Phone=0507$(printf %06d $((RUNS * 7919 % 1000000)))" | sed -n 's/.*"RecordId":\([0-9]*\).*/\1/p')
+        stored=$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer change-me' "http://$DP/admin/v1/clients/$((${next:-1} - 1))")
+        codes="$codes| last acked lead stored: $stored"
       fi
       rss=$(awk '/VmRSS/ {printf "%.0f", $2 / 1024}' /proc/$DPID/status)
       codes="$codes| rss ${rss} MiB"
