@@ -130,7 +130,9 @@ for scenario in ${SCENARIOS:-new dup unknown mixed}; do
         stored=$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer change-me' "http://$DP/admin/v1/clients/$((${next:-1} - 1))")
         codes="$codes| last acked lead stored: $stored"
       fi
-      rss=$(awk '/VmRSS/ {printf "%.0f", $2 / 1024}' /proc/$DPID/status)
+      # Resident memory: the process's own (anonymous) and LMDB's mapped
+      # file pages (page cache the kernel can drop), apart.
+      rss=$(awk '/RssAnon/ {a = $2} /RssFile/ {f = $2} END {printf "anon %.0f + file %.0f", a / 1024, f / 1024}' /proc/$DPID/status)
       codes="$codes| rss ${rss} MiB"
       kill $DPID; wait $DPID 2>/dev/null || true
       ratio=$(awk -v a="$drps" -v b="$brps" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "-" }')
