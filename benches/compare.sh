@@ -129,7 +129,7 @@ for scenario in ${SCENARIOS:-new dup unknown mixed}; do
       if [ "$scenario" = new ]; then
         # Ids follow commit order: the client before one more fresh lead is
         # the last one the run had acknowledged.
-        next=$(curl -s "http://$DP/land_fb?Phone=0507$(printf %06d $((RUNS * 7919 % 1000000)))" | sed -n 's/.*"RecordId":\([0-9]*\).*/\1/p')
+        next=$(curl -s "http://$DP/land_fb?Phone=0507$(printf %06d $(( (RANDOM * 32768 + RANDOM) % 1000000 )))" | sed -n 's/.*"RecordId":\([0-9]*\).*/\1/p')
         stored=$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer change-me' "http://$DP/admin/v1/clients/$((${next:-1} - 1))")
         codes="$codes| last acked lead stored: $stored"
       fi
