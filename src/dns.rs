@@ -18,8 +18,8 @@
 //! A DNS outage must not add a timeout to every post: after
 //! [`BREAKER_STREAK`] unknowns in a row the checker stops asking for
 //! [`BREAKER_COOLDOWN_MS`] (on the injected clock) and answers unknown at
-//! once, counted in `dataport_dns_skipped_total`; then the next miss asks
-//! again, and one answer closes the breaker.
+//! once, counted in `dataport_dns_skipped_total`; then one lookup probes
+//! (the others keep skipping), and an answer closes the breaker.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -203,10 +203,26 @@ impl DomainChecker {
                 return v;
             }
         }
-        if now < self.down_until.load(Ordering::Relaxed) {
-            self.metrics.dns_skipped.fetch_add(1, Ordering::Relaxed);
-            self.metrics.dns_fail_open.fetch_add(1, Ordering::Relaxed);
-            return Verdict::Unknown;
+        if self.unknown_streak.load(Ordering::Relaxed) >= BREAKER_STREAK {
+            // Marked down: skip until the cool-down ends; then exactly one
+            // caller (the one that moves the deadline on) probes, and the
+            // others keep skipping until its answer comes.
+            let until = self.down_until.load(Ordering::Relaxed);
+            let probe = now >= until
+                && self
+                    .down_until
+                    .compare_exchange(
+                        until,
+                        now + BREAKER_COOLDOWN_MS,
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    )
+                    .is_ok();
+            if !probe {
+                self.metrics.dns_skipped.fetch_add(1, Ordering::Relaxed);
+                self.metrics.dns_fail_open.fetch_add(1, Ordering::Relaxed);
+                return Verdict::Unknown;
+            }
         }
         self.metrics.dns_lookups.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = may::sync::mpsc::channel();
@@ -216,7 +232,9 @@ impl DomainChecker {
         };
         match verdict {
             Some((v, ttl)) if v != Verdict::Unknown => {
-                self.unknown_streak.store(0, Ordering::Relaxed);
+                if self.unknown_streak.swap(0, Ordering::Relaxed) >= BREAKER_STREAK {
+                    tracing::info!("DNS answering again: email domains are checked");
+                }
                 let mut shard = self.shard(domain);
                 if shard.len() >= SHARD_CAP {
                     shard.clear();
@@ -229,11 +247,11 @@ impl DomainChecker {
                 let streak = self.unknown_streak.fetch_add(1, Ordering::Relaxed) + 1;
                 if streak >= BREAKER_STREAK {
                     let until = self.clock.now_ms() + BREAKER_COOLDOWN_MS;
-                    if self.down_until.swap(until, Ordering::Relaxed) <= now {
+                    self.down_until.store(until, Ordering::Relaxed);
+                    if streak == BREAKER_STREAK {
                         tracing::warn!(
-                            streak,
                             cooldown_ms = BREAKER_COOLDOWN_MS,
-                            "DNS not answering: email domains pass unchecked for a while"
+                            "DNS not answering: email domains pass unchecked, asking again every cool-down"
                         );
                     }
                 }
