@@ -4,11 +4,10 @@
 //! flight at once can never both create the same client.
 
 use std::collections::BTreeMap;
-use std::ops::Bound;
 
-use heed::types::{Bytes, Unit};
-use heed::{Database, RoTxn, RwTxn, WithoutTls};
+use heed::RwTxn;
 
+use super::keys::{index_key, index_lookup, person_key, person_lookup, Owner};
 use super::records::*;
 use super::{Collection, Result, Store, StoreError};
 use crate::codes::Code;
@@ -116,79 +115,12 @@ pub struct ClientPatch {
     pub archived: Option<bool>,
 }
 
-pub(crate) fn index_key(value: &[u8], id: u64) -> Vec<u8> {
-    let mut k = Vec::with_capacity(value.len() + 9);
-    k.extend_from_slice(value);
-    k.push(0);
-    k.extend_from_slice(&id.to_be_bytes());
-    k
-}
-
-pub(crate) fn index_lookup(
-    db: Database<Bytes, Unit>,
-    txn: &RoTxn<'_, WithoutTls>,
-    value: &[u8],
-) -> Result<Vec<u64>> {
-    let mut prefix = Vec::with_capacity(value.len() + 1);
-    prefix.extend_from_slice(value);
-    prefix.push(0);
-    ids_under(db, txn, &prefix)
-}
-
-/// Whose entry a key of the shared phone and email indexes is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Owner {
-    Client = 1,
-    Contact = 2,
-}
-
-/// A key of the shared phone/email indexes: value ‖ 0x00 ‖ owner ‖ id.
-pub(crate) fn person_key(value: &[u8], owner: Owner, id: u64) -> Vec<u8> {
-    let mut k = Vec::with_capacity(value.len() + 10);
-    k.extend_from_slice(value);
-    k.push(0);
-    k.push(owner as u8);
-    k.extend_from_slice(&id.to_be_bytes());
-    k
-}
-
-/// The ids of `owner`s carrying `value` in a shared phone/email index.
-pub(crate) fn person_lookup(
-    db: Database<Bytes, Unit>,
-    txn: &RoTxn<'_, WithoutTls>,
-    value: &[u8],
-    owner: Owner,
-) -> Result<Vec<u64>> {
-    let mut prefix = Vec::with_capacity(value.len() + 2);
-    prefix.extend_from_slice(value);
-    prefix.push(0);
-    prefix.push(owner as u8);
-    ids_under(db, txn, &prefix)
-}
-
-/// The ids (the last 8 bytes of each key) of the entries under `prefix`.
-fn ids_under(
-    db: Database<Bytes, Unit>,
-    txn: &RoTxn<'_, WithoutTls>,
-    prefix: &[u8],
-) -> Result<Vec<u64>> {
-    let mut ids = Vec::new();
-    for item in db.prefix_iter(txn, prefix)? {
-        let (k, ()) = item?;
-        let tail: [u8; 8] = k[k.len() - 8..]
-            .try_into()
-            .map_err(|_| StoreError::Corrupt("index key".into()))?;
-        ids.push(u64::from_be_bytes(tail));
-    }
-    Ok(ids)
-}
-
 /// One writer batch: a write transaction plus the sequences it advances.
 pub struct Batch<'s> {
     pub(super) store: &'s Store,
     pub(super) txn: RwTxn<'s>,
     pub(super) seq: &'s mut Sequences,
-    usage_bytes_added: i64,
+    pub(super) usage_bytes_added: i64,
     pub(super) notes: Option<&'s Notifications>,
 }
 
@@ -245,7 +177,7 @@ impl<'s> Batch<'s> {
         Ok(started.elapsed())
     }
 
-    fn usage_bytes(&self) -> Result<u64> {
+    pub(super) fn usage_bytes(&self) -> Result<u64> {
         Ok(self
             .store
             .dbs
@@ -406,18 +338,6 @@ impl<'s> Batch<'s> {
             )?);
         }
         Ok(best)
-    }
-
-    pub(super) fn remember_duplicate_key(&mut self, key: Option<(KeyHash, u64)>) -> Result<()> {
-        if let Some((hash, at)) = key {
-            let h = hash.to_be_bytes();
-            let mut tk = [0u8; 24];
-            tk[..8].copy_from_slice(&at.to_be_bytes());
-            tk[8..].copy_from_slice(&h);
-            self.store.dbs.dup_by_key.put(&mut self.txn, &h, &at)?;
-            self.store.dbs.dup_by_time.put(&mut self.txn, &tk, &())?;
-        }
-        Ok(())
     }
 
     fn put_inbox_lead(
@@ -779,64 +699,5 @@ impl<'s> Batch<'s> {
         c.updated_at = now.to_string();
         self.put_client(&c, Some(&old))?;
         Ok(Some(c))
-    }
-
-    /// Forgets duplicate keys accepted before `before_ms`; at most `max` of them.
-    pub fn prune_duplicates(&mut self, before_ms: u64, max: usize) -> Result<usize> {
-        let dbs = &self.store.dbs;
-        let end = before_ms.to_be_bytes();
-        let mut doomed = Vec::new();
-        for item in dbs
-            .dup_by_time
-            .range(&self.txn, &(Bound::Unbounded, Bound::Excluded(&end[..])))?
-            .take(max)
-        {
-            let (k, ()) = item?;
-            doomed.push(k.to_vec());
-        }
-        for k in &doomed {
-            dbs.dup_by_time.delete(&mut self.txn, k)?;
-            let at = u64::from_be_bytes(
-                k[..8]
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("dup key".into()))?,
-            );
-            if dbs.dup_by_key.get(&self.txn, &k[8..])? == Some(at) {
-                dbs.dup_by_key.delete(&mut self.txn, &k[8..])?;
-            }
-        }
-        Ok(doomed.len())
-    }
-
-    /// Drops the oldest usage-log entries while they are older than
-    /// `before_ms`, or while the log holds more than `max_bytes`, or (when
-    /// `force` > 0) at least `force` of them. Returns how many went.
-    pub fn prune_usage(
-        &mut self,
-        before_ms: u64,
-        max_bytes: u64,
-        force: usize,
-        max: usize,
-    ) -> Result<usize> {
-        let db = self.store.dbs.records(Collection::UsageLog);
-        let mut bytes = (self.usage_bytes()? as i64 + self.usage_bytes_added).max(0) as u64;
-        let mut doomed = Vec::new();
-        for item in db.iter(&self.txn)?.take(max) {
-            let (id, v) = item?;
-            let old_enough = serde_json::from_slice::<UsageEntry>(v)
-                .ok()
-                .and_then(|e| crate::clock::parse_rfc3339(&e.created_at))
-                .is_some_and(|t| t < before_ms);
-            if !(old_enough || bytes > max_bytes || doomed.len() < force) {
-                break;
-            }
-            bytes = bytes.saturating_sub(v.len() as u64);
-            doomed.push((id, v.len()));
-        }
-        for (id, len) in &doomed {
-            db.delete(&mut self.txn, id)?;
-            self.usage_bytes_added -= *len as i64;
-        }
-        Ok(doomed.len())
     }
 }

@@ -8,7 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::apply::{index_key, index_lookup, Batch};
+use super::apply::Batch;
+use super::keys::{index_key, index_lookup};
 use super::{Collection, Result, Store, StoreError};
 
 /// A call in a dial queue.

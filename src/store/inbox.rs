@@ -10,7 +10,8 @@
 
 use std::ops::Bound;
 
-use super::apply::{person_lookup, Batch, Owner};
+use super::apply::Batch;
+use super::keys::{person_lookup, Owner};
 use super::records::*;
 use super::{Collection, Result, Store, StoreError};
 use crate::outbox;

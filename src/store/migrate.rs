@@ -4,7 +4,7 @@
 use heed::types::{Bytes, Unit};
 use heed::{Database, Env, RwTxn, WithoutTls};
 
-use super::apply::{person_key, Owner};
+use super::keys::{person_key, Owner};
 use super::{Dbs, Result, StoreError};
 
 /// Schema 1 → 2: the client indexes `idx_phone` / `idx_email` (value ‖ 0 ‖
@@ -53,7 +53,7 @@ mod tests {
     use heed::types::{Bytes, Str, Unit};
     use heed::{Database, EnvOpenOptions};
 
-    use super::super::apply::{index_key, person_lookup, Owner};
+    use super::super::keys::{index_key, person_lookup, Owner};
     use super::super::Store;
 
     #[test]

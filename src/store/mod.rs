@@ -35,19 +35,21 @@ pub mod apply;
 pub mod deliveries;
 pub mod dialer;
 pub mod inbox;
+mod keys;
 mod migrate;
 mod notify;
 pub mod records;
+mod retention;
 pub mod tickets;
 pub mod writer;
 
 use std::ops::Bound;
 use std::path::Path;
 
-use apply::Owner;
 use heed::byteorder::BE;
 use heed::types::{Bytes, Str, Unit, U64};
 use heed::{Database, Env, EnvOpenOptions, WithoutTls};
+use keys::Owner;
 
 /// 2: phone and email indexes shared by clients and contacts (see
 /// [`migrate`]).
@@ -291,25 +293,25 @@ impl Store {
     /// Client ids whose phone1..3 equal `phone` (normalised digits).
     pub fn clients_by_phone(&self, phone: &str) -> Result<Vec<u64>> {
         let rtxn = self.env.read_txn()?;
-        apply::person_lookup(self.dbs.idx_phone, &rtxn, phone.as_bytes(), Owner::Client)
+        keys::person_lookup(self.dbs.idx_phone, &rtxn, phone.as_bytes(), Owner::Client)
     }
 
     /// Client ids with this (lower-cased) email.
     pub fn clients_by_email(&self, email: &str) -> Result<Vec<u64>> {
         let rtxn = self.env.read_txn()?;
-        apply::person_lookup(self.dbs.idx_email, &rtxn, email.as_bytes(), Owner::Client)
+        keys::person_lookup(self.dbs.idx_email, &rtxn, email.as_bytes(), Owner::Client)
     }
 
     /// Client ids carrying this external system key.
     pub fn clients_by_external_key(&self, key: &str) -> Result<Vec<u64>> {
         let rtxn = self.env.read_txn()?;
-        apply::index_lookup(self.dbs.idx_extkey, &rtxn, key.as_bytes())
+        keys::index_lookup(self.dbs.idx_extkey, &rtxn, key.as_bytes())
     }
 
     /// Ticket ids carrying this external system key.
     pub fn tickets_by_external_key(&self, key: &str) -> Result<Vec<u64>> {
         let rtxn = self.env.read_txn()?;
-        apply::index_lookup(self.dbs.idx_ticket_extkey, &rtxn, key.as_bytes())
+        keys::index_lookup(self.dbs.idx_ticket_extkey, &rtxn, key.as_bytes())
     }
 
     /// Every run-time configuration override, by key.

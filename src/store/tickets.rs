@@ -2,7 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use super::apply::{index_key, index_lookup, Batch, LeadOutcome};
+use super::apply::{Batch, LeadOutcome};
+use super::keys::{index_key, index_lookup};
 use super::records::*;
 use super::{Collection, Result};
 use crate::codes::Code;
