@@ -98,7 +98,7 @@ pub fn raise_open_files_limit(max_connections: usize) {
             }
         }
     }
-    if lim.rlim_cur < want {
+    if lim.rlim_cur < max_connections as libc::rlim_t {
         tracing::warn!(
             limit = lim.rlim_cur,
             max_connections,
