@@ -13,7 +13,10 @@ use util::*;
 
 fn config_file(dir: &tempfile::TempDir) -> std::path::PathBuf {
     let path = dir.path().join("dataport.toml");
-    std::fs::write(&path, config_text(&dir.path().join("data"), "", "")).unwrap();
+    // A map the 100-round crash run cannot fill (the file stays sparse):
+    // a full map would answer 004 and leave later rounds testing nothing.
+    let storage = "map_size_mb = 2048";
+    std::fs::write(&path, config_text(&dir.path().join("data"), "", storage)).unwrap();
     path
 }
 
@@ -79,7 +82,7 @@ fn kill_9_during_load_loses_no_acknowledged_lead() {
         let b = Binary::start(&cfg);
         let addr = b.addr;
         let stop = Arc::new(AtomicBool::new(false));
-        let results = Arc::new(Mutex::new((Vec::new(), Vec::new())));
+        let results = Arc::new(Mutex::new((Vec::new(), Vec::new(), Vec::new())));
         let workers: Vec<_> = (0..8u64)
             .map(|t| {
                 let (stop, results) = (stop.clone(), results.clone());
@@ -102,6 +105,10 @@ fn kill_9_during_load_loses_no_acknowledged_lead() {
                         if r.status == 200 && r.code() == "000" {
                             let id = r.json()["RecordId"].as_u64().unwrap();
                             results.lock().unwrap().0.push((phone, id));
+                        } else {
+                            // A refusal (e.g. 004 from a full map) would leave
+                            // the round testing nothing: it fails the run.
+                            results.lock().unwrap().2.push(r.body.clone());
                         }
                     }
                 })
@@ -114,7 +121,8 @@ fn kill_9_during_load_loses_no_acknowledged_lead() {
         for w in workers {
             let _ = w.join();
         }
-        let (ok, all) = std::mem::take(&mut *results.lock().unwrap());
+        let (ok, all, refused) = std::mem::take(&mut *results.lock().unwrap());
+        assert!(refused.is_empty(), "round {round} refused: {refused:?}");
         if ok.is_empty() {
             // The kill came before the first commit: nothing to check this round.
             empty_rounds += 1;
