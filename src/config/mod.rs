@@ -5,6 +5,7 @@
 
 mod integrations;
 pub mod overrides;
+mod profiles;
 pub mod raw;
 
 use std::collections::HashSet;
@@ -15,6 +16,9 @@ use std::sync::Arc;
 
 use ahash::AHashMap;
 
+pub use profiles::parse_branch_circle;
+#[cfg(test)]
+use profiles::parse_redirect;
 pub use raw::RawConfig;
 
 /// The configuration compiled into the binary (`data/dataport.toml`).
@@ -291,48 +295,6 @@ pub(crate) fn err(
     });
 }
 
-/// `;A1;A3;` → `["A1", "A3"]`, or None when it does not match `^;(A[1-9][0-9]*;)+$`.
-pub fn parse_branch_circle(s: &str) -> Option<Vec<String>> {
-    let inner = s.strip_prefix(';')?.strip_suffix(';')?;
-    if inner.is_empty() {
-        return None;
-    }
-    let mut out = Vec::new();
-    for part in inner.split(';') {
-        let digits = part.strip_prefix('A')?;
-        let mut chars = digits.chars();
-        match chars.next() {
-            Some('1'..='9') => {}
-            _ => return None,
-        }
-        if !chars.all(|c| c.is_ascii_digit()) {
-            return None;
-        }
-        out.push(part.to_string());
-    }
-    Some(out)
-}
-
-fn parse_redirect(s: &str) -> Result<Option<Redirect>, String> {
-    let s = s.trim();
-    if s.is_empty() {
-        return Ok(None);
-    }
-    if s.chars().any(|c| c.is_control() || c == ' ') {
-        return Err("redirect target must not contain spaces or control characters".into());
-    }
-    let lower = s.to_ascii_lowercase();
-    if lower.starts_with("http://") || lower.starts_with("https://") {
-        return Ok(Some(Redirect::Absolute(s.to_string())));
-    }
-    if s.contains(':') || s.contains('/') || s.contains('\\') || s.starts_with('.') {
-        return Err(format!(
-            "redirect target {s:?} must be an absolute http(s) URL or a bare file name under http_dir"
-        ));
-    }
-    Ok(Some(Redirect::Static(s.to_string())))
-}
-
 /// Checks a raw configuration against every loader rule of SPEC §2.
 pub fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigError>> {
     validate_with(raw, None)
@@ -507,196 +469,7 @@ pub fn validate_with(
         });
     }
 
-    // profiles
-    let mut profiles = Vec::new();
-    let mut by_form = AHashMap::new();
-    let mut numbers = HashSet::new();
-    for (pi, p) in raw.profiles.iter().enumerate() {
-        let ploc = format!(
-            "profile #{} ({:?}, entry {})",
-            p.number,
-            p.form_name,
-            pi + 1
-        );
-        if p.number == 0 {
-            err(&mut errors, &ploc, "number must be a positive integer");
-        } else if !numbers.insert(p.number) {
-            err(&mut errors, &ploc, "duplicate profile number");
-        }
-        let form_lower = p.form_name.to_ascii_lowercase();
-        if p.form_name.is_empty() {
-            err(&mut errors, &ploc, "form_name is empty");
-        } else if p.form_name.contains('.') {
-            err(&mut errors, &ploc, "form_name must not contain '.'");
-        } else if !p
-            .form_name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
-            err(
-                &mut errors,
-                &ploc,
-                "form_name may hold only letters, digits, '_' and '-'",
-            );
-        } else if RESERVED_SEGMENTS.contains(&form_lower.as_str()) {
-            err(
-                &mut errors,
-                &ploc,
-                format!("form_name {:?} is a reserved path segment", p.form_name),
-            );
-        } else if by_form.contains_key(&form_lower) {
-            err(&mut errors, &ploc, "duplicate form_name");
-        }
-        let kind = match ProfileType::parse(&p.kind) {
-            Some(k) => k,
-            None => {
-                err(&mut errors, &ploc, format!("unknown type {:?}", p.kind));
-                ProfileType::ClientLead
-            }
-        };
-        let form_mode = match p.form_mode.as_str() {
-            "" | "none" => FormMode::None,
-            "html_form" => FormMode::HtmlForm,
-            "html_form_captcha" => FormMode::HtmlFormCaptcha,
-            other => {
-                err(&mut errors, &ploc, format!("unknown form_mode {other:?}"));
-                FormMode::None
-            }
-        };
-        let redirect_success = parse_redirect(&p.redirect_success).unwrap_or_else(|m| {
-            err(&mut errors, format!("{ploc} redirect_success"), m);
-            None
-        });
-        let redirect_error = parse_redirect(&p.redirect_error).unwrap_or_else(|m| {
-            err(&mut errors, format!("{ploc} redirect_error"), m);
-            None
-        });
-        let circle = if p.circle_between_agencies.is_empty() {
-            Vec::new()
-        } else {
-            match parse_branch_circle(&p.circle_between_agencies) {
-                Some(list) => {
-                    for b in &list {
-                        if !branch_ids.contains(b) {
-                            err(
-                                &mut errors,
-                                &ploc,
-                                format!(
-                                    "circle_between_agencies names branch {b} which is not defined"
-                                ),
-                            );
-                        }
-                    }
-                    list
-                }
-                None => {
-                    err(
-                        &mut errors,
-                        &ploc,
-                        format!(
-                            "circle_between_agencies {:?} must look like \";A1;A3;\"",
-                            p.circle_between_agencies
-                        ),
-                    );
-                    Vec::new()
-                }
-            }
-        };
-        if p.fields.is_empty() {
-            err(&mut errors, &ploc, "a profile needs at least one field row");
-        }
-        let mut rows = Vec::new();
-        for (ri, f) in p.fields.iter().enumerate() {
-            let rloc = format!(
-                "{ploc} row {} ({:?} -> {}.{})",
-                ri + 1,
-                f.external,
-                f.table,
-                f.field
-            );
-            let table = match f.table.as_str() {
-                "clients" => Some(Table::Clients),
-                "contacts" => Some(Table::Contacts),
-                "extension" => Some(Table::Extension),
-                "tickets" => Some(Table::Tickets),
-                _ => None,
-            };
-            match table {
-                None => err(&mut errors, &rloc, format!("unknown table {:?}", f.table)),
-                Some(Table::Tickets) if kind != ProfileType::ServiceTicket => err(
-                    &mut errors,
-                    &rloc,
-                    "table tickets is only for service_ticket profiles",
-                ),
-                Some(t) if t != Table::Tickets && kind == ProfileType::ServiceTicket => err(
-                    &mut errors,
-                    &rloc,
-                    "a service_ticket profile maps only into tickets",
-                ),
-                Some(t) => {
-                    let known = match t {
-                        Table::Clients => CLIENT_FIELDS.contains(&f.field.as_str()),
-                        Table::Contacts => CONTACT_FIELDS.contains(&f.field.as_str()),
-                        Table::Tickets => TICKET_FIELDS.contains(&f.field.as_str()),
-                        Table::Extension => !f.field.trim().is_empty(),
-                    };
-                    if !known {
-                        err(
-                            &mut errors,
-                            &rloc,
-                            format!("table {} has no field {:?}", f.table, f.field),
-                        );
-                    }
-                }
-            }
-            if f.mandatory && f.external.trim().is_empty() {
-                err(
-                    &mut errors,
-                    &rloc,
-                    "a mandatory row must name its posted field (external)",
-                );
-            }
-            if f.external.trim().is_empty() && f.default.is_empty() {
-                err(
-                    &mut errors,
-                    &rloc,
-                    "a row without an external field must have a default",
-                );
-            }
-            rows.push(FieldRow {
-                external: f.external.trim().to_lowercase(),
-                table: table.unwrap_or(Table::Extension),
-                field: f.field.clone(),
-                default: f.default.clone(),
-                mandatory: f.mandatory,
-            });
-        }
-        let profile = Arc::new(Profile {
-            number: p.number,
-            form_name: p.form_name.clone(),
-            kind,
-            redirect_success,
-            redirect_error,
-            external_key_field: p.external_key_field.trim().to_lowercase(),
-            circle_between_agencies: circle,
-            parameter1: p.parameter1.clone(),
-            form_mode,
-            dialer_campaign: p.dialer_campaign.clone(),
-            rate_limit_per_ip: if p.rate_limit_per_ip > 0 {
-                p.rate_limit_per_ip
-            } else {
-                raw.server.rate_limit_per_ip
-            },
-            bot_fake_success: p.bot_fake_success,
-            fields: rows,
-            counters: previous
-                .and_then(|c| c.profiles.iter().find(|old| old.number == p.number))
-                .map(|old| old.counters.clone())
-                .unwrap_or_default(),
-        });
-        by_form.entry(form_lower).or_insert_with(|| profile.clone());
-        profiles.push(profile);
-    }
+    let (profiles, by_form) = profiles::check(&raw, &branch_ids, previous, &mut errors);
 
     integrations::validate(&raw, &mut errors);
     let mut trusted_proxies = Vec::new();
