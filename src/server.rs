@@ -150,6 +150,7 @@ pub fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
         WriterConfig {
             queue: cfg.raw.storage.write_queue,
             max_batch: cfg.raw.storage.max_batch,
+            log_linger: Duration::from_millis(cfg.raw.storage.log_linger_ms),
             duplicate_window_ms: window_ms,
             usage_retention_ms: cfg.raw.logs.usage_retention_days * 86_400_000,
             usage_max_bytes: cfg.raw.logs.usage_max_bytes,

@@ -514,3 +514,37 @@ fn usage_log_keeps_its_retention_oldest_first_and_counts_drops() {
         usage_ids(&s)
     );
 }
+
+#[test]
+fn log_entries_linger_but_never_hold_an_answer() {
+    // A long linger makes the behaviour visible: a lone background entry
+    // waits for company, a lead that someone waits for does not.
+    let s = start_with("", "log_linger_ms = 2000");
+    let t = std::time::Instant::now();
+    assert_eq!(get(s.addr, "/no_such_form?Phone=0508881111").code(), "003");
+    let r = get(s.addr, "/leads?Phone=0508881112");
+    assert_eq!(r.code(), "000");
+    assert!(
+        t.elapsed() < std::time::Duration::from_millis(1500),
+        "the lead was answered without waiting out the linger: {:?}",
+        t.elapsed()
+    );
+    // The lead's commit carried the 003's usage entry with it.
+    let forms: Vec<String> = admin_json(s.addr, "/admin/v1/usage_log?limit=10")["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["form"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(forms, ["no_such_form", "leads"]);
+    // A lone entry is committed once the linger is over.
+    assert_eq!(get(s.addr, "/no_such_form?Phone=0508881113").code(), "003");
+    assert!(eventually(|| admin_json(
+        s.addr,
+        "/admin/v1/usage_log?limit=10"
+    )["data"]
+        .as_array()
+        .unwrap()
+        .len()
+        == 3));
+}

@@ -384,6 +384,11 @@ pub struct StorageSection {
     pub write_queue: usize,
     /// Most jobs one commit carries.
     pub max_batch: usize,
+    /// How long a batch holding only background entries (usage and
+    /// automation log: no answer waits for them) may gather more before its
+    /// commit. A job someone waits for commits at once, with everything
+    /// gathered. 0 = commit at once.
+    pub log_linger_ms: u64,
 }
 
 impl Default for StorageSection {
@@ -392,6 +397,7 @@ impl Default for StorageSection {
             map_size_mb: 16 * 1024,
             write_queue: 65_536,
             max_batch: 4096,
+            log_linger_ms: 5,
         }
     }
 }

@@ -8,6 +8,11 @@
 //! then replies. While it fsyncs, the next batch queues up, so the batch size
 //! follows the load by itself.
 //!
+//! A batch of background entries only (the usage and automation logs, which
+//! no answer waits for) lingers up to `log_linger` for more before its
+//! commit, so a flood of duplicates or unknown forms makes fewer, fuller
+//! commits; the first job someone waits for ends the linger at once.
+//!
 //! A full map (`MapFull`) first makes room by dropping the oldest usage-log
 //! entries and retries once; if it still fails, every job of the batch is
 //! answered with the error (intake code 004), nothing acknowledged.
@@ -77,6 +82,8 @@ pub enum Job {
 pub struct WriterConfig {
     pub queue: usize,
     pub max_batch: usize,
+    /// See `[storage] log_linger_ms`.
+    pub log_linger: Duration,
     pub duplicate_window_ms: u64,
     pub usage_retention_ms: u64,
     pub usage_max_bytes: u64,
@@ -187,6 +194,34 @@ fn run(
             match rx.try_recv() {
                 Ok(job) => batch.push(job),
                 Err(_) => break,
+            }
+        }
+        // Nobody waits for a batch of background entries: let it gather
+        // more (fewer, fuller commits under a flood of 003/006/429 posts)
+        // until a job someone waits for arrives, the batch is full, or the
+        // linger is over.
+        if !batch.is_empty()
+            && !cfg.log_linger.is_zero()
+            && batch.iter().all(|j| reply_of(j).is_none())
+        {
+            let until = Instant::now() + cfg.log_linger;
+            while batch.len() < cfg.max_batch {
+                match rx.recv_deadline(until) {
+                    Ok(job) => {
+                        let waited_for = reply_of(&job).is_some();
+                        batch.push(job);
+                        if waited_for {
+                            break;
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+            for _ in 0..plan_batch(rx.len(), cfg.max_batch.saturating_sub(batch.len()) + 1) {
+                match rx.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
             }
         }
         let housekeeping = last_housekeeping.elapsed() >= Duration::from_secs(1);
