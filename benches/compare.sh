@@ -50,11 +50,12 @@ LUA
 cat > "$WORK/new.lua" <<LUA
 dofile("$WORK/common.lua")
 local n = 0
--- RUN keeps each run's phones apart when runs share a (preloaded) store.
+-- RUN keeps each run's phones apart when runs share a (preloaded) store:
+-- run k posts phones k*200000 + 0, 1, 2, ... (one prefix per thread parity).
 local run = tonumber(os.getenv("RUN") or "0")
 function request()
   n = n + 1
-  local phone = string.format("05%d%07d", (tid % 2 == 0) and 3 or 6, (run * 1000003 + n * 7 + tid) % 10000000)
+  local phone = string.format("05%d%07d", (tid % 2 == 0) and 3 or 6, ((run % 50) * 200000 + n + math.floor((tid - 1) / 2) * 100000) % 10000000)
   return wrk.format(nil, "/land_fb", nil, body_for(phone))
 end
 LUA
@@ -74,7 +75,7 @@ function request()
   local k = n % 10
   if k < 2 then return wrk.format(nil, "/land_fb", nil, dupb) end
   if k == 2 then return wrk.format(nil, "/no_such_form", nil, dupb) end
-  local phone = string.format("05%d%07d", (tid % 2 == 0) and 3 or 6, (run * 1000003 + n * 7 + tid) % 10000000)
+  local phone = string.format("05%d%07d", (tid % 2 == 0) and 3 or 6, ((run % 50) * 200000 + n + math.floor((tid - 1) / 2) * 100000) % 10000000)
   return wrk.format(nil, "/land_fb", nil, body_for(phone))
 end
 LUA
@@ -121,6 +122,11 @@ for scenario in ${SCENARIOS:-new dup unknown mixed}; do
       DATA="$WORK/data"
       if [ -n "$PRE" ]; then DATA="$PRE"; else rm -rf "$DATA"; fi
       RUNS=$((RUNS + 1)); export RUN=$RUNS
+      if [ -n "$PRE" ]; then
+        # Runs on a kept store count on across invocations of this script,
+        # so no run posts a phone an earlier one stored.
+        RUN=$(( $(cat "$PRE.runs" 2>/dev/null || echo 0) + 1 )); echo "$RUN" > "$PRE.runs"
+      fi
       DATAPORT_LOG=warn target/release/dataport serve --config "$WORK/dataport.toml" --listen $DP --data-dir "$DATA" >/dev/null 2>&1 &
       DPID=$!; wait_up $DP
       [ "$scenario" = dup ] || [ "$scenario" = mixed ] && curl -s -o /dev/null -X POST -d "Phone=0532222222" "http://$DP/land_fb"
