@@ -71,6 +71,9 @@ type = "service_ticket"
 #[test]
 fn loadgen_reports_codes_and_finds_every_acknowledged_lead() {
     let s = start();
+    // One commit first: on a loaded CI machine the very first fsync can
+    // take a second, which would be the whole run.
+    assert_eq!(get(s.addr, "/leads?Phone=0502345699").code(), "000");
     let out = dataport()
         .args([
             "loadgen",
@@ -83,7 +86,7 @@ fn loadgen_reports_codes_and_finds_every_acknowledged_lead() {
             "-c",
             "8",
             "-d",
-            "1",
+            "2",
             "--mix",
             "70,20,10",
             "--admin-token",
@@ -197,7 +200,7 @@ fn loadgen_slow_sockets_are_closed_by_the_timeouts_while_the_load_is_served() {
         String::from_utf8_lossy(&out.stderr)
     );
     // Half heads fall to the header timeout, half bodies to the body
-    // timeout; all 300 are closed long before the 2 s of load end.
+    // timeout (400 ms each).
     assert!(
         text.contains("300 opened (0 refused), 300 closed by the server"),
         "{text}"
@@ -209,7 +212,9 @@ fn loadgen_slow_sockets_are_closed_by_the_timeouts_while_the_load_is_served() {
         .and_then(|t| t.split(" s (last)").next())
         .and_then(|t| t.parse::<f64>().ok())
         .expect("the closing times");
-    assert!(last < 2.0, "closed within the timeouts: {text}");
+    // Without the timeouts they would stay open until the watcher gives up
+    // (the run plus 30 s); on a loaded machine closing may lag a little.
+    assert!(last < 10.0, "closed by the timeouts: {text}");
     assert!(
         text.contains("000="),
         "the real clients were served: {text}"
