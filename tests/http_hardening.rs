@@ -125,7 +125,12 @@ fn timeouts_free_slow_clients() {
 
 #[test]
 fn a_slow_client_does_not_block_another() {
-    let s = limited();
+    // Stalled clients would hold a blocked server for their 5 s timeout; a
+    // free one answers in milliseconds, so a 2 s bound cannot flake.
+    let s = start_with(
+        "header_timeout_ms = 5000\nbody_timeout_ms = 5000\nmax_connections = 40",
+        "",
+    );
     let mut slow = Vec::new();
     for _ in 0..20 {
         let mut c = TcpStream::connect(s.addr).unwrap();
@@ -137,7 +142,7 @@ fn a_slow_client_does_not_block_another() {
     let r = get(s.addr, "/leads?Phone=0502112233");
     assert_eq!(r.code(), "000");
     assert!(
-        t.elapsed() < Duration::from_millis(300),
+        t.elapsed() < Duration::from_secs(2),
         "answered in {:?} while 20 clients stall",
         t.elapsed()
     );

@@ -296,11 +296,13 @@ fn a_hung_smtp_server_does_not_slow_intake() {
         assert_eq!(r.code(), "000");
         slowest = slowest.max(t.elapsed());
     }
+    // Waiting on the hung server would cost its 20 s timeout; the bounds
+    // are far below that and far above a loaded CI machine's slowest answer.
     assert!(
-        slowest < Duration::from_millis(250),
+        slowest < Duration::from_secs(5),
         "slowest answer {slowest:?} while SMTP hangs"
     );
-    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(started.elapsed() < Duration::from_secs(15));
     // The mails wait, pending, while webhooks and SMS still go out.
     assert!(eventually(|| p.hook.got().len() == 30));
     let pending_mail = outbox(&s)
