@@ -116,31 +116,28 @@ fn list(app: &App, coll: Collection, query: &str, format: Format) -> Reply {
     let mut rows: Vec<serde_json::Value> = Vec::new();
     let mut n = 0;
     let mut last_taken = None;
+    let filtering = since.is_some() || until.is_some() || !filters.is_empty();
     let scanned = app.store.scan(coll, after, SCAN_CAP, |id, bytes| {
-        if since.is_some() || until.is_some() || !filters.is_empty() {
+        // Parsed once, only when a filter or the CSV writer needs the fields.
+        let value = if filtering || format == Format::Csv {
             let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) else {
                 return true;
             };
-            let at = v
-                .get("created_at")
-                .and_then(|t| t.as_str())
-                .and_then(parse_rfc3339);
-            if since.is_some_and(|s| at.is_none_or(|t| t < s))
-                || until.is_some_and(|u| at.is_none_or(|t| t > u))
-            {
+            if filtering && !record_matches(&v, since, until, &filters) {
                 return true;
             }
-            if !filters.iter().all(|(k, want)| field_equals(&v, k, want)) {
-                return true;
-            }
-        }
-        if format == Format::Csv {
-            rows.push(serde_json::from_slice(bytes).unwrap_or_default());
+            Some(v)
         } else {
-            if n > 0 {
-                out.push(b',');
+            None
+        };
+        match value {
+            Some(v) if format == Format::Csv => rows.push(v),
+            _ => {
+                if n > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(bytes);
             }
-            out.extend_from_slice(bytes);
         }
         n += 1;
         last_taken = Some(id);
@@ -174,6 +171,26 @@ fn list(app: &App, coll: Collection, query: &str, format: Format) -> Reply {
     }
     out.push(b'}');
     Reply::json(200, out)
+}
+
+/// Whether a record falls within `since`..=`until` (its `created_at`) and
+/// carries every filtered field value.
+fn record_matches(
+    v: &serde_json::Value,
+    since: Option<u64>,
+    until: Option<u64>,
+    filters: &[(String, String)],
+) -> bool {
+    let at = v
+        .get("created_at")
+        .and_then(|t| t.as_str())
+        .and_then(parse_rfc3339);
+    if since.is_some_and(|s| at.is_none_or(|t| t < s))
+        || until.is_some_and(|u| at.is_none_or(|t| t > u))
+    {
+        return false;
+    }
+    filters.iter().all(|(k, want)| field_equals(v, k, want))
 }
 
 fn field_equals(v: &serde_json::Value, key: &str, want: &str) -> bool {
