@@ -167,10 +167,20 @@ pub fn prune_budget(jobs: usize, housekeeping: bool) -> usize {
     }
 }
 
-/// How many jobs to take into the next batch: everything queued, up to the cap.
-/// (Pure, so the batching decision is tested on its own.)
-pub fn plan_batch(queued: usize, max_batch: usize) -> usize {
-    queued.min(max_batch.saturating_sub(1))
+/// How many more jobs a batch holding `taken` takes: everything queued, up
+/// to the cap. (Pure, so the batching decision is tested on its own.)
+pub fn plan_batch(queued: usize, taken: usize, max_batch: usize) -> usize {
+    queued.min(max_batch.saturating_sub(taken))
+}
+
+/// Moves what is already queued into `batch`, up to `max_batch` in all.
+fn take_queued(rx: &Receiver<Job>, batch: &mut Vec<Job>, max_batch: usize) {
+    for _ in 0..plan_batch(rx.len(), batch.len(), max_batch) {
+        match rx.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
 }
 
 fn run(
@@ -190,12 +200,7 @@ fn run(
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
         }
-        for _ in 0..plan_batch(rx.len(), cfg.max_batch) {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
+        take_queued(&rx, &mut batch, cfg.max_batch);
         // Nobody waits for a batch of background entries: let it gather
         // more (fewer, fuller commits under a flood of 003/006/429 posts)
         // until a job someone waits for arrives, the batch is full, or the
@@ -217,12 +222,7 @@ fn run(
                     Err(_) => break,
                 }
             }
-            for _ in 0..plan_batch(rx.len(), cfg.max_batch.saturating_sub(batch.len()) + 1) {
-                match rx.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
-                }
-            }
+            take_queued(&rx, &mut batch, cfg.max_batch);
         }
         let housekeeping = last_housekeeping.elapsed() >= Duration::from_secs(1);
         if batch.is_empty() && !housekeeping {
@@ -416,9 +416,11 @@ mod tests {
 
     #[test]
     fn batch_plan_takes_what_is_queued_up_to_the_cap() {
-        assert_eq!(plan_batch(0, 4096), 0);
-        assert_eq!(plan_batch(10, 4096), 10);
-        assert_eq!(plan_batch(10_000, 4096), 4095); // plus the first job = 4096
-        assert_eq!(plan_batch(5, 1), 0);
+        assert_eq!(plan_batch(0, 1, 4096), 0);
+        assert_eq!(plan_batch(10, 1, 4096), 10);
+        assert_eq!(plan_batch(10_000, 1, 4096), 4095); // plus the first job = 4096
+        assert_eq!(plan_batch(5, 1, 1), 0);
+        assert_eq!(plan_batch(5, 4096, 4096), 0, "a full batch takes nothing");
+        assert_eq!(plan_batch(5, 5000, 4096), 0);
     }
 }
