@@ -40,9 +40,17 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 local pad = "$PAD"
 function body_for(phone) return "FirstName=Load&LastName=Gen&Phone=" .. phone .. "&Email=lg" .. phone .. "@loadgen.example&Notes=" .. pad end
-local counter = 0
-local tid = 0
-function setup(thread) tid = tid + 1; thread:set("tid", tid) end
+-- RUN keeps each run's phones apart when runs share a (preloaded) store:
+-- run k posts phones k*200000 + 0, 1, 2, ... (one prefix per thread parity).
+local run = tonumber(os.getenv("RUN") or "0")
+-- The n-th new phone of this thread ("tid" is the global thread:set gives
+-- each thread's state).
+function new_phone(n)
+  local t = rawget(_G, "tid") or 1
+  return string.format("05%d%07d", (t % 2 == 0) and 3 or 6, ((run % 50) * 200000 + n + math.floor((t - 1) / 2) * 100000) % 10000000)
+end
+local threads = 0
+function setup(thread) threads = threads + 1; thread:set("tid", threads) end
 function done(summary, latency, requests)
   io.write(string.format("PCT %.3f %.3f %.3f\n", latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency:percentile(99.9) / 1000))
 end
@@ -50,13 +58,9 @@ LUA
 cat > "$WORK/new.lua" <<LUA
 dofile("$WORK/common.lua")
 local n = 0
--- RUN keeps each run's phones apart when runs share a (preloaded) store:
--- run k posts phones k*200000 + 0, 1, 2, ... (one prefix per thread parity).
-local run = tonumber(os.getenv("RUN") or "0")
 function request()
   n = n + 1
-  local phone = string.format("05%d%07d", (tid % 2 == 0) and 3 or 6, ((run % 50) * 200000 + n + math.floor((tid - 1) / 2) * 100000) % 10000000)
-  return wrk.format(nil, "/land_fb", nil, body_for(phone))
+  return wrk.format(nil, "/land_fb", nil, body_for(new_phone(n)))
 end
 LUA
 cat > "$WORK/dup.lua" <<LUA
@@ -68,15 +72,13 @@ cat > "$WORK/mixed.lua" <<LUA
 dofile("$WORK/common.lua")
 local dupb = body_for("0532222222")
 local n = 0
-local run = tonumber(os.getenv("RUN") or "0")
 -- Out of every 10 posts: 7 new leads, 2 duplicates, 1 to an unknown form.
 function request()
   n = n + 1
   local k = n % 10
   if k < 2 then return wrk.format(nil, "/land_fb", nil, dupb) end
   if k == 2 then return wrk.format(nil, "/no_such_form", nil, dupb) end
-  local phone = string.format("05%d%07d", (tid % 2 == 0) and 3 or 6, ((run % 50) * 200000 + n + math.floor((tid - 1) / 2) * 100000) % 10000000)
-  return wrk.format(nil, "/land_fb", nil, body_for(phone))
+  return wrk.format(nil, "/land_fb", nil, body_for(new_phone(n)))
 end
 LUA
 cat > "$WORK/unknown.lua" <<LUA
