@@ -8,26 +8,6 @@ use heed::{Database, RoTxn, WithoutTls};
 
 use super::{Result, StoreError};
 
-/// A key of a plain index: value ‖ 0x00 ‖ id.
-pub(crate) fn index_key(value: &[u8], id: u64) -> Vec<u8> {
-    let mut k = Vec::with_capacity(value.len() + 9);
-    k.extend_from_slice(value);
-    k.push(0);
-    k.extend_from_slice(&id.to_be_bytes());
-    k
-}
-
-pub(crate) fn index_lookup(
-    db: Database<Bytes, Unit>,
-    txn: &RoTxn<'_, WithoutTls>,
-    value: &[u8],
-) -> Result<Vec<u64>> {
-    let mut prefix = Vec::with_capacity(value.len() + 1);
-    prefix.extend_from_slice(value);
-    prefix.push(0);
-    ids_under(db, txn, &prefix)
-}
-
 /// Whose entry a key of the shared phone and email indexes is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Owner {
@@ -35,14 +15,40 @@ pub(crate) enum Owner {
     Contact = 2,
 }
 
-/// A key of the shared phone/email indexes: value ‖ 0x00 ‖ owner ‖ id.
-pub(crate) fn person_key(value: &[u8], owner: Owner, id: u64) -> Vec<u8> {
+/// The part of a key before the id: value ‖ 0x00, then the owner's byte in
+/// the shared phone/email indexes. Room is left for the id.
+fn prefix(value: &[u8], owner: Option<Owner>) -> Vec<u8> {
     let mut k = Vec::with_capacity(value.len() + 10);
     k.extend_from_slice(value);
     k.push(0);
-    k.push(owner as u8);
-    k.extend_from_slice(&id.to_be_bytes());
+    if let Some(o) = owner {
+        k.push(o as u8);
+    }
     k
+}
+
+fn with_id(mut prefix: Vec<u8>, id: u64) -> Vec<u8> {
+    prefix.extend_from_slice(&id.to_be_bytes());
+    prefix
+}
+
+/// A key of a plain index: value ‖ 0x00 ‖ id.
+pub(crate) fn index_key(value: &[u8], id: u64) -> Vec<u8> {
+    with_id(prefix(value, None), id)
+}
+
+/// The ids carrying `value` in a plain index.
+pub(crate) fn index_lookup(
+    db: Database<Bytes, Unit>,
+    txn: &RoTxn<'_, WithoutTls>,
+    value: &[u8],
+) -> Result<Vec<u64>> {
+    ids_under(db, txn, &prefix(value, None))
+}
+
+/// A key of the shared phone/email indexes: value ‖ 0x00 ‖ owner ‖ id.
+pub(crate) fn person_key(value: &[u8], owner: Owner, id: u64) -> Vec<u8> {
+    with_id(prefix(value, Some(owner)), id)
 }
 
 /// The ids of `owner`s carrying `value` in a shared phone/email index.
@@ -52,11 +58,7 @@ pub(crate) fn person_lookup(
     value: &[u8],
     owner: Owner,
 ) -> Result<Vec<u64>> {
-    let mut prefix = Vec::with_capacity(value.len() + 2);
-    prefix.extend_from_slice(value);
-    prefix.push(0);
-    prefix.push(owner as u8);
-    ids_under(db, txn, &prefix)
+    ids_under(db, txn, &prefix(value, Some(owner)))
 }
 
 /// The ids (the last 8 bytes of each key) of the entries under `prefix`.
