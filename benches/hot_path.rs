@@ -17,7 +17,7 @@ use dataport::http::body::Fields;
 use dataport::intake::mapping;
 use dataport::intake::normalize::Phones;
 use dataport::store::apply::{Batch, LeadDraft, Sequences};
-use dataport::store::Store;
+use dataport::store::{AnchorIndex, DuplicateKey, Store};
 
 const FORM: &[u8] = b"FirstName=Dana&LastName=Levi&Phone=050-123-4567&Email=Dana%40Example.com&City=Tel+Aviv&Campaign=summer&utm_source=fb&Extra=1";
 
@@ -49,13 +49,18 @@ fn index_lookups(c: &mut Criterion) {
         let mut batch = Batch::begin(&store, &mut seq).unwrap();
         for i in 0..5_000u64 {
             let n = chunk * 5_000 + i;
+            let phone = format!("97253{n:07}");
             let mut d = LeadDraft {
                 profile: 1,
                 match_existing: false,
-                duplicate_key: Some((dataport::dedupe::key_hash(1, &[&n.to_string()]), 1_000)),
+                duplicate_key: Some(DuplicateKey::new(
+                    dataport::dedupe::key_hash(1, &[&n.to_string()]),
+                    1_000,
+                    Some((AnchorIndex::Phone, &phone)),
+                )),
                 ..LeadDraft::default()
             };
-            d.client.phone1 = format!("97253{n:07}");
+            d.client.phone1 = phone;
             d.client.email = format!("lead{n}@example.com");
             d.client.created_at = "2026-11-22T10:00:00.000Z".into();
             batch.apply_lead(&d).unwrap();
@@ -75,7 +80,11 @@ fn index_lookups(c: &mut Criterion) {
     });
     let k = dataport::dedupe::key_hash(1, &["54321"]);
     g.bench_function("duplicate_key", |b| {
-        b.iter(|| store.duplicate_accepted_at(black_box(k)).unwrap())
+        b.iter(|| {
+            store
+                .duplicate_accepted_at(black_box(k), Some((AnchorIndex::Phone, "972530054321")))
+                .unwrap()
+        })
     });
     g.finish();
 }

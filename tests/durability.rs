@@ -220,3 +220,68 @@ fn sigterm_finishes_requests_in_flight_and_exits_0() {
         "acknowledged but missing after SIGTERM: {lost:?}"
     );
 }
+
+/// A flood of distinct posts larger than the in-memory window: every repeat
+/// is still 006, answered from the keys stored beside each post's phone or
+/// email (or, for a ticket with neither, in the hash-keyed tree).
+#[test]
+fn a_window_larger_than_its_cache_is_answered_from_storage() {
+    let ticket_profile = r#"
+[[profiles]]
+number = 9
+form_name = "support"
+type = "service_ticket"
+  [[profiles.fields]]
+  external = "Name"
+  table = "tickets"
+  field = "complainer_name"
+  [[profiles.fields]]
+  external = "Phone"
+  table = "tickets"
+  field = "return_phone"
+  [[profiles.fields]]
+  external = "Subject"
+  table = "tickets"
+  field = "subject"
+"#;
+    let s = start_text(|d| {
+        config_text_with_tail(d, "", "", ticket_profile).replace(
+            "[intake]\n",
+            // The smallest cache: 16 keys in each of its 64 shards.
+            "[intake]\nduplicate_cache_entries = 1\n",
+        )
+    });
+    let posts: Vec<String> = (0..900)
+        .map(|i| format!("/leads?Phone=0502{i:06}"))
+        .chain((0..600).map(|i| format!("/leads?Email=flood{i}@example.com")))
+        .chain((0..100).map(|i| format!("/support?Name=N{i}&Subject=S&Phone=0503{i:06}")))
+        .chain((0..100).map(|i| format!("/support?Name=N{i}&Subject=Nothing")))
+        .collect();
+    let post_all = |want: &str| {
+        std::thread::scope(|t| {
+            for chunk in posts.chunks(posts.len() / 8 + 1) {
+                t.spawn(move || {
+                    for p in chunk {
+                        assert_eq!(get(s.addr, p).code(), want, "{p}");
+                    }
+                });
+            }
+        })
+    };
+    post_all("000");
+    post_all("006"); // every one repeated within the window
+    let metrics = get(s.addr, "/metrics").body;
+    let lookups: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("dataport_duplicate_storage_lookups_total "))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(
+        lookups >= 300,
+        "the cache overflowed, storage answered: {lookups}"
+    );
+    // An hour later the window is over: the same posts are new again.
+    s.clock.advance_ms(3_600_001);
+    assert_eq!(get(s.addr, &posts[0]).code(), "001", "an existing client");
+    assert_eq!(get(s.addr, &posts[1650]).code(), "000");
+}

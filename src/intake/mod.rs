@@ -23,6 +23,7 @@ use crate::http::{Reply, Request};
 use crate::store::apply::LeadDraft;
 use crate::store::records::{AutomationEntry, BadLead, UsageEntry};
 use crate::store::writer::{Applied, Job, SubmitError};
+use crate::store::DuplicateKey;
 
 /// `GET|POST /{form_name}`.
 pub fn handle(app: &App, req: &Request<'_>, form: &str) -> Reply {
@@ -221,6 +222,7 @@ fn run(
     } else {
         let c = &m.client;
         let key = dedupe::key_hash(profile.number, &[&c.phone1, &c.phone2, &c.phone3, &c.email]);
+        let anchor = DuplicateKey::anchor_of(&[&c.phone1, &c.phone2, &c.phone3], &c.email);
         let seen = match app.dedupe.check(key, now) {
             Check::Reserved => false,
             Check::Duplicate => true,
@@ -228,7 +230,7 @@ fn run(
                 app.metrics
                     .duplicate_storage_lookups
                     .fetch_add(1, Ordering::Relaxed);
-                match app.store.duplicate_accepted_at(key) {
+                match app.store.duplicate_accepted_at(key, anchor) {
                     Ok(Some(at)) if at + app.dedupe.window_ms() > now => true,
                     Ok(_) => {
                         app.dedupe.reserve(key, now);
@@ -242,8 +244,9 @@ fn run(
             log_extras(app, profile, &created_at, m.extras);
             return Ok((Code::Duplicate, None));
         }
-        Some((key, now))
+        Some(DuplicateKey::new(key, now, anchor))
     };
+    let reserved = duplicate_key.as_ref().map(|k| (k.hash, k.at));
 
     // 8. Computed fields.
     let c = &mut m.client;
@@ -319,7 +322,7 @@ fn run(
     };
     let outcome = app.writer.call(|r| Job::Lead(Box::new(draft), r));
     let release = || {
-        if let Some((key, at)) = duplicate_key {
+        if let Some((key, at)) = reserved {
             app.dedupe.release(key, at);
         }
     };

@@ -14,6 +14,7 @@ use crate::http::body::Fields;
 use crate::store::records::SOURCE_PUBLIC_WEBSITE;
 use crate::store::tickets::TicketDraft;
 use crate::store::writer::{Applied, Job};
+use crate::store::DuplicateKey;
 
 pub(super) fn run(
     app: &App,
@@ -76,10 +77,11 @@ pub(super) fn run(
                 &t.subject,
             ],
         );
+        let anchor = DuplicateKey::anchor_of(&[&t.return_phone], &t.return_email);
         let seen = match app.dedupe.check(key, now) {
             Check::Reserved => false,
             Check::Duplicate => true,
-            Check::AskStorage => match app.store.duplicate_accepted_at(key) {
+            Check::AskStorage => match app.store.duplicate_accepted_at(key, anchor) {
                 Ok(Some(at)) if at + app.dedupe.window_ms() > now => true,
                 Ok(_) => {
                     app.dedupe.reserve(key, now);
@@ -92,8 +94,9 @@ pub(super) fn run(
             log_extras(app, profile, &created_at, m.extras);
             return (Code::Duplicate, None);
         }
-        Some((key, now))
+        Some(DuplicateKey::new(key, now, anchor))
     };
+    let reserved = duplicate_key.as_ref().map(|k| (k.hash, k.at));
     // 8. Number and store.
     let draft = TicketDraft {
         at_ms: now,
@@ -103,7 +106,7 @@ pub(super) fn run(
     };
     let outcome = app.writer.call(|r| Job::Ticket(Box::new(draft), r));
     if !matches!(outcome, Ok(Ok(_))) {
-        if let Some((key, at)) = duplicate_key {
+        if let Some((key, at)) = reserved {
             app.dedupe.release(key, at);
         }
     }

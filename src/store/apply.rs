@@ -9,9 +9,9 @@ use heed::RwTxn;
 
 use super::keys::{index_key, index_lookup, person_key, person_lookup, Owner};
 use super::records::*;
+use super::DuplicateKey;
 use super::{Collection, Result, Store, StoreError};
 use crate::codes::Code;
-use crate::dedupe::KeyHash;
 use crate::outbox::{self, Notifications};
 
 /// Next ids, loaded from the last key of each collection at start.
@@ -74,7 +74,7 @@ pub struct LeadDraft {
     /// Every posted field as received (for backups and history).
     pub posted: BTreeMap<String, String>,
     /// The duplicate key reserved for this post and when.
-    pub duplicate_key: Option<(KeyHash, u64)>,
+    pub duplicate_key: Option<DuplicateKey>,
     /// Step 9 runs (false for `client_lead_no_dedupe`).
     pub match_existing: bool,
     pub high_range_start: u64,
@@ -674,7 +674,7 @@ impl<'s> Batch<'s> {
                 ..AutomationEntry::default()
             })?;
         }
-        self.remember_duplicate_key(d.duplicate_key)?;
+        self.remember_duplicate_key(d.duplicate_key.as_ref())?;
         Ok(outcome)
     }
 

@@ -1,7 +1,9 @@
 //! Index keys: how a value and a record id become an LMDB key, and how the
 //! ids under a value are read back. Plain indexes are `value ‖ 0x00 ‖ id`;
 //! the phone and email indexes, shared by clients and contacts, are
-//! `value ‖ 0x00 ‖ owner ‖ id` (values never contain a zero byte).
+//! `value ‖ 0x00 ‖ owner ‖ id` (values never contain a zero byte). A
+//! post's duplicate key is kept in the same index, right after the entries
+//! of the post's first phone (or its email): `value ‖ 0x00 ‖ 3 ‖ hash ‖ at`.
 
 use heed::types::{Bytes, Unit};
 use heed::{Database, RoTxn, WithoutTls};
@@ -13,6 +15,8 @@ use super::{Result, StoreError};
 pub(crate) enum Owner {
     Client = 1,
     Contact = 2,
+    /// A duplicate key of the hour window, anchored at this value.
+    DuplicateKey = 3,
 }
 
 /// The part of a key before the id: value ‖ 0x00, then the owner's byte in
@@ -59,6 +63,25 @@ pub(crate) fn person_lookup(
     owner: Owner,
 ) -> Result<Vec<u64>> {
     ids_under(db, txn, &prefix(value, Some(owner)))
+}
+
+/// A duplicate key kept next to its anchor value: value ‖ 0x00 ‖ 3 ‖ hash ‖ at.
+pub(crate) fn anchored_duplicate_key(value: &[u8], hash: u128, at: u64) -> Vec<u8> {
+    let mut k = prefix(value, Some(Owner::DuplicateKey));
+    k.extend_from_slice(&hash.to_be_bytes());
+    with_id(k, at)
+}
+
+/// The latest time `hash` was accepted, among its entries anchored at `value`.
+pub(crate) fn anchored_duplicate_lookup(
+    db: Database<Bytes, Unit>,
+    txn: &RoTxn<'_, WithoutTls>,
+    value: &[u8],
+    hash: u128,
+) -> Result<Option<u64>> {
+    let mut p = prefix(value, Some(Owner::DuplicateKey));
+    p.extend_from_slice(&hash.to_be_bytes());
+    Ok(ids_under(db, txn, &p)?.into_iter().max())
 }
 
 /// The ids (the last 8 bytes of each key) of the entries under `prefix`.

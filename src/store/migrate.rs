@@ -92,6 +92,6 @@ mod tests {
         assert_eq!(contacts(store.dbs.idx_phone, "972502345678"), [9]);
         assert_eq!(contacts(store.dbs.idx_email, "boss@example.com"), [10]);
         let v = store.dbs.meta.get(&r, "schema_version").unwrap().unwrap();
-        assert_eq!(v, 2u64.to_be_bytes());
+        assert_eq!(v, super::super::SCHEMA_VERSION.to_be_bytes());
     }
 }

@@ -20,8 +20,9 @@
 //! | `idx_buyer_delivery` | buyer (BE u64) ‖ delivery id   | () — a buyer's deliveries in order |
 //! | `dial_pending`, `dial_phone`, `dialer_state` | see `dialer.rs` | dial queues |
 //! | `outbox_due`      | next attempt ms (BE) ‖ outbox id  | () — pending notifications by due time |
-//! | `dup_by_key`      | duplicate-key hash (16 bytes)    | accepted at, ms (BE u64) |
-//! | `dup_by_time`     | ms (BE u64) ‖ hash               | () |
+//! | `idx_person_*` (owner 3) | anchor value ‖ 0x00 ‖ 3 ‖ hash ‖ ms | () — a duplicate key beside its first phone or email |
+//! | `dup_by_key`      | duplicate-key hash (16 bytes)    | accepted at, ms (BE u64) — keys without a phone or email |
+//! | `dup_by_time`     | ms (BE u64) ‖ hash               | where the key is: empty = `dup_by_key`, else index byte ‖ anchor value |
 //!
 //! A client's and its contact's entries for one phone (or email) sit side by
 //! side in one index, so a new lead dirties one leaf page per value, not
@@ -43,6 +44,8 @@ mod retention;
 pub mod tickets;
 pub mod writer;
 
+pub use retention::{AnchorIndex, DuplicateKey};
+
 use std::ops::Bound;
 use std::path::Path;
 
@@ -52,8 +55,10 @@ use heed::{Database, Env, EnvOpenOptions, WithoutTls};
 use keys::Owner;
 
 /// 2: phone and email indexes shared by clients and contacts (see
-/// [`migrate`]).
-pub const SCHEMA_VERSION: u64 = 2;
+/// [`migrate`]). 3: duplicate keys kept beside their first phone or email
+/// in those indexes (nothing to move: a schema-2 store's `dup_by_key`
+/// entries are still read, and expire within the window).
+pub const SCHEMA_VERSION: u64 = 3;
 
 type Id = U64<BE>;
 
@@ -161,12 +166,19 @@ pub(crate) struct Dbs {
     idx_email: Database<Bytes, Unit>,
     idx_extkey: Database<Bytes, Unit>,
     dup_by_key: Database<Bytes, Id>,
-    dup_by_time: Database<Bytes, Unit>,
+    dup_by_time: Database<Bytes, Bytes>,
 }
 
 impl Dbs {
     fn records(&self, c: Collection) -> Database<Id, Bytes> {
         self.records[c as usize]
+    }
+
+    fn anchor_index(&self, index: AnchorIndex) -> Database<Bytes, Unit> {
+        match index {
+            AnchorIndex::Phone => self.idx_phone,
+            AnchorIndex::Email => self.idx_email,
+        }
     }
 }
 
@@ -349,12 +361,6 @@ impl Store {
         Ok(out)
     }
 
-    /// When the duplicate key was last accepted, if it is still stored.
-    pub fn duplicate_accepted_at(&self, hash: crate::dedupe::KeyHash) -> Result<Option<u64>> {
-        let rtxn = self.env.read_txn()?;
-        Ok(self.dbs.dup_by_key.get(&rtxn, &hash.to_be_bytes())?)
-    }
-
     /// Every duplicate key accepted at or after `since_ms`, for rebuilding the
     /// in-memory window at start.
     pub fn duplicates_since(&self, since_ms: u64) -> Result<Vec<(crate::dedupe::KeyHash, u64)>> {
@@ -366,7 +372,7 @@ impl Store {
             .dup_by_time
             .range(&rtxn, &(Bound::Included(&from[..]), Bound::Unbounded))?
         {
-            let (key, ()) = item?;
+            let (key, _) = item?;
             if key.len() != 24 {
                 return Err(StoreError::Corrupt("dup_by_time key".into()));
             }

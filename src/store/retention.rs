@@ -1,24 +1,97 @@
 //! What a batch keeps and forgets over time: the persisted duplicate keys of
-//! the hour window (SPEC §4 step 7), and the usage log's retention by age
+//! the hour window (SPEC §4 step 7, where each is kept: [`DuplicateKey`]), and the usage log's retention by age
 //! and size. Every commit prunes a little (see `writer::prune_budget`).
 
 use std::ops::Bound;
 
 use super::apply::Batch;
+use super::keys::{anchored_duplicate_key, anchored_duplicate_lookup};
 use super::records::UsageEntry;
 use super::{Collection, Result, StoreError};
 use crate::dedupe::KeyHash;
 
-impl Batch<'_> {
-    pub(super) fn remember_duplicate_key(&mut self, key: Option<(KeyHash, u64)>) -> Result<()> {
-        if let Some((hash, at)) = key {
-            let h = hash.to_be_bytes();
-            let mut tk = [0u8; 24];
-            tk[..8].copy_from_slice(&at.to_be_bytes());
-            tk[8..].copy_from_slice(&h);
-            self.store.dbs.dup_by_key.put(&mut self.txn, &h, &at)?;
-            self.store.dbs.dup_by_time.put(&mut self.txn, &tk, &())?;
+/// Which shared index holds a duplicate key's anchor value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnchorIndex {
+    Phone = 1,
+    Email = 2,
+}
+
+/// An accepted post's duplicate key as the writer persists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuplicateKey {
+    pub hash: KeyHash,
+    /// Accepted at, ms.
+    pub at: u64,
+    /// Where it is kept: beside this value's entries in the phone or email
+    /// index (the post's first phone, else its email), so remembering it
+    /// dirties a leaf page the lead writes anyway — a separate hash-keyed
+    /// tree cost every new lead one more random page per commit. Without an
+    /// anchor it goes to `dup_by_key`.
+    pub anchor: Option<(AnchorIndex, String)>,
+}
+
+impl DuplicateKey {
+    /// The anchor of a key made of these phones and email: the first
+    /// non-empty phone, else the email, else none.
+    pub fn anchor_of<'a>(phones: &[&'a str], email: &'a str) -> Option<(AnchorIndex, &'a str)> {
+        match phones.iter().find(|p| !p.is_empty()) {
+            Some(p) => Some((AnchorIndex::Phone, p)),
+            None if !email.is_empty() => Some((AnchorIndex::Email, email)),
+            None => None,
         }
+    }
+
+    pub fn new(hash: KeyHash, at: u64, anchor: Option<(AnchorIndex, &str)>) -> DuplicateKey {
+        DuplicateKey {
+            hash,
+            at,
+            anchor: anchor.map(|(i, v)| (i, v.to_string())),
+        }
+    }
+}
+
+impl super::Store {
+    /// When the duplicate key was last accepted, if that is still stored.
+    pub fn duplicate_accepted_at(
+        &self,
+        hash: KeyHash,
+        anchor: Option<(AnchorIndex, &str)>,
+    ) -> Result<Option<u64>> {
+        let rtxn = self.env.read_txn()?;
+        if let Some((index, value)) = anchor {
+            let db = self.dbs.anchor_index(index);
+            if let Some(at) = anchored_duplicate_lookup(db, &rtxn, value.as_bytes(), hash)? {
+                return Ok(Some(at));
+            }
+        }
+        // Keys without an anchor, and those stored before anchoring existed.
+        Ok(self.dbs.dup_by_key.get(&rtxn, &hash.to_be_bytes())?)
+    }
+}
+
+impl Batch<'_> {
+    pub(super) fn remember_duplicate_key(&mut self, key: Option<&DuplicateKey>) -> Result<()> {
+        let Some(key) = key else { return Ok(()) };
+        let dbs = &self.store.dbs;
+        let mut tk = [0u8; 24];
+        tk[..8].copy_from_slice(&key.at.to_be_bytes());
+        tk[8..].copy_from_slice(&key.hash.to_be_bytes());
+        // dup_by_time's value says where the key is: empty = dup_by_key,
+        // else the anchor's index byte and value.
+        let mut where_kept = Vec::new();
+        match &key.anchor {
+            Some((index, value)) => {
+                let k = anchored_duplicate_key(value.as_bytes(), key.hash, key.at);
+                dbs.anchor_index(*index).put(&mut self.txn, &k, &())?;
+                where_kept.push(*index as u8);
+                where_kept.extend_from_slice(value.as_bytes());
+            }
+            None => dbs
+                .dup_by_key
+                .put(&mut self.txn, &key.hash.to_be_bytes(), &key.at)?,
+        }
+        dbs.dup_by_time.put(&mut self.txn, &tk, &where_kept)?;
         Ok(())
     }
 
@@ -32,18 +105,29 @@ impl Batch<'_> {
             .range(&self.txn, &(Bound::Unbounded, Bound::Excluded(&end[..])))?
             .take(max)
         {
-            let (k, ()) = item?;
-            doomed.push(k.to_vec());
+            let (k, where_kept) = item?;
+            doomed.push((k.to_vec(), where_kept.to_vec()));
         }
-        for k in &doomed {
+        for (k, where_kept) in &doomed {
             dbs.dup_by_time.delete(&mut self.txn, k)?;
-            let at = u64::from_be_bytes(
-                k[..8]
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("dup key".into()))?,
-            );
-            if dbs.dup_by_key.get(&self.txn, &k[8..])? == Some(at) {
-                dbs.dup_by_key.delete(&mut self.txn, &k[8..])?;
+            let corrupt = || StoreError::Corrupt("dup_by_time key".into());
+            let at = u64::from_be_bytes(k[..8].try_into().map_err(|_| corrupt())?);
+            let hash = u128::from_be_bytes(k[8..].try_into().map_err(|_| corrupt())?);
+            match where_kept.split_first() {
+                Some((&index, value)) => {
+                    let index = match index {
+                        1 => AnchorIndex::Phone,
+                        2 => AnchorIndex::Email,
+                        _ => return Err(corrupt()),
+                    };
+                    let key = anchored_duplicate_key(value, hash, at);
+                    dbs.anchor_index(index).delete(&mut self.txn, &key)?;
+                }
+                None => {
+                    if dbs.dup_by_key.get(&self.txn, &k[8..])? == Some(at) {
+                        dbs.dup_by_key.delete(&mut self.txn, &k[8..])?;
+                    }
+                }
             }
         }
         Ok(doomed.len())
@@ -79,5 +163,140 @@ impl Batch<'_> {
             self.usage_bytes_added -= *len as i64;
         }
         Ok(doomed.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::apply::{Batch, LeadDraft, Sequences};
+    use super::super::Store;
+    use super::*;
+
+    const HOUR: u64 = 3_600_000;
+
+    fn remember(store: &Store, seq: &mut Sequences, lead: Option<LeadDraft>, key: DuplicateKey) {
+        let mut b = Batch::begin(store, seq).unwrap();
+        if let Some(d) = lead {
+            b.apply_lead(&d).unwrap();
+        }
+        b.remember_duplicate_key(Some(&key)).unwrap();
+        b.commit().unwrap();
+    }
+
+    fn prune(store: &Store, seq: &mut Sequences, before: u64) -> usize {
+        let mut b = Batch::begin(store, seq).unwrap();
+        let n = b.prune_duplicates(before, 100).unwrap();
+        b.commit().unwrap();
+        n
+    }
+
+    #[test]
+    fn anchored_keys_are_found_beside_their_value_and_pruned_with_the_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 16 << 20).unwrap();
+        let mut seq = Sequences::load(&store).unwrap();
+        let phone = "972502345678";
+        let mut lead = LeadDraft {
+            profile: 1,
+            ..LeadDraft::default()
+        };
+        lead.client.phone1 = phone.into();
+        lead.client.created_at = "2026-11-23T01:00:00.000Z".into();
+        let by_phone = DuplicateKey::anchor_of(&["", phone], "");
+        assert_eq!(by_phone, Some((AnchorIndex::Phone, phone)));
+        remember(
+            &store,
+            &mut seq,
+            Some(lead),
+            DuplicateKey::new(7, HOUR, by_phone),
+        );
+        let by_email = DuplicateKey::anchor_of(&[""], "dana@example.com");
+        assert_eq!(by_email, Some((AnchorIndex::Email, "dana@example.com")));
+        remember(
+            &store,
+            &mut seq,
+            None,
+            DuplicateKey::new(8, HOUR + 5, by_email),
+        );
+        remember(&store, &mut seq, None, DuplicateKey::new(9, HOUR + 9, None));
+
+        assert_eq!(
+            store.duplicate_accepted_at(7, by_phone).unwrap(),
+            Some(HOUR)
+        );
+        assert_eq!(
+            store.duplicate_accepted_at(8, by_email).unwrap(),
+            Some(HOUR + 5)
+        );
+        assert_eq!(
+            store.duplicate_accepted_at(9, None).unwrap(),
+            Some(HOUR + 9)
+        );
+        assert_eq!(store.duplicate_accepted_at(7, by_email).unwrap(), None);
+        assert_eq!(store.duplicate_accepted_at(8, by_phone).unwrap(), None);
+        // The key beside the phone is not one of its clients.
+        assert_eq!(store.clients_by_phone(phone).unwrap(), [1]);
+        let mut since = store.duplicates_since(0).unwrap();
+        since.sort();
+        assert_eq!(since, [(7, HOUR), (8, HOUR + 5), (9, HOUR + 9)]);
+
+        // Accepted again later: the newest time wins until the old one expires.
+        remember(
+            &store,
+            &mut seq,
+            None,
+            DuplicateKey::new(7, 2 * HOUR, by_phone),
+        );
+        assert_eq!(
+            store.duplicate_accepted_at(7, by_phone).unwrap(),
+            Some(2 * HOUR)
+        );
+        assert_eq!(prune(&store, &mut seq, HOUR + 6), 2);
+        assert_eq!(
+            store.duplicate_accepted_at(7, by_phone).unwrap(),
+            Some(2 * HOUR)
+        );
+        assert_eq!(store.duplicate_accepted_at(8, by_email).unwrap(), None);
+        assert_eq!(
+            store.duplicate_accepted_at(9, None).unwrap(),
+            Some(HOUR + 9)
+        );
+        assert_eq!(prune(&store, &mut seq, 3 * HOUR), 2);
+        assert_eq!(store.duplicate_accepted_at(7, by_phone).unwrap(), None);
+        assert_eq!(store.duplicate_accepted_at(9, None).unwrap(), None);
+        assert_eq!(store.clients_by_phone(phone).unwrap(), [1]);
+        let r = store.env.read_txn().unwrap();
+        assert_eq!(
+            store.dbs.idx_phone.len(&r).unwrap(),
+            1,
+            "only the client's entry is left"
+        );
+        assert_eq!(store.dbs.idx_email.len(&r).unwrap(), 0);
+        assert_eq!(store.dbs.dup_by_time.len(&r).unwrap(), 0);
+    }
+
+    #[test]
+    fn keys_stored_before_anchoring_are_still_read_and_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 16 << 20).unwrap();
+        {
+            // As schema 2 wrote them: dup_by_key, and an empty dup_by_time value.
+            let mut w = store.env.write_txn().unwrap();
+            let mut tk = HOUR.to_be_bytes().to_vec();
+            tk.extend_from_slice(&5u128.to_be_bytes());
+            store
+                .dbs
+                .dup_by_key
+                .put(&mut w, &5u128.to_be_bytes(), &HOUR)
+                .unwrap();
+            store.dbs.dup_by_time.put(&mut w, &tk, &[]).unwrap();
+            w.commit().unwrap();
+        }
+        let anchor = Some((AnchorIndex::Phone, "972502345678"));
+        assert_eq!(store.duplicate_accepted_at(5, anchor).unwrap(), Some(HOUR));
+        assert_eq!(store.duplicates_since(0).unwrap(), [(5, HOUR)]);
+        let mut seq = Sequences::load(&store).unwrap();
+        assert_eq!(prune(&store, &mut seq, 2 * HOUR), 1);
+        assert_eq!(store.duplicate_accepted_at(5, anchor).unwrap(), None);
     }
 }

@@ -7,7 +7,6 @@ use super::keys::{index_key, index_lookup};
 use super::records::*;
 use super::{Collection, Result};
 use crate::codes::Code;
-use crate::dedupe::KeyHash;
 use crate::outbox;
 
 /// A service-ticket post, mapped and checked by intake (SPEC §5 steps 1–5, 7).
@@ -16,7 +15,7 @@ pub struct TicketDraft {
     pub at_ms: u64,
     pub ticket: Ticket,
     pub extras: BTreeMap<String, String>,
-    pub duplicate_key: Option<(KeyHash, u64)>,
+    pub duplicate_key: Option<super::DuplicateKey>,
 }
 
 impl Batch<'_> {
@@ -60,7 +59,7 @@ impl Batch<'_> {
                         .put(&mut self.txn, &k, &())?;
                 }
                 self.put_json(Collection::Tickets, new.id, &new)?;
-                self.remember_duplicate_key(d.duplicate_key)?;
+                self.remember_duplicate_key(d.duplicate_key.as_ref())?;
                 if self.notes.is_some_and(|n| n.wants(outbox::NEW_TICKET)) {
                     let fields = serde_json::to_value(&new)?;
                     self.raise(
