@@ -91,8 +91,11 @@ impl Phones {
             None => raw,
         };
         if let Ok(n) = phonenumber::parse(self.country, candidate) {
-            let e164 = n.format().mode(phonenumber::Mode::E164).to_string();
-            let digits: String = e164.chars().filter(char::is_ascii_digit).collect();
+            // E.164 is the country code and the national number (with its
+            // leading zeros) side by side. The library's formatter writes
+            // the same, but first searches the country's display patterns
+            // it does not use for E.164: a quarter of the parse's time.
+            let digits = format!("{}{}", n.code().value(), n.national());
             if digits.len() >= 7 {
                 return (digits, phonenumber::is_valid(&n));
             }
@@ -155,6 +158,26 @@ mod tests {
         assert_eq!(p.normalize("+1 212 555 0100"), "12125550100");
         assert_eq!(p.normalize("no phone"), "");
         assert_eq!(p.normalize(""), "");
+    }
+
+    #[test]
+    fn normal_forms_equal_the_library_e164() {
+        let p = Phones::new("IL");
+        for raw in [
+            "050-234-5678",
+            "03-123-4567",
+            "+39 06 6982 1234",
+            "+44 20 7946 0000",
+            "+1 212 555 0100",
+            "+49 30 123456",
+            "+7 495 123-45-67",
+            "+225 07 12 34 56 78",
+            "1-800-123",
+        ] {
+            let n = phonenumber::parse(p.country, raw).unwrap();
+            let e164 = n.format().mode(phonenumber::Mode::E164).to_string();
+            assert_eq!(format!("+{}", p.normalize(raw)), e164, "{raw}");
+        }
     }
 
     #[test]

@@ -122,6 +122,9 @@ pub struct Batch<'s> {
     pub(super) seq: &'s mut Sequences,
     pub(super) usage_bytes_added: i64,
     pub(super) notes: Option<&'s Notifications>,
+    /// Where records are serialised before LMDB copies them in: one buffer
+    /// for the batch instead of a growing Vec per record.
+    scratch: Vec<u8>,
 }
 
 impl<'s> Batch<'s> {
@@ -132,6 +135,7 @@ impl<'s> Batch<'s> {
             seq,
             usage_bytes_added: 0,
             notes: None,
+            scratch: Vec::with_capacity(8192),
         })
     }
 
@@ -194,9 +198,23 @@ impl<'s> Batch<'s> {
         id: u64,
         value: &T,
     ) -> Result<()> {
-        let bytes = serde_json::to_vec(value)?;
-        self.store.dbs.records(c).put(&mut self.txn, &id, &bytes)?;
-        Ok(())
+        self.put_json_sized(c, id, value).map(drop)
+    }
+
+    /// Stores `value` as JSON under `id`; returns its length.
+    fn put_json_sized<T: serde::Serialize>(
+        &mut self,
+        c: Collection,
+        id: u64,
+        value: &T,
+    ) -> Result<usize> {
+        self.scratch.clear();
+        serde_json::to_writer(&mut self.scratch, value)?;
+        self.store
+            .dbs
+            .records(c)
+            .put(&mut self.txn, &id, &self.scratch)?;
+        Ok(self.scratch.len())
     }
 
     pub(super) fn get_json<T: serde::de::DeserializeOwned>(
@@ -210,14 +228,11 @@ impl<'s> Batch<'s> {
         }
     }
 
-    pub fn put_usage(&mut self, mut e: UsageEntry) -> Result<u64> {
+    /// Stores a usage-log entry, numbering it in place (no copy of the
+    /// logged request).
+    pub fn put_usage(&mut self, e: &mut UsageEntry) -> Result<u64> {
         e.id = self.seq.next(Collection::UsageLog);
-        let bytes = serde_json::to_vec(&e)?;
-        self.usage_bytes_added += bytes.len() as i64;
-        self.store
-            .dbs
-            .records(Collection::UsageLog)
-            .put(&mut self.txn, &e.id, &bytes)?;
+        self.usage_bytes_added += self.put_json_sized(Collection::UsageLog, e.id, &e)? as i64;
         Ok(e.id)
     }
 

@@ -230,14 +230,14 @@ fn run(
         }
         let now = clock.now_ms();
         let started = Instant::now();
-        let mut result = commit(&store, &mut seq, &batch, housekeeping, now, &cfg);
+        let mut result = commit(&store, &mut seq, &mut batch, housekeeping, now, &cfg);
         if matches!(result, Err(StoreError::MapFull)) {
             tracing::warn!("LMDB map full: dropping the oldest usage-log entries and retrying");
             let dropped = make_room(&store, &mut seq, &cfg, now);
             metrics
                 .usage_dropped
                 .fetch_add(dropped as u64, Ordering::Relaxed);
-            result = commit(&store, &mut seq, &batch, false, now, &cfg);
+            result = commit(&store, &mut seq, &mut batch, false, now, &cfg);
         }
         if housekeeping {
             last_housekeeping = Instant::now();
@@ -299,7 +299,7 @@ type Committed = (Vec<Option<Applied>>, usize, Duration);
 fn commit(
     store: &Store,
     seq: &mut Sequences,
-    jobs: &[Job],
+    jobs: &mut [Job],
     housekeeping: bool,
     now: u64,
     cfg: &WriterConfig,
@@ -308,10 +308,10 @@ fn commit(
     let res = (|| {
         let mut b = Batch::begin(store, seq)?.with_notifications(&cfg.notifications);
         let mut outcomes = Vec::with_capacity(jobs.len());
-        for job in jobs {
+        for job in jobs.iter_mut() {
             outcomes.push(match job {
                 Job::Usage(e) => {
-                    b.put_usage(e.clone())?;
+                    b.put_usage(e)?;
                     None
                 }
                 Job::Automation(e) => {
