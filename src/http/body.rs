@@ -46,18 +46,21 @@ impl Fields {
             .map(|f| f.value.as_str())
     }
 
-    fn set(&mut self, name: &str, value: &str) {
-        let key = name.trim().to_lowercase();
-        let value = value.trim().to_string();
+    /// Adds (or replaces) a field; takes the decoded strings as they are,
+    /// trimming in place, so a field costs its three strings and no more.
+    fn set(&mut self, name: String, value: String) {
+        let name = trimmed(name);
+        let value = trimmed(value);
+        let key = if name.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii()) {
+            name.to_lowercase()
+        } else {
+            name.clone()
+        };
         if let Some(f) = self.0.iter_mut().find(|f| f.key == key) {
-            f.name = name.trim().to_string();
+            f.name = name;
             f.value = value;
         } else {
-            self.0.push(Field {
-                key,
-                name: name.trim().to_string(),
-                value,
-            });
+            self.0.push(Field { key, name, value });
         }
     }
 
@@ -104,7 +107,7 @@ impl Fields {
                 continue;
             }
             let value = form_decode(value)?;
-            self.set(&name, &value);
+            self.set(name, value);
         }
         Ok(())
     }
@@ -126,7 +129,7 @@ impl Fields {
                 simd_json::BorrowedValue::Static(s) => s.to_string(),
                 _ => return Err(DecodeError::JsonShape),
             };
-            self.set(k, &text);
+            self.set(k.to_string(), text);
         }
         Ok(())
     }
@@ -163,7 +166,7 @@ impl Fields {
                 // An uploaded file is not a lead field: note it; the usage log keeps the bytes.
                 (Some(f), _) => format!("[file {f}, {} bytes]", bytes.len()),
             };
-            self.set(&name, &value);
+            self.set(name, value);
         }
         Ok(())
     }
@@ -204,9 +207,24 @@ fn poll_ready<F: std::future::Future>(fut: F) -> Option<F::Output> {
     }
 }
 
+/// `s` without its leading and trailing white space (no copy when it has none).
+fn trimmed(s: String) -> String {
+    let t = s.trim();
+    if t.len() == s.len() {
+        s
+    } else {
+        t.to_string()
+    }
+}
+
 /// Decodes one form component: `+` is a space, `%XX` a byte; anything else
 /// after `%` is an error, and the bytes must be UTF-8.
 pub fn form_decode(raw: &[u8]) -> Result<String, DecodeError> {
+    if !raw.iter().any(|&b| b == b'+' || b == b'%') {
+        return std::str::from_utf8(raw)
+            .map(str::to_string)
+            .map_err(|_| DecodeError::Utf8);
+    }
     let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
     while i < raw.len() {

@@ -18,8 +18,6 @@ pub struct Mapped {
     pub ticket: Ticket,
     /// Posted fields no row took (name as sent → value).
     pub extras: BTreeMap<String, String>,
-    /// Every posted field (name as sent → value).
-    pub posted: BTreeMap<String, String>,
 }
 
 /// A mandatory row without a value: answer 007.
@@ -34,6 +32,16 @@ const TABLE_ORDER: [Table; 4] = [
     Table::Extension,
     Table::Tickets,
 ];
+
+/// Every posted field (name as sent → value): built only for a post that
+/// gets stored, not for the 006 / 007 / 008 ones a flood is made of.
+pub fn posted(fields: &Fields) -> BTreeMap<String, String> {
+    fields
+        .0
+        .iter()
+        .map(|f| (f.name.clone(), f.value.clone()))
+        .collect()
+}
 
 /// Maps `fields` through `profile`'s rows.
 pub fn map(profile: &Profile, fields: &Fields) -> Result<Mapped, MissingField> {
@@ -86,7 +94,6 @@ pub fn map(profile: &Profile, fields: &Fields) -> Result<Mapped, MissingField> {
         m.contact = Some(contact);
     }
     for f in &fields.0 {
-        m.posted.insert(f.name.clone(), f.value.clone());
         let mapped = profile.fields.iter().any(|r| r.external == f.key)
             || (!profile.external_key_field.is_empty() && profile.external_key_field == f.key);
         if !mapped {
@@ -175,14 +182,11 @@ form_name = "f"
 
     #[test]
     fn contact_and_extras() {
-        let m = map(
-            &profile(),
-            &fields("Phone=1&Budget=2&boss=Ana&Color=red&utm=x"),
-        )
-        .unwrap();
+        let posted_fields = fields("Phone=1&Budget=2&boss=Ana&Color=red&utm=x");
+        let m = map(&profile(), &posted_fields).unwrap();
         assert_eq!(m.contact.unwrap().first_name, "Ana");
         assert_eq!(m.extras.len(), 2);
         assert_eq!(m.extras.get("Color").map(String::as_str), Some("red"));
-        assert_eq!(m.posted.len(), 5);
+        assert_eq!(posted(&posted_fields).len(), 5);
     }
 }

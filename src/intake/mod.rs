@@ -203,7 +203,7 @@ fn run(
                 created_at: created_at.clone(),
                 profile: profile.number,
                 reason: failures.join("; "),
-                data: serde_json::to_value(&m.posted).unwrap_or_default(),
+                data: serde_json::to_value(mapping::posted(&fields)).unwrap_or_default(),
                 ..BadLead::default()
             };
             log_extras(app, profile, &created_at, std::mem::take(&mut m.extras));
@@ -284,16 +284,17 @@ fn run(
     let owner = cfg.active_user(&m.client.salesperson);
     let deliveries = matching_rules(cfg, profile.number, &m.client);
     let dialer = dial_entry(cfg, profile, &m.client, now);
+    let posted = mapping::posted(&fields);
     let draft = LeadDraft {
         dialer,
         deliveries,
         profile: profile.number,
         form_name: profile.form_name.clone(),
-        content: content_text(&m.posted),
+        content: content_text(&posted),
         client: m.client,
         contact: m.contact,
         extras: m.extras,
-        posted: m.posted,
+        posted,
         duplicate_key,
         match_existing: profile.kind != ProfileType::ClientLeadNoDedupe,
         high_range_start: cfg.raw.intake.high_range_start,

@@ -236,7 +236,7 @@ impl<'s> Batch<'s> {
         Ok(e.id)
     }
 
-    pub fn put_automation(&mut self, mut e: AutomationEntry) -> Result<u64> {
+    pub fn put_automation(&mut self, e: &mut AutomationEntry) -> Result<u64> {
         e.id = self.seq.next(Collection::AutomationLog);
         self.put_json(Collection::AutomationLog, e.id, &e)?;
         Ok(e.id)
@@ -491,7 +491,7 @@ impl<'s> Batch<'s> {
         if let Some(id) = self.find_by_external_key(&d.external_key)? {
             self.sync_external(id, d)?;
             if !d.extras.is_empty() {
-                self.put_automation(AutomationEntry {
+                self.put_automation(&mut AutomationEntry {
                     created_at: now,
                     profile: d.profile,
                     client: id,
@@ -681,7 +681,7 @@ impl<'s> Batch<'s> {
             }
         };
         if !d.extras.is_empty() {
-            self.put_automation(AutomationEntry {
+            self.put_automation(&mut AutomationEntry {
                 created_at: now,
                 profile: d.profile,
                 client: outcome.client_id,

@@ -77,7 +77,7 @@ impl Batch<'_> {
             }
         };
         if !d.extras.is_empty() {
-            self.put_automation(AutomationEntry {
+            self.put_automation(&mut AutomationEntry {
                 created_at: t.created_at.clone(),
                 profile: t.profile,
                 client: outcome.client_id,

@@ -315,7 +315,7 @@ fn commit(
                     None
                 }
                 Job::Automation(e) => {
-                    b.put_automation(e.clone())?;
+                    b.put_automation(e)?;
                     None
                 }
                 Job::Lead(d, _) => Some(Applied::Lead(b.apply_lead(d)?)),
