@@ -2,7 +2,8 @@
 # A/B benchmark: the bare may_minihttp responder (benches/bare_responder.rs)
 # against dataport, same wrk, same 300-byte form body, alternating
 # (A B A B ...) for each scenario and connection count. Prints req/s, the
-# ratio to bare, latency percentiles, and dataport's response codes.
+# bare server's p99 (the floor this machine sets), the ratio to bare,
+# dataport's latency percentiles and response codes.
 #
 #   bash benches/compare.sh                 # ROUNDS=2 DURATION=5 CONNS="64 1024"
 #   ROUNDS=3 DURATION=10 bash benches/compare.sh
@@ -30,7 +31,12 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 cargo build --release -q
-cargo bench --bench bare_responder --no-run -q 2>/dev/null
+# The reference is run as its own executable, so that killing it stops it:
+# killed through `cargo bench`, the responder lived on, and with the
+# runtime's SO_REUSEPORT every later "bare" run was served by all of them.
+BARE_BIN=$(cargo bench --bench bare_responder --no-run --message-format=json 2>/dev/null |
+  grep '"name":"bare_responder"' | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
+[ -x "$BARE_BIN" ] || { echo "bare_responder did not build" >&2; exit 1; }
 ulimit -n 65536 || true
 
 # A 300-byte urlencoded lead; "new" gets a unique phone per request.
@@ -110,13 +116,13 @@ elif [ "$PRELOAD" -gt 0 ]; then
   PRE="$WORK/preloaded"
   target/release/dataport preload --data-dir "$PRE" --count "$PRELOAD"
 fi
-printf "%-8s %5s %5s | %10s | %10s %6s | %8s %8s %8s | %s\n" scenario conns round "bare r/s" "dp r/s" ratio "p50 ms" "p99 ms" "p999 ms" "dataport codes"
+printf "%-8s %5s %5s | %10s %8s | %10s %6s | %8s %8s %8s | %s\n" scenario conns round "bare r/s" "bare p99" "dp r/s" ratio "p50 ms" "p99 ms" "p999 ms" "dataport codes"
 for scenario in ${SCENARIOS:-new dup unknown mixed}; do
   for c in $CONNS; do
     for r in $(seq 1 "$ROUNDS"); do
-      cargo bench --bench bare_responder -q -- --serve $BARE >/dev/null 2>&1 &
+      "$BARE_BIN" --serve $BARE >/dev/null 2>&1 &
       BPID=$!; wait_up $BARE
-      read -r brps _ _ _ _ <<<"$(run_wrk $BARE "$scenario" "$c")"
+      read -r brps _ bp99 _ _ <<<"$(run_wrk $BARE "$scenario" "$c")"
       kill $BPID; wait $BPID 2>/dev/null || true
 
       # A fresh store per run; a preloaded one is reused in place (copying
@@ -147,7 +153,7 @@ for scenario in ${SCENARIOS:-new dup unknown mixed}; do
       codes="$codes| rss ${rss} MiB"
       kill $DPID; wait $DPID 2>/dev/null || true
       ratio=$(awk -v a="$drps" -v b="$brps" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "-" }')
-      printf "%-8s %5s %5s | %10s | %10s %6s | %8s %8s %8s | %s\n" "$scenario" "$c" "$r" "$brps" "$drps" "$ratio" "$p50" "$p99" "$p999" "$codes"
+      printf "%-8s %5s %5s | %10s %8s | %10s %6s | %8s %8s %8s | %s\n" "$scenario" "$c" "$r" "$brps" "$bp99" "$drps" "$ratio" "$p50" "$p99" "$p999" "$codes"
     done
   done
 done
