@@ -226,26 +226,19 @@ fn sigterm_finishes_requests_in_flight_and_exits_0() {
 /// email (or, for a ticket with neither, in the hash-keyed tree).
 #[test]
 fn a_window_larger_than_its_cache_is_answered_from_storage() {
-    let ticket_profile = r#"
-[[profiles]]
-number = 9
-form_name = "support"
-type = "service_ticket"
-  [[profiles.fields]]
-  external = "Name"
-  table = "tickets"
-  field = "complainer_name"
-  [[profiles.fields]]
-  external = "Phone"
-  table = "tickets"
-  field = "return_phone"
-  [[profiles.fields]]
-  external = "Subject"
-  table = "tickets"
-  field = "subject"
-"#;
+    let ticket_profile = format!(
+        "[[profiles]]\nnumber = 9\nform_name = \"support\"\ntype = \"service_ticket\"\n{}",
+        field_rows(
+            "tickets",
+            &[
+                ("Name", "complainer_name"),
+                ("Phone", "return_phone"),
+                ("Subject", "subject"),
+            ],
+        )
+    );
     let s = start_text(|d| {
-        config_text_with_tail(d, "", "", ticket_profile).replace(
+        config_text_with_tail(d, "", "", &ticket_profile).replace(
             "[intake]\n",
             // The smallest cache: 16 keys in each of its 64 shards.
             "[intake]\nduplicate_cache_entries = 1\n",

@@ -83,19 +83,7 @@ form_name = "lead2"
 number = 3
 form_name = "help"
 type = "service_ticket"
-  [[profiles.fields]]
-  external = "Name"
-  table = "tickets"
-  field = "complainer_name"
-  [[profiles.fields]]
-  external = "Email"
-  table = "tickets"
-  field = "return_email"
-  [[profiles.fields]]
-  external = "Subject"
-  table = "tickets"
-  field = "subject"
-[[profiles]]
+{help_rows}[[profiles]]
 number = 4
 form_name = "trade"
 type = "client_lead_trading_account"
@@ -110,6 +98,14 @@ parameter1 = "{trade}"
         sms = p.sms.url("/send?to={{to}}&text={{text}}"),
         hook = p.hook.url("/hook"),
         trade = p.hook.url("/open-account"),
+        help_rows = field_rows(
+            "tickets",
+            &[
+                ("Name", "complainer_name"),
+                ("Email", "return_email"),
+                ("Subject", "subject"),
+            ],
+        ),
     )
 }
 

@@ -23,33 +23,23 @@ number = 9
 form_name = "support"
 type = "service_ticket"
 external_key_field = "TicketRef"
-  [[profiles.fields]]
-  external = "Name"
-  table = "tickets"
-  field = "complainer_name"
-  [[profiles.fields]]
-  external = "Phone"
-  table = "tickets"
-  field = "return_phone"
-  [[profiles.fields]]
-  external = "Email"
-  table = "tickets"
-  field = "return_email"
-  [[profiles.fields]]
-  external = "Subject"
-  table = "tickets"
-  field = "subject"
-  [[profiles.fields]]
-  external = "Details"
-  table = "tickets"
-  field = "details"
-  [[profiles.fields]]
+{rows}  [[profiles.fields]]
   external = "Kind"
   table = "tickets"
   field = "category"
   mandatory = true
 "#,
-        data.display()
+        data.display(),
+        rows = field_rows(
+            "tickets",
+            &[
+                ("Name", "complainer_name"),
+                ("Phone", "return_phone"),
+                ("Email", "return_email"),
+                ("Subject", "subject"),
+                ("Details", "details"),
+            ],
+        ),
     )
 }
 

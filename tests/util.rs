@@ -170,6 +170,18 @@ form_name = "{form}"
     )
 }
 
+/// `[[profiles.fields]]` rows that copy each posted name into `field` of
+/// `table`, for the profiles a test writes out.
+pub fn field_rows(table: &str, rows: &[(&str, &str)]) -> String {
+    rows.iter()
+        .map(|(external, field)| {
+            format!(
+                "  [[profiles.fields]]\n  external = \"{external}\"\n  table = \"{table}\"\n  field = \"{field}\"\n"
+            )
+        })
+        .collect()
+}
+
 /// An in-process appliance with a manual clock and its own data dir.
 pub struct TestServer {
     pub addr: SocketAddr,

@@ -51,7 +51,10 @@ impl Fields {
     fn set(&mut self, name: String, value: String) {
         let name = trimmed(name);
         let value = trimmed(value);
-        let key = if name.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii()) {
+        let key = if name
+            .bytes()
+            .any(|b| b.is_ascii_uppercase() || !b.is_ascii())
+        {
             name.to_lowercase()
         } else {
             name.clone()
