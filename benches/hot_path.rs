@@ -123,6 +123,15 @@ fn mapping_and_normalisation(c: &mut Criterion) {
     c.bench_function("normalize/phone_e164", |b| {
         b.iter(|| phones.normalize(black_box("+972501234567")))
     });
+    // Distinct numbers, more than the cache keeps: the phone library's
+    // parse and validity check every time (a flood of new leads).
+    let numbers: Vec<String> = (0..200_000u32)
+        .map(|i| format!("05{}-{:03}-{:04}", 2 + i % 3, i / 10_000, i % 10_000))
+        .collect();
+    let mut next = numbers.iter().cycle();
+    c.bench_function("normalize/phone_uncached", |b| {
+        b.iter(|| phones.check(black_box(next.next().unwrap())))
+    });
 }
 
 fn duplicate_window(c: &mut Criterion) {
