@@ -2,8 +2,9 @@
 # A/B benchmark: the bare may_minihttp responder (benches/bare_responder.rs)
 # against dataport, same wrk, same 300-byte form body, alternating
 # (A B A B ...) for each scenario and connection count. Prints req/s, the
-# bare server's p99 (the floor this machine sets), the ratio to bare,
-# dataport's latency percentiles and response codes.
+# bare server's p99 (the floor this machine sets), each server's CPU time
+# per request, the ratio to bare, dataport's latency percentiles and
+# response codes.
 #
 #   bash benches/compare.sh                 # ROUNDS=2 DURATION=5 CONNS="64 1024"
 #   ROUNDS=3 DURATION=10 bash benches/compare.sh
@@ -95,6 +96,13 @@ LUA
 
 wait_up() { for _ in $(seq 1 100); do curl -s -o /dev/null "http://$1/" 2>/dev/null && return 0; sleep 0.1; done; echo "server on $1 did not start" >&2; exit 1; }
 
+# CPU time the server process spent (user + system), in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+HZ=$(getconf CLK_TCK)
+# Server CPU per answered request, in microseconds: steadier than req/s on
+# a shared machine, since wrk's share of the same cores drops out.
+us_per_req() { awk -v t="$1" -v hz="$HZ" -v r="$2" -v d="$DURATION" 'BEGIN { if (r > 0) printf "%.1f", t * 1e6 / hz / (r * d); else print "-" }'; }
+
 run_wrk() { # addr script conns -> "rps p50 p99 p999 non2xx"
   local out
   out=$(wrk -t"$THREADS" -c"$3" -d"${DURATION}s" --timeout 10s -s "$WORK/$2.lua" "http://$1" 2>&1)
@@ -116,13 +124,15 @@ elif [ "$PRELOAD" -gt 0 ]; then
   PRE="$WORK/preloaded"
   target/release/dataport preload --data-dir "$PRE" --count "$PRELOAD"
 fi
-printf "%-8s %5s %5s | %10s %8s | %10s %6s | %8s %8s %8s | %s\n" scenario conns round "bare r/s" "bare p99" "dp r/s" ratio "p50 ms" "p99 ms" "p999 ms" "dataport codes"
+printf "%-8s %5s %5s | %10s %8s %7s | %10s %6s %7s | %8s %8s %8s | %s\n" scenario conns round "bare r/s" "bare p99" "us/req" "dp r/s" ratio "us/req" "p50 ms" "p99 ms" "p999 ms" "dataport codes"
 for scenario in ${SCENARIOS:-new dup unknown mixed}; do
   for c in $CONNS; do
     for r in $(seq 1 "$ROUNDS"); do
       "$BARE_BIN" --serve $BARE >/dev/null 2>&1 &
       BPID=$!; wait_up $BARE
+      t0=$(cpu_ticks $BPID)
       read -r brps _ bp99 _ _ <<<"$(run_wrk $BARE "$scenario" "$c")"
+      bcpu=$(us_per_req $(( $(cpu_ticks $BPID) - t0 )) "$brps")
       kill $BPID; wait $BPID 2>/dev/null || true
 
       # A fresh store per run; a preloaded one is reused in place (copying
@@ -138,7 +148,9 @@ for scenario in ${SCENARIOS:-new dup unknown mixed}; do
       DATAPORT_LOG=warn target/release/dataport serve --config "$WORK/dataport.toml" --listen $DP --data-dir "$DATA" >/dev/null 2>&1 &
       DPID=$!; wait_up $DP
       [ "$scenario" = dup ] || [ "$scenario" = mixed ] && curl -s -o /dev/null -X POST -d "Phone=0532222222" "http://$DP/land_fb"
+      t0=$(cpu_ticks $DPID)
       read -r drps p50 p99 p999 _ <<<"$(run_wrk $DP "$scenario" "$c")"
+      dcpu=$(us_per_req $(( $(cpu_ticks $DPID) - t0 )) "$drps")
       codes=$(curl -s "http://$DP/metrics" | awk -F'[{}" ]+' '/^dataport_intake_responses_total/ && $NF > 0 {print $(NF-1) "=" $NF}' | sed 's/code=//' | tr '\n' ' ')
       if [ "$scenario" = new ]; then
         # Ids follow commit order: the client before one more fresh lead is
@@ -153,7 +165,7 @@ for scenario in ${SCENARIOS:-new dup unknown mixed}; do
       codes="$codes| rss ${rss} MiB"
       kill $DPID; wait $DPID 2>/dev/null || true
       ratio=$(awk -v a="$drps" -v b="$brps" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "-" }')
-      printf "%-8s %5s %5s | %10s %8s | %10s %6s | %8s %8s %8s | %s\n" "$scenario" "$c" "$r" "$brps" "$bp99" "$drps" "$ratio" "$p50" "$p99" "$p999" "$codes"
+      printf "%-8s %5s %5s | %10s %8s %7s | %10s %6s %7s | %8s %8s %8s | %s\n" "$scenario" "$c" "$r" "$brps" "$bp99" "$bcpu" "$drps" "$ratio" "$dcpu" "$p50" "$p99" "$p999" "$codes"
     done
   done
 done
