@@ -16,7 +16,8 @@ use dataport::dedupe::{key_hash, DuplicateWindow};
 use dataport::http::body::Fields;
 use dataport::intake::mapping;
 use dataport::intake::normalize::Phones;
-use dataport::store::apply::{Batch, LeadDraft, Sequences};
+use dataport::store::apply::{Batch, Sequences};
+use dataport::store::leads::LeadDraft;
 use dataport::store::{AnchorIndex, DuplicateKey, Store};
 
 const FORM: &[u8] = b"FirstName=Dana&LastName=Levi&Phone=050-123-4567&Email=Dana%40Example.com&City=Tel+Aviv&Campaign=summer&utm_source=fb&Extra=1";

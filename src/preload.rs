@@ -7,7 +7,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::clock::rfc3339_utc;
-use crate::store::apply::{Batch, LeadDraft, Sequences};
+use crate::store::apply::{Batch, Sequences};
+use crate::store::leads::LeadDraft;
 use crate::store::Store;
 
 const PER_COMMIT: u64 = 20_000;

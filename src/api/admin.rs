@@ -9,7 +9,7 @@ use crate::app::App;
 use crate::clock::parse_rfc3339;
 use crate::http::body::Fields;
 use crate::http::{Reply, Request};
-use crate::store::apply::ClientPatch;
+use crate::store::leads::ClientPatch;
 use crate::store::writer::{Applied, Job};
 use crate::store::Collection;
 

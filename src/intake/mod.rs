@@ -20,7 +20,7 @@ use crate::config::{Config, FormMode, Profile, ProfileType};
 use crate::dedupe::{self, Check};
 use crate::http::body::Fields;
 use crate::http::{Reply, Request};
-use crate::store::apply::LeadDraft;
+use crate::store::leads::LeadDraft;
 use crate::store::records::{AutomationEntry, BadLead, UsageEntry};
 use crate::store::writer::{Applied, Job, SubmitError};
 use crate::store::DuplicateKey;

@@ -37,6 +37,7 @@ pub mod deliveries;
 pub mod dialer;
 pub mod inbox;
 mod keys;
+pub mod leads;
 mod migrate;
 mod notify;
 pub mod records;

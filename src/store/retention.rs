@@ -168,7 +168,8 @@ impl Batch<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::apply::{Batch, LeadDraft, Sequences};
+    use super::super::apply::{Batch, Sequences};
+    use super::super::leads::LeadDraft;
     use super::super::Store;
     use super::*;
 

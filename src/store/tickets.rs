@@ -2,8 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use super::apply::{Batch, LeadOutcome};
+use super::apply::Batch;
 use super::keys::{index_key, index_lookup};
+use super::leads::LeadOutcome;
 use super::records::*;
 use super::{Collection, Result};
 use crate::codes::Code;

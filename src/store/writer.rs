@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
-use super::apply::{Batch, ClientPatch, LeadDraft, LeadOutcome, Sequences};
+use super::apply::{Batch, Sequences};
+use super::leads::{ClientPatch, LeadDraft, LeadOutcome};
 use super::records::{AutomationEntry, BadLead, Client, UsageEntry};
 use super::tickets::TicketDraft;
 use super::{Result, Store, StoreError};
