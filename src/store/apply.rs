@@ -3,11 +3,19 @@
 //! kind of job shares. What each kind of job does with it lives beside:
 //! client leads in `leads.rs`, tickets, deliveries, the dialer, the inbox.
 
-use heed::RwTxn;
+use heed::types::{Bytes, Str};
+use heed::{Database, RwTxn};
 
 use super::records::*;
 use super::{Collection, Result, Store};
 use crate::outbox::Notifications;
+
+/// A stored big-endian u64; 0 when absent or not eight bytes.
+pub(super) fn be_u64(v: Option<&[u8]>) -> u64 {
+    v.and_then(|b| b.try_into().ok())
+        .map(u64::from_be_bytes)
+        .unwrap_or(0)
+}
 
 /// Next ids, loaded from the last key of each collection at start.
 #[derive(Debug, Clone)]
@@ -26,13 +34,7 @@ impl Sequences {
                 next[c as usize] = id + 1;
             }
         }
-        let last_client_number = store
-            .dbs
-            .meta
-            .get(&rtxn, "client_number")?
-            .and_then(|v| v.try_into().ok())
-            .map(u64::from_be_bytes)
-            .unwrap_or(0);
+        let last_client_number = be_u64(store.dbs.meta.get(&rtxn, "client_number")?);
         Ok(Sequences {
             next,
             last_client_number,
@@ -99,20 +101,14 @@ impl<'s> Batch<'s> {
 
     /// Commits; returns how long LMDB took to write the pages and fsync.
     pub fn commit(mut self) -> Result<std::time::Duration> {
+        let meta = self.store.dbs.meta;
         if self.seq.dirty_number {
-            let n = self.seq.last_client_number.to_be_bytes();
-            self.store
-                .dbs
-                .meta
-                .put(&mut self.txn, "client_number", &n)?;
+            self.put_u64(meta, "client_number", self.seq.last_client_number)?;
         }
         if self.usage_bytes_added != 0 {
             let cur = self.usage_bytes()?;
             let new = (cur as i64 + self.usage_bytes_added).max(0) as u64;
-            self.store
-                .dbs
-                .meta
-                .put(&mut self.txn, "usage_bytes", &new.to_be_bytes())?;
+            self.put_u64(meta, "usage_bytes", new)?;
         }
         let started = std::time::Instant::now();
         self.txn.commit()?;
@@ -121,14 +117,24 @@ impl<'s> Batch<'s> {
     }
 
     pub(super) fn usage_bytes(&self) -> Result<u64> {
-        Ok(self
-            .store
-            .dbs
-            .meta
-            .get(&self.txn, "usage_bytes")?
-            .and_then(|v| v.try_into().ok())
-            .map(u64::from_be_bytes)
-            .unwrap_or(0))
+        self.stored_u64(self.store.dbs.meta, "usage_bytes")
+    }
+
+    /// The big-endian u64 under `key` in a name → bytes table; 0 when absent.
+    pub(super) fn stored_u64(&self, db: Database<Str, Bytes>, key: &str) -> Result<u64> {
+        Ok(be_u64(db.get(&self.txn, key)?))
+    }
+
+    pub(super) fn put_u64(&mut self, db: Database<Str, Bytes>, key: &str, n: u64) -> Result<()> {
+        db.put(&mut self.txn, key, &n.to_be_bytes())?;
+        Ok(())
+    }
+
+    /// Advances the counter under `key` by one; returns its value before.
+    pub(super) fn bump(&mut self, db: Database<Str, Bytes>, key: &str) -> Result<u64> {
+        let n = self.stored_u64(db, key)?;
+        self.put_u64(db, key, n + 1)?;
+        Ok(n)
     }
 
     pub(super) fn put_json<T: serde::Serialize>(

@@ -51,21 +51,12 @@ impl Batch<'_> {
         for rule in rules {
             if rule.daily_cap > 0 {
                 let key = format!("cap:{}:{day}", rule.id);
-                let n = self
-                    .store
-                    .dbs
-                    .meta
-                    .get(&self.txn, &key)?
-                    .and_then(|v| v.try_into().ok())
-                    .map(u64::from_be_bytes)
-                    .unwrap_or(0);
+                let meta = self.store.dbs.meta;
+                let n = self.stored_u64(meta, &key)?;
                 if n >= rule.daily_cap {
                     continue;
                 }
-                self.store
-                    .dbs
-                    .meta
-                    .put(&mut self.txn, &key, &(n + 1).to_be_bytes())?;
+                self.put_u64(meta, &key, n + 1)?;
             }
             let id = self.seq.next(Collection::Deliveries);
             let mut lead = BTreeMap::new();

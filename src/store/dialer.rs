@@ -108,19 +108,7 @@ impl Batch<'_> {
     /// Adds a call; returns its CallID.
     pub fn add_call(&mut self, mut c: DialCall) -> Result<u64> {
         let key = format!("callid:{}", c.campaign);
-        let n = self
-            .store
-            .dbs
-            .dialer_state
-            .get(&self.txn, &key)?
-            .and_then(|v| v.try_into().ok())
-            .map(u64::from_be_bytes)
-            .unwrap_or(0)
-            + 1;
-        self.store
-            .dbs
-            .dialer_state
-            .put(&mut self.txn, &key, &n.to_be_bytes())?;
+        let n = self.bump(self.store.dbs.dialer_state, &key)? + 1;
         c.id = self.seq.next(Collection::Calls);
         c.call_id = n;
         c.status = "pending".into();

@@ -10,7 +10,7 @@
 
 use std::ops::Bound;
 
-use super::apply::Batch;
+use super::apply::{be_u64, Batch};
 use super::keys::{person_lookup, Owner};
 use super::records::*;
 use super::{Collection, Result, Store, StoreError};
@@ -72,12 +72,6 @@ fn datum_do_key(lead: &InboxLead) -> Vec<u8> {
     id_key(d, lead.id)
 }
 
-fn meta_u64(v: Option<&[u8]>) -> u64 {
-    v.and_then(|b| b.try_into().ok())
-        .map(u64::from_be_bytes)
-        .unwrap_or(0)
-}
-
 impl Batch<'_> {
     /// The id of source channel `name`, created on first use (0 for none).
     pub(super) fn channel_id(&mut self, name: &str) -> Result<u64> {
@@ -86,18 +80,12 @@ impl Batch<'_> {
             return Ok(0);
         }
         let key = format!("channel:{}", name.to_lowercase());
-        if let Some(v) = self.store.dbs.meta.get(&self.txn, &key)? {
-            return Ok(meta_u64(Some(v)));
+        let meta = self.store.dbs.meta;
+        if let Some(v) = meta.get(&self.txn, &key)? {
+            return Ok(be_u64(Some(v)));
         }
-        let id = meta_u64(self.store.dbs.meta.get(&self.txn, "channel_seq")?) + 1;
-        self.store
-            .dbs
-            .meta
-            .put(&mut self.txn, "channel_seq", &id.to_be_bytes())?;
-        self.store
-            .dbs
-            .meta
-            .put(&mut self.txn, &key, &id.to_be_bytes())?;
+        let id = self.bump(meta, "channel_seq")? + 1;
+        self.put_u64(meta, &key, id)?;
         Ok(id)
     }
 
@@ -189,11 +177,7 @@ impl Batch<'_> {
         if owner.is_none() {
             let active: Vec<&UserRef> = d.users.iter().filter(|u| u.active).collect();
             if !active.is_empty() {
-                let n = meta_u64(self.store.dbs.meta.get(&self.txn, "crm_rotation")?);
-                self.store
-                    .dbs
-                    .meta
-                    .put(&mut self.txn, "crm_rotation", &(n + 1).to_be_bytes())?;
+                let n = self.bump(self.store.dbs.meta, "crm_rotation")?;
                 owner = Some(active[(n % active.len() as u64) as usize].clone());
             }
         }

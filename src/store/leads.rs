@@ -287,19 +287,7 @@ impl Batch<'_> {
 
     /// Step 10.1: the next branch of the profile's circle (persisted).
     fn next_branch(&mut self, profile: u32, circle: &[String]) -> Result<String> {
-        let key = format!("rotation:{profile}");
-        let n = self
-            .store
-            .dbs
-            .meta
-            .get(&self.txn, &key)?
-            .and_then(|v| v.try_into().ok())
-            .map(u64::from_be_bytes)
-            .unwrap_or(0);
-        self.store
-            .dbs
-            .meta
-            .put(&mut self.txn, &key, &(n + 1).to_be_bytes())?;
+        let n = self.bump(self.store.dbs.meta, &format!("rotation:{profile}"))?;
         Ok(circle[(n % circle.len() as u64) as usize].clone())
     }
 
