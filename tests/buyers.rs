@@ -90,31 +90,14 @@ fields = {{ phone1 = "p" }}
 
 fn profile(n: u32, form: &str) -> String {
     format!(
-        r#"
-[[profiles]]
-number = {n}
-form_name = "{form}"
-  [[profiles.fields]]
-  external = "FirstName"
-  table = "clients"
-  field = "first_name"
-  [[profiles.fields]]
-  external = "Phone"
-  table = "clients"
-  field = "phone1"
-  [[profiles.fields]]
-  external = "Email"
-  table = "clients"
-  field = "email"
-  [[profiles.fields]]
-  external = "City"
-  table = "clients"
-  field = "city"
-  [[profiles.fields]]
-  external = "Supplier"
-  table = "clients"
-  field = "lead_supplier"
-"#
+        "[[profiles]]\nnumber = {n}\nform_name = \"{form}\"\n{}",
+        field_rows(&[
+            ("FirstName", "clients", "first_name"),
+            ("Phone", "clients", "phone1"),
+            ("Email", "clients", "email"),
+            ("City", "clients", "city"),
+            ("Supplier", "clients", "lead_supplier"),
+        ])
     )
 }
 

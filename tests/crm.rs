@@ -49,32 +49,16 @@ email = "avi@example.com"
 [[profiles]]
 number = 1
 form_name = "leads"
-  [[profiles.fields]]
-  external = "Phone"
-  table = "clients"
-  field = "phone1"
-  [[profiles.fields]]
-  external = "Email"
-  table = "clients"
-  field = "email"
-  [[profiles.fields]]
-  external = "Agent"
-  table = "clients"
-  field = "salesperson"
-  [[profiles.fields]]
-  external = "Boss"
-  table = "contacts"
-  field = "first_name"
-  [[profiles.fields]]
-  external = "BossEmail"
-  table = "contacts"
-  field = "email"
-  [[profiles.fields]]
-  external = "Src"
-  table = "clients"
-  field = "utm_source"
-"#,
-        data.display()
+{rows}"#,
+        data.display(),
+        rows = field_rows(&[
+            ("Phone", "clients", "phone1"),
+            ("Email", "clients", "email"),
+            ("Agent", "clients", "salesperson"),
+            ("Boss", "contacts", "first_name"),
+            ("BossEmail", "contacts", "email"),
+            ("Src", "clients", "utm_source"),
+        ]),
     )
 }
 

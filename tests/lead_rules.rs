@@ -45,40 +45,18 @@ number = 1
 form_name = "crm"
 external_key_field = "CrmId"
 circle_between_agencies = ";A1;A3;A4;"
-  [[profiles.fields]]
-  external = "Name"
-  table = "clients"
-  field = "full_name"
-  [[profiles.fields]]
-  external = "Phone"
-  table = "clients"
-  field = "phone1"
-  [[profiles.fields]]
-  external = "Email"
-  table = "clients"
-  field = "email"
-  [[profiles.fields]]
-  external = "City"
-  table = "clients"
-  field = "city"
-  [[profiles.fields]]
-  external = "Agent"
-  table = "clients"
-  field = "salesperson"
-  [[profiles.fields]]
-  external = "Branch"
-  table = "clients"
-  field = "branch"
-  [[profiles.fields]]
-  external = "Boss"
-  table = "contacts"
-  field = "first_name"
-  [[profiles.fields]]
-  external = "Plan"
-  table = "extension"
-  field = "plan"
-"#,
-        data.display()
+{rows}"#,
+        data.display(),
+        rows = field_rows(&[
+            ("Name", "clients", "full_name"),
+            ("Phone", "clients", "phone1"),
+            ("Email", "clients", "email"),
+            ("City", "clients", "city"),
+            ("Agent", "clients", "salesperson"),
+            ("Branch", "clients", "branch"),
+            ("Boss", "contacts", "first_name"),
+            ("Plan", "extension", "plan"),
+        ]),
     )
 }
 

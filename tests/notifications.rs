@@ -98,14 +98,11 @@ parameter1 = "{trade}"
         sms = p.sms.url("/send?to={{to}}&text={{text}}"),
         hook = p.hook.url("/hook"),
         trade = p.hook.url("/open-account"),
-        help_rows = field_rows(
-            "tickets",
-            &[
-                ("Name", "complainer_name"),
-                ("Email", "return_email"),
-                ("Subject", "subject"),
-            ],
-        ),
+        help_rows = field_rows(&[
+            ("Name", "tickets", "complainer_name"),
+            ("Email", "tickets", "return_email"),
+            ("Subject", "tickets", "subject"),
+        ]),
     )
 }
 

@@ -30,16 +30,13 @@ external_key_field = "TicketRef"
   mandatory = true
 "#,
         data.display(),
-        rows = field_rows(
-            "tickets",
-            &[
-                ("Name", "complainer_name"),
-                ("Phone", "return_phone"),
-                ("Email", "return_email"),
-                ("Subject", "subject"),
-                ("Details", "details"),
-            ],
-        ),
+        rows = field_rows(&[
+            ("Name", "tickets", "complainer_name"),
+            ("Phone", "tickets", "return_phone"),
+            ("Email", "tickets", "return_email"),
+            ("Subject", "tickets", "subject"),
+            ("Details", "tickets", "details"),
+        ]),
     )
 }
 

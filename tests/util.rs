@@ -117,64 +117,35 @@ fn lead_profile(number: u32, form: &str) -> String {
 [[profiles]]
 number = {number}
 form_name = "{form}"
-  [[profiles.fields]]
-  external = "FirstName"
-  table = "clients"
-  field = "first_name"
-  [[profiles.fields]]
-  external = "LastName"
-  table = "clients"
-  field = "last_name"
-  [[profiles.fields]]
-  external = "Phone"
-  table = "clients"
-  field = "phone1"
-  [[profiles.fields]]
-  external = "Phone2"
-  table = "clients"
-  field = "phone2"
-  [[profiles.fields]]
-  external = "Email"
-  table = "clients"
-  field = "email"
-  [[profiles.fields]]
-  external = "Supplier"
-  table = "clients"
-  field = "lead_supplier"
-  [[profiles.fields]]
-  external = "City"
-  table = "clients"
-  field = "city"
-  [[profiles.fields]]
-  external = "Notes"
-  table = "clients"
-  field = "notes"
-  [[profiles.fields]]
+{client_rows}  [[profiles.fields]]
   external = ""
   table = "clients"
   field = "media"
   default = "Web form {number}"
-  [[profiles.fields]]
-  external = "Boss"
-  table = "contacts"
-  field = "first_name"
-  [[profiles.fields]]
-  external = "Budget"
-  table = "extension"
-  field = "budget"
-  [[profiles.fields]]
-  external = "Color"
-  table = "extension"
-  field = "color"
-"#
+{other_rows}"#,
+        client_rows = field_rows(&[
+            ("FirstName", "clients", "first_name"),
+            ("LastName", "clients", "last_name"),
+            ("Phone", "clients", "phone1"),
+            ("Phone2", "clients", "phone2"),
+            ("Email", "clients", "email"),
+            ("Supplier", "clients", "lead_supplier"),
+            ("City", "clients", "city"),
+            ("Notes", "clients", "notes"),
+        ]),
+        other_rows = field_rows(&[
+            ("Boss", "contacts", "first_name"),
+            ("Budget", "extension", "budget"),
+            ("Color", "extension", "color"),
+        ]),
     )
 }
 
-/// `[[profiles.fields]]` rows that copy each posted name into `field` of
-/// `table`, for the profiles a test writes out.
-pub fn field_rows(table: &str, rows: &[(&str, &str)]) -> String {
+/// `[[profiles.fields]]` rows, one per (posted name, table, field), for the
+/// profiles a test writes out.
+pub fn field_rows(rows: &[(&str, &str, &str)]) -> String {
     rows.iter()
-        .map(|(external, field)| {
+        .map(|(external, table, field)| {
             format!(
                 "  [[profiles.fields]]\n  external = \"{external}\"\n  table = \"{table}\"\n  field = \"{field}\"\n"
             )
