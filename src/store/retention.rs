@@ -1,6 +1,7 @@
-//! What a batch keeps and forgets over time: the persisted duplicate keys of
-//! the hour window (SPEC §4 step 7, where each is kept: [`DuplicateKey`]), and the usage log's retention by age
-//! and size. Every commit prunes a little (see `writer::prune_budget`).
+//! What a batch keeps and forgets over time: the persisted duplicate keys
+//! of the hour window (SPEC §4 step 7; where each is kept:
+//! [`DuplicateKey`]), and the usage log's retention by age and size. Every
+//! commit prunes a little (see `writer::prune_budget`).
 
 use std::ops::Bound;
 
