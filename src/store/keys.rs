@@ -65,11 +65,16 @@ pub(crate) fn person_lookup(
     ids_under(db, txn, &prefix(value, Some(owner)))
 }
 
+/// value ‖ 0x00 ‖ 3 ‖ hash: where `hash`'s entries anchored at `value` start.
+fn anchored_prefix(value: &[u8], hash: u128) -> Vec<u8> {
+    let mut p = prefix(value, Some(Owner::DuplicateKey));
+    p.extend_from_slice(&hash.to_be_bytes());
+    p
+}
+
 /// A duplicate key kept next to its anchor value: value ‖ 0x00 ‖ 3 ‖ hash ‖ at.
 pub(crate) fn anchored_duplicate_key(value: &[u8], hash: u128, at: u64) -> Vec<u8> {
-    let mut k = prefix(value, Some(Owner::DuplicateKey));
-    k.extend_from_slice(&hash.to_be_bytes());
-    with_id(k, at)
+    with_id(anchored_prefix(value, hash), at)
 }
 
 /// The latest time `hash` was accepted, among its entries anchored at `value`.
@@ -79,9 +84,9 @@ pub(crate) fn anchored_duplicate_lookup(
     value: &[u8],
     hash: u128,
 ) -> Result<Option<u64>> {
-    let mut p = prefix(value, Some(Owner::DuplicateKey));
-    p.extend_from_slice(&hash.to_be_bytes());
-    Ok(ids_under(db, txn, &p)?.into_iter().max())
+    Ok(ids_under(db, txn, &anchored_prefix(value, hash))?
+        .into_iter()
+        .max())
 }
 
 /// The ids (the last 8 bytes of each key) of the entries under `prefix`.
