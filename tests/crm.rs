@@ -9,20 +9,12 @@ use util::*;
 const DAY: u64 = 86_400_000;
 
 fn config(data: &std::path::Path, smtp: u16) -> String {
-    format!(
+    let crm = format!(
         r#"
-[server]
-listen = "127.0.0.1:0"
-data_dir = "{}"
 [storage]
 map_size_mb = 256
-[admin]
-token = "{TOKEN}"
 [crm]
 api_key = "k3y"
-[intake]
-dns_check = false
-web_branch = ""
 [smtp]
 host = "127.0.0.1"
 port = {smtp}
@@ -50,7 +42,6 @@ email = "avi@example.com"
 number = 1
 form_name = "leads"
 {rows}"#,
-        data.display(),
         rows = field_rows(&[
             ("Phone", "clients", "phone1"),
             ("Email", "clients", "email"),
@@ -59,7 +50,8 @@ form_name = "leads"
             ("BossEmail", "contacts", "email"),
             ("Src", "clients", "utm_source"),
         ]),
-    )
+    );
+    test_config(data, &crm)
 }
 
 fn crm(s: &TestServer, q: &str) -> Response {

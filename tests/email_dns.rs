@@ -87,33 +87,23 @@ fn config(data: &std::path::Path, dns_port: u16) -> String {
 }
 
 fn config_with_timeout(data: &std::path::Path, dns_port: u16, timeout_ms: u64) -> String {
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-data_dir = "{}"
-[storage]
-map_size_mb = 64
-[admin]
-token = "{TOKEN}"
+    test_config(
+        data,
+        &format!(
+            r#"
 [intake]
 dns_check = true
 dns_servers = ["127.0.0.1:{dns_port}"]
 dns_timeout_ms = {timeout_ms}
-web_branch = ""
 [[profiles]]
 number = 1
 form_name = "mail"
-  [[profiles.fields]]
-  external = "Email"
-  table = "clients"
-  field = "email"
-  [[profiles.fields]]
-  external = "Phone"
-  table = "clients"
-  field = "phone1"
-"#,
-        data.display()
+{rows}"#,
+            rows = field_rows(&[
+                ("Email", "clients", "email"),
+                ("Phone", "clients", "phone1")
+            ]),
+        ),
     )
 }
 

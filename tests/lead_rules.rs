@@ -8,19 +8,11 @@ use std::path::Path;
 use util::*;
 
 fn rules_config(data: &Path) -> String {
-    format!(
+    let rules = format!(
         r#"
-[server]
-listen = "127.0.0.1:0"
-data_dir = "{}"
-[storage]
-map_size_mb = 64
-[admin]
-token = "{TOKEN}"
 [intake]
 acceptable_scripts = ["Latin", "Hebrew"]
 default_country = "IL"
-dns_check = false
 web_branch = "A1"
 high_range_start = 500000
 [[branches]]
@@ -46,7 +38,6 @@ form_name = "crm"
 external_key_field = "CrmId"
 circle_between_agencies = ";A1;A3;A4;"
 {rows}"#,
-        data.display(),
         rows = field_rows(&[
             ("Name", "clients", "full_name"),
             ("Phone", "clients", "phone1"),
@@ -57,7 +48,8 @@ circle_between_agencies = ";A1;A3;A4;"
             ("Boss", "contacts", "first_name"),
             ("Plan", "extension", "plan"),
         ]),
-    )
+    );
+    test_config(data, &rules)
 }
 
 fn id_of(r: &Response) -> u64 {

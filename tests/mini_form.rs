@@ -6,19 +6,13 @@ mod util;
 use util::*;
 
 fn config(data: &std::path::Path) -> String {
-    format!(
-        r#"
+    test_config(
+        data,
+        &format!(
+            r#"
 [server]
-listen = "127.0.0.1:0"
-data_dir = "{}"
 http_dir = "{}"
-[storage]
-map_size_mb = 64
-[admin]
-token = "{TOKEN}"
 [intake]
-dns_check = false
-web_branch = ""
 form_min_seconds = 3
 [[profiles]]
 number = 7
@@ -57,8 +51,8 @@ redirect_error = "Error.html"
   field = "phone1"
   mandatory = true
 "#,
-        data.display(),
-        concat!(env!("CARGO_MANIFEST_DIR"), "/data/http"),
+            concat!(env!("CARGO_MANIFEST_DIR"), "/data/http"),
+        ),
     )
 }
 

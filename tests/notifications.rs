@@ -60,26 +60,10 @@ login = "dana@example.com"
 [[profiles]]
 number = 1
 form_name = "lead"
-  [[profiles.fields]]
-  external = "FirstName"
-  table = "clients"
-  field = "first_name"
-  [[profiles.fields]]
-  external = "Phone"
-  table = "clients"
-  field = "phone1"
-  [[profiles.fields]]
-  external = "Email"
-  table = "clients"
-  field = "email"
-[[profiles]]
+{lead_rows}[[profiles]]
 number = 2
 form_name = "lead2"
-  [[profiles.fields]]
-  external = "Phone"
-  table = "clients"
-  field = "phone1"
-[[profiles]]
+{phone_row}[[profiles]]
 number = 3
 form_name = "help"
 type = "service_ticket"
@@ -88,16 +72,18 @@ number = 4
 form_name = "trade"
 type = "client_lead_trading_account"
 parameter1 = "{trade}"
-  [[profiles.fields]]
-  external = "Phone"
-  table = "clients"
-  field = "phone1"
-"#,
+{phone_row}"#,
         base = base_config(data),
         smtp = p.smtp.port,
         sms = p.sms.url("/send?to={{to}}&text={{text}}"),
         hook = p.hook.url("/hook"),
         trade = p.hook.url("/open-account"),
+        lead_rows = field_rows(&[
+            ("FirstName", "clients", "first_name"),
+            ("Phone", "clients", "phone1"),
+            ("Email", "clients", "email"),
+        ]),
+        phone_row = field_rows(&[("Phone", "clients", "phone1")]),
         help_rows = field_rows(&[
             ("Name", "tickets", "complainer_name"),
             ("Email", "tickets", "return_email"),

@@ -5,48 +5,30 @@ mod util;
 use util::*;
 
 fn config(data: &std::path::Path, trusted: &str) -> String {
-    format!(
-        r#"
+    let phone = field_rows(&[("Phone", "clients", "phone1")]);
+    test_config(
+        data,
+        &format!(
+            r#"
 [server]
-listen = "127.0.0.1:0"
-data_dir = "{}"
 rate_limit_per_ip = 5
 trusted_proxies = [{trusted}]
 client_ip_header = "X-Forwarded-For"
-[storage]
-map_size_mb = 64
-[admin]
-token = "{TOKEN}"
-[intake]
-dns_check = false
-web_branch = ""
 [[profiles]]
 number = 1
 form_name = "leads"
-  [[profiles.fields]]
-  external = "Phone"
-  table = "clients"
-  field = "phone1"
-[[profiles]]
+{phone}[[profiles]]
 number = 2
 form_name = "tight"
 rate_limit_per_ip = 2
-  [[profiles.fields]]
-  external = "Phone"
-  table = "clients"
-  field = "phone1"
-[[profiles]]
+{phone}[[profiles]]
 number = 3
 form_name = "form"
 form_mode = "html_form_captcha"
 bot_fake_success = true
 rate_limit_per_ip = 1
-  [[profiles.fields]]
-  external = "Phone"
-  table = "clients"
-  field = "phone1"
-"#,
-        data.display()
+{phone}"#
+        ),
     )
 }
 

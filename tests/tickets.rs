@@ -5,19 +5,10 @@ mod util;
 use util::*;
 
 fn config(data: &std::path::Path) -> String {
-    format!(
+    let profile = format!(
         r#"
-[server]
-listen = "127.0.0.1:0"
-data_dir = "{}"
-[storage]
-map_size_mb = 64
-[admin]
-token = "{TOKEN}"
 [intake]
 acceptable_scripts = ["Latin", "Hebrew"]
-dns_check = false
-web_branch = ""
 [[profiles]]
 number = 9
 form_name = "support"
@@ -29,7 +20,6 @@ external_key_field = "TicketRef"
   field = "category"
   mandatory = true
 "#,
-        data.display(),
         rows = field_rows(&[
             ("Name", "tickets", "complainer_name"),
             ("Phone", "tickets", "return_phone"),
@@ -37,7 +27,8 @@ external_key_field = "TicketRef"
             ("Subject", "tickets", "subject"),
             ("Details", "tickets", "details"),
         ]),
-    )
+    );
+    test_config(data, &profile)
 }
 
 #[test]

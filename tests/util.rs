@@ -26,6 +26,26 @@ pub fn base_config(data_dir: &Path) -> String {
     )
 }
 
+/// [`base_config`] with `extra` (TOML) merged in key by key: a table's keys
+/// are added or replace the base's, arrays of tables (`[[profiles]]`,
+/// `[[users]]`, ...) are appended. A test writes only what it changes.
+pub fn test_config(data_dir: &Path, extra: &str) -> String {
+    fn merge(base: &mut toml::Table, extra: toml::Table) {
+        for (key, value) in extra {
+            match (base.get_mut(&key), value) {
+                (Some(toml::Value::Table(b)), toml::Value::Table(e)) => merge(b, e),
+                (Some(toml::Value::Array(b)), toml::Value::Array(e)) => b.extend(e),
+                (_, value) => {
+                    base.insert(key, value);
+                }
+            }
+        }
+    }
+    let mut config: toml::Table = base_config(data_dir).parse().expect("base config");
+    merge(&mut config, extra.parse().expect("test config TOML"));
+    toml::to_string(&config).expect("config as TOML")
+}
+
 /// The test configuration: `[server]` / `[storage]` extras are spliced in.
 pub fn config_text(data_dir: &Path, server_extra: &str, storage_extra: &str) -> String {
     config_text_with_tail(data_dir, server_extra, storage_extra, "")
