@@ -138,7 +138,9 @@ for scenario in ${SCENARIOS:-new dup unknown mixed}; do
       # A fresh store per run; a preloaded one is reused in place (copying
       # gigabytes per run would measure the copy's cold pages, not dataport).
       DATA="$WORK/data"
-      if [ -n "$PRE" ]; then DATA="$PRE"; else rm -rf "$DATA"; fi
+      # The previous run's store is deleted and its discards flushed before
+      # the next starts, so no run shares the disk with that cleanup.
+      if [ -n "$PRE" ]; then DATA="$PRE"; else rm -rf "$DATA"; sync; fi
       RUNS=$((RUNS + 1)); export RUN=$RUNS
       if [ -n "$PRE" ]; then
         # Runs on a kept store count on across invocations of this script,
