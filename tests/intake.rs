@@ -463,6 +463,81 @@ fn a_full_write_queue_sheds_load_with_005() {
     );
 }
 
+#[test]
+fn a_post_that_cannot_be_logged_is_answered_005_not_kept_quiet() {
+    // A queue of one and commits of one: under 32 clients the write queue
+    // overflows on the usage-log entries themselves. A post answered 003 or
+    // 006 must then be in the usage log (and a duplicate's extra field in
+    // the automation log); one that could not be logged is answered 005.
+    let s = start_with("", "write_queue = 1\nmax_batch = 1");
+    let addr = s.addr;
+    assert_eq!(get(addr, "/leads?Phone=0502345678").code(), "000");
+    let handles: Vec<_> = (0..32)
+        .map(|t| {
+            std::thread::spawn(move || {
+                (0..16)
+                    .map(|i| {
+                        let mark = format!("n={t}-{i}");
+                        let target = if i % 2 == 0 {
+                            format!("/no_such_form?{mark}")
+                        } else {
+                            format!("/leads?Phone=0502345678&{mark}")
+                        };
+                        (mark, get(addr, &target).code())
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let answers: Vec<(String, String)> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    assert!(
+        answers
+            .iter()
+            .all(|(_, c)| c == "003" || c == "006" || c == "005"),
+        "{answers:?}"
+    );
+    assert!(
+        answers.iter().any(|(_, c)| c == "005"),
+        "a queue of one must overflow under 32 clients"
+    );
+    let kept: Vec<&String> = answers
+        .iter()
+        .filter(|(_, c)| c != "005")
+        .map(|(mark, _)| mark)
+        .collect();
+    let logged = |coll: &str, field: &str| -> Vec<String> {
+        admin_json(addr, &format!("/admin/v1/{coll}?limit=1000"))["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e[field].to_string())
+            .collect()
+    };
+    assert!(
+        eventually(|| {
+            let usage = logged("usage_log", "query");
+            kept.iter().all(|m| usage.iter().any(|q| q.contains(m.as_str())))
+        }),
+        "every post answered 003/006 is in the usage log"
+    );
+    let automation = logged("automation_log", "fields");
+    for (mark, code) in &answers {
+        if code == "006" {
+            let n = mark.trim_start_matches("n=");
+            assert!(
+                automation.iter().any(|f| f.contains(&format!("\"{n}\""))),
+                "the duplicate {mark}'s extra field is in the automation log"
+            );
+        }
+    }
+    assert!(!get(addr, "/metrics")
+        .body
+        .contains("dataport_write_queue_full_total 0"));
+}
+
 fn usage_ids(s: &TestServer) -> Vec<u64> {
     let page = admin_json(s.addr, "/admin/v1/usage_log?limit=1000");
     page["data"]

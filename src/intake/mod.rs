@@ -28,8 +28,17 @@ use crate::store::DuplicateKey;
 /// `GET|POST /{form_name}`.
 pub fn handle(app: &App, req: &Request<'_>, form: &str) -> Reply {
     let now = app.clock.now_ms();
-    log_usage(app, req, form, now);
     let cfg = app.config();
+    // A request that cannot be logged is not taken: the sender is told to
+    // retry (005) rather than answered as if it had been kept.
+    if let Err(e) = log_usage(app, req, form, now) {
+        let code = submit_failed(app, e);
+        let profile = cfg.profile(form).map(|p| &**p);
+        if let Some(p) = profile {
+            p.counters.by_code[code.index()].fetch_add(1, Ordering::Relaxed);
+        }
+        return answer(profile, req, code, None);
+    }
     let Some(profile) = cfg.profile(form) else {
         app.metrics.unknown_form.fetch_add(1, Ordering::Relaxed);
         return answer(None, req, Code::UnknownForm, None);
@@ -62,8 +71,9 @@ pub fn handle(app: &App, req: &Request<'_>, form: &str) -> Reply {
 
 /// Step 1: the request, whole, to the usage log (batched; not part of the
 /// acknowledgement, but queued before anything can reject the request, so it
-/// shares the commit of the record the request makes).
-fn log_usage(app: &App, req: &Request<'_>, form: &str, now: u64) {
+/// shares the commit of the record the request makes). Err when the write
+/// queue is full or the writer has stopped.
+fn log_usage(app: &App, req: &Request<'_>, form: &str, now: u64) -> Result<(), SubmitError> {
     let (body, body_base64) = match std::str::from_utf8(req.body) {
         Ok(s) => (s.to_string(), false),
         Err(_) => (
@@ -83,9 +93,7 @@ fn log_usage(app: &App, req: &Request<'_>, form: &str, now: u64) {
         body,
         body_base64,
     };
-    if app.writer.submit(Job::Usage(entry)).is_err() {
-        app.metrics.usage_dropped.fetch_add(1, Ordering::Relaxed);
-    }
+    app.writer.submit(Job::Usage(entry))
 }
 
 /// Steps 2–11. Err = an answer that is not an intake code (an undecodable
@@ -131,8 +139,11 @@ fn run(
     // 4. Language.
     if !cfg.scripts.is_empty() && !mapped_values(&m).all(|v| language::acceptable(&cfg.scripts, v))
     {
-        log_extras(app, profile, &created_at, std::mem::take(&mut m.extras));
-        return Ok((Code::Language, None));
+        let extras = std::mem::take(&mut m.extras);
+        return Ok((
+            without_record(app, profile, &created_at, extras, Code::Language),
+            None,
+        ));
     }
 
     // 5. External key: a known key updates that client, nothing else runs.
@@ -206,7 +217,9 @@ fn run(
                 data: serde_json::to_value(mapping::posted(&fields)).unwrap_or_default(),
                 ..BadLead::default()
             };
-            log_extras(app, profile, &created_at, std::mem::take(&mut m.extras));
+            if let Err(e) = log_extras(app, profile, &created_at, std::mem::take(&mut m.extras)) {
+                return Ok((submit_failed(app, e), None));
+            }
             return Ok(match app.writer.call(|r| Job::BadLead(bad, r)) {
                 Ok(Ok(_)) => (Code::NoContact, None),
                 Ok(Err(_)) => (Code::DatabaseError, None),
@@ -241,8 +254,8 @@ fn run(
             }
         };
         if seen {
-            log_extras(app, profile, &created_at, m.extras);
-            return Ok((Code::Duplicate, None));
+            let code = without_record(app, profile, &created_at, m.extras, Code::Duplicate);
+            return Ok((code, None));
         }
         Some(DuplicateKey::new(key, now, anchor))
     };
@@ -404,15 +417,32 @@ fn mapped_values(m: &mapping::Mapped) -> impl Iterator<Item = &str> {
     client.chain(contact).chain(ext)
 }
 
-/// Step 3 for a post that became no record: its unmapped fields, kept anyway.
+/// The answer of a post that became no record: `code` once its unmapped
+/// fields are queued for the automation log (step 3), 005 if they cannot be.
+fn without_record(
+    app: &App,
+    profile: &Profile,
+    created_at: &str,
+    extras: std::collections::BTreeMap<String, String>,
+    code: Code,
+) -> Code {
+    match log_extras(app, profile, created_at, extras) {
+        Ok(()) => code,
+        Err(e) => submit_failed(app, e),
+    }
+}
+
+/// Step 3 for a post that became no record: its unmapped fields, kept
+/// anyway. Err (the write queue is full) means they could not be kept, and
+/// the post is answered 005 instead.
 fn log_extras(
     app: &App,
     profile: &Profile,
     created_at: &str,
     extras: std::collections::BTreeMap<String, String>,
-) {
+) -> Result<(), SubmitError> {
     if extras.is_empty() {
-        return;
+        return Ok(());
     }
     let entry = AutomationEntry {
         created_at: created_at.to_string(),
@@ -420,9 +450,7 @@ fn log_extras(
         fields: extras,
         ..AutomationEntry::default()
     };
-    if app.writer.submit(Job::Automation(entry)).is_err() {
-        app.metrics.usage_dropped.fetch_add(1, Ordering::Relaxed);
-    }
+    app.writer.submit(Job::Automation(entry))
 }
 
 fn submit_failed(app: &App, e: SubmitError) -> Code {

@@ -4,7 +4,7 @@
 //! (profile, complainer, phone, email, subject), then number and store.
 //! No email or SMS goes to the sender.
 
-use super::{language, log_extras, mapping, normalize, submit_failed};
+use super::{language, mapping, normalize, submit_failed, without_record};
 use crate::app::App;
 use crate::clock;
 use crate::codes::Code;
@@ -29,8 +29,8 @@ pub(super) fn run(
     };
     let created_at = clock::rfc3339_utc(now);
     if m.ticket.complainer_name.is_empty() || m.ticket.subject.is_empty() {
-        log_extras(app, profile, &created_at, m.extras);
-        return (Code::MissingRequired, None);
+        let code = without_record(app, profile, &created_at, m.extras, Code::MissingRequired);
+        return (code, None);
     }
     // 5. Language.
     if !cfg.scripts.is_empty()
@@ -40,8 +40,8 @@ pub(super) fn run(
             .iter()
             .all(|(_, v)| language::acceptable(&cfg.scripts, v))
     {
-        log_extras(app, profile, &created_at, m.extras);
-        return (Code::Language, None);
+        let code = without_record(app, profile, &created_at, m.extras, Code::Language);
+        return (code, None);
     }
     let t = &mut m.ticket;
     t.return_phone = app.phones.normalize(&t.return_phone);
@@ -91,8 +91,8 @@ pub(super) fn run(
             },
         };
         if seen {
-            log_extras(app, profile, &created_at, m.extras);
-            return (Code::Duplicate, None);
+            let code = without_record(app, profile, &created_at, m.extras, Code::Duplicate);
+            return (code, None);
         }
         Some(DuplicateKey::new(key, now, anchor))
     };
