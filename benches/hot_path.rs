@@ -133,6 +133,26 @@ fn mapping_and_normalisation(c: &mut Criterion) {
     c.bench_function("normalize/phone_uncached", |b| {
         b.iter(|| phones.check(black_box(next.next().unwrap())))
     });
+    // Distinct international numbers, one calling code after another: the
+    // phone library compiles its patterns into one LRU of 100 regexes
+    // shared by all threads, and every country needs a dozen, so each
+    // number recompiles what the last country evicted (README: Reliability).
+    let mut codes: Vec<u16> = phonenumber::metadata::DATABASE
+        .iter()
+        .map(|m| m.country_code())
+        .collect();
+    codes.sort_unstable();
+    codes.dedup();
+    let world: Vec<String> = (0..20_000u32)
+        .map(|i| format!("+{}{}", codes[i as usize % codes.len()], 20_000_000 + i))
+        .collect();
+    let mut next = world.iter().cycle();
+    let mut g = c.benchmark_group("normalize");
+    g.sample_size(20);
+    g.bench_function("phone_uncached_every_country", |b| {
+        b.iter(|| phones.check(black_box(next.next().unwrap())))
+    });
+    g.finish();
 }
 
 fn duplicate_window(c: &mut Criterion) {

@@ -519,7 +519,8 @@ fn a_post_that_cannot_be_logged_is_answered_005_not_kept_quiet() {
     assert!(
         eventually(|| {
             let usage = logged("usage_log", "query");
-            kept.iter().all(|m| usage.iter().any(|q| q.contains(m.as_str())))
+            kept.iter()
+                .all(|m| usage.iter().any(|q| q.contains(m.as_str())))
         }),
         "every post answered 003/006 is in the usage log"
     );
