@@ -133,10 +133,11 @@ fn mapping_and_normalisation(c: &mut Criterion) {
     c.bench_function("normalize/phone_uncached", |b| {
         b.iter(|| phones.check(black_box(next.next().unwrap())))
     });
-    // Distinct international numbers, one calling code after another: the
-    // phone library compiles its patterns into one LRU of 100 regexes
-    // shared by all threads, and every country needs a dozen, so each
-    // number recompiles what the last country evicted (README: Reliability).
+    // Distinct international numbers, one calling code after another, at
+    // the phone library's default pattern cache of 100 (the server sizes it
+    // by `intake.phone_pattern_cache`): every country needs about five, so
+    // each number recompiles what the last country evicted (README:
+    // Reliability).
     let mut codes: Vec<u16> = phonenumber::metadata::DATABASE
         .iter()
         .map(|m| m.country_code())

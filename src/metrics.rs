@@ -180,7 +180,8 @@ impl Metrics {
             1e6,
         );
         let size = store.size_info();
-        let gauges: [(&str, &str, f64); 9] = [
+        let (patterns, pattern_room) = crate::intake::normalize::phone_patterns_cached();
+        let gauges: [(&str, &str, f64); 11] = [
             (
                 "dataport_lmdb_map_size_bytes",
                 "gauge",
@@ -189,6 +190,12 @@ impl Metrics {
             ("dataport_lmdb_used_bytes", "gauge", size.used_bytes as f64),
             ("dataport_lmdb_file_bytes", "gauge", size.file_bytes as f64),
             ("dataport_write_queue_length", "gauge", queued as f64),
+            ("dataport_phone_patterns_cached", "gauge", patterns as f64),
+            (
+                "dataport_phone_pattern_cache_capacity",
+                "gauge",
+                pattern_room as f64,
+            ),
             (
                 "dataport_connections_open",
                 "gauge",

@@ -210,7 +210,10 @@ pub fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
             cfg.raw.intake.form_min_seconds * 1000,
         ),
         domains,
-        phones: Phones::new(&cfg.raw.intake.default_country),
+        phones: {
+            crate::intake::normalize::size_phone_pattern_cache(cfg.raw.intake.phone_pattern_cache);
+            Phones::new(&cfg.raw.intake.default_country)
+        },
         cfg: std::sync::RwLock::new(cfg),
         store,
         writer,

@@ -363,6 +363,13 @@ pub fn validate_with(
         );
     }
 
+    if raw.intake.phone_pattern_cache < 100 {
+        err(
+            &mut errors,
+            "intake.phone_pattern_cache",
+            "must be at least 100 (the phone library's own size)",
+        );
+    }
     if let Err(e) = crate::dns::parse_servers(&raw.intake.dns_servers) {
         err(&mut errors, "intake.dns_servers", e.to_string());
     }

@@ -340,6 +340,8 @@ pub struct IntakeSection {
     pub duplicate_cache_entries: usize,
     /// Mini form with captcha: a post sooner than this after the page was served is a bot's (010).
     pub form_min_seconds: u64,
+    /// Compiled patterns the phone library keeps (its own default is 100).
+    pub phone_pattern_cache: usize,
 }
 
 impl Default for IntakeSection {
@@ -355,6 +357,7 @@ impl Default for IntakeSection {
             duplicate_window_secs: 3600,
             duplicate_cache_entries: 1 << 20,
             form_min_seconds: 3,
+            phone_pattern_cache: 300,
         }
     }
 }

@@ -125,3 +125,19 @@ fn toml_syntax_error_has_a_line() {
     let errs = errors_of("[server]\nlisten = \n");
     assert!(errs[0].starts_with("line 2"), "{errs:?}");
 }
+
+#[test]
+fn phone_pattern_cache_is_at_least_the_library_default() {
+    let small = format!("{PROFILE_HEAD}[intake]\nphone_pattern_cache = 50\n");
+    assert!(
+        errors_of(&small)
+            .iter()
+            .any(|e| e.contains("intake.phone_pattern_cache")),
+        "{:?}",
+        errors_of(&small)
+    );
+    let fine = format!("{PROFILE_HEAD}[intake]\nphone_pattern_cache = 100\n");
+    assert!(!errors_of(&fine)
+        .iter()
+        .any(|e| e.contains("phone_pattern_cache")));
+}
