@@ -201,6 +201,9 @@ pub fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
     } else {
         None
     };
+    // Sized before `Phones::new` compiles its first patterns.
+    crate::intake::normalize::size_phone_pattern_cache(cfg.raw.intake.phone_pattern_cache);
+    let phones = Phones::new(&cfg.raw.intake.default_country);
     let app = Arc::new(App {
         limiter: Default::default(),
         file,
@@ -210,10 +213,7 @@ pub fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
             cfg.raw.intake.form_min_seconds * 1000,
         ),
         domains,
-        phones: {
-            crate::intake::normalize::size_phone_pattern_cache(cfg.raw.intake.phone_pattern_cache);
-            Phones::new(&cfg.raw.intake.default_country)
-        },
+        phones,
         cfg: std::sync::RwLock::new(cfg),
         store,
         writer,

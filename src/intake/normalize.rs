@@ -78,6 +78,17 @@ impl Phones {
         answer
     }
 
+    /// The default country for a number without a country code; none for
+    /// one with it: given one, the library strips a leading 0 that belongs
+    /// to some numbers (+225 0123456789 would lose it and fail validation).
+    fn region_hint(&self, candidate: &str) -> Option<country::Id> {
+        if candidate.starts_with('+') {
+            None
+        } else {
+            self.country
+        }
+    }
+
     fn parse(&self, raw: &str) -> (String, bool) {
         if !raw.bytes().any(|b| b.is_ascii_digit()) {
             return (String::new(), false);
@@ -90,15 +101,7 @@ impl Phones {
             }
             None => raw,
         };
-        // A number with its country code needs no default country, and the
-        // library, given one, strips a leading 0 that belongs to some
-        // numbers (+225 0123456789 would lose it and fail validation).
-        let hint = if candidate.starts_with('+') {
-            None
-        } else {
-            self.country
-        };
-        if let Ok(n) = phonenumber::parse(hint, candidate) {
+        if let Ok(n) = phonenumber::parse(self.region_hint(candidate), candidate) {
             // E.164 is the country code and the national number (with its
             // leading zeros) side by side. The library's formatter writes
             // the same, but first searches the country's display patterns
@@ -203,14 +206,8 @@ mod tests {
             "+225 07 12 34 56 78",
             "1-800-123",
         ] {
-            // The library's own E.164, parsed as the number says: with the
-            // default country only when it has no country code.
-            let hint = if raw.starts_with('+') {
-                None
-            } else {
-                p.country
-            };
-            let n = phonenumber::parse(hint, raw).unwrap();
+            // The library's own E.164 of the number parsed the same way.
+            let n = phonenumber::parse(p.region_hint(raw), raw).unwrap();
             let e164 = n.format().mode(phonenumber::Mode::E164).to_string();
             assert_eq!(format!("+{}", p.normalize(raw)), e164, "{raw}");
         }
