@@ -7,9 +7,12 @@
 # response codes.
 #
 #   bash benches/compare.sh                 # ROUNDS=2 DURATION=5 CONNS="64 1024"
-#   ROUNDS=3 DURATION=10 bash benches/compare.sh
-#   SCENARIOS="new dup" CONNS=64 bash benches/compare.sh
-#   PRELOAD=10000000 bash benches/compare.sh   # or PRELOAD_DIR=an existing preloaded dir
+#   bash benches/compare.sh --rounds 3 --duration 10
+#   bash benches/compare.sh --scenarios "new dup" --conns 64
+#   bash benches/compare.sh --preload 10000000   # or --preload-dir an existing preloaded dir
+#
+# Every option can also be given as the environment variable of the same
+# name in capitals (ROUNDS=3, PRELOAD=10000000, ...); an option wins.
 #
 # Scenarios: new (unique phones), dup (one phone, answered 006), unknown
 # (no such form, 003), mixed (7 new : 2 dup : 1 unknown).
@@ -19,6 +22,21 @@
 # acknowledged lead is stored.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+while [ $# -gt 0 ]; do
+  case "$1" in -h | --help) ;; *) [ $# -ge 2 ] || { echo "$1 needs a value" >&2; exit 2; } ;; esac
+  case "$1" in
+    --rounds) ROUNDS=$2 ;;
+    --duration) DURATION=$2 ;;
+    --conns) CONNS=$2 ;;
+    --threads) THREADS=$2 ;;
+    --scenarios) SCENARIOS=$2 ;;
+    --preload) PRELOAD=$2 ;;
+    --preload-dir) PRELOAD_DIR=$2 ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift 2
+done
 ROUNDS=${ROUNDS:-2}
 DURATION=${DURATION:-5}
 CONNS=${CONNS:-"64 1024"}

@@ -93,8 +93,8 @@ fn list(app: &App, coll: Collection, query: &str, format: Format) -> Reply {
     let mut since = None;
     let mut until = None;
     let mut filters: Vec<(String, String)> = Vec::new();
-    for f in &params.0 {
-        match f.key.as_str() {
+    for f in params.iter() {
+        match f.key {
             "limit" => match f.value.parse::<usize>() {
                 Ok(n) if n >= 1 => limit = n.min(max_limit),
                 _ => return Reply::error(400, "limit must be a positive integer"),
@@ -103,12 +103,12 @@ fn list(app: &App, coll: Collection, query: &str, format: Format) -> Reply {
                 Ok(n) => after = n,
                 Err(_) => return Reply::error(400, "after must be a record id"),
             },
-            "since" | "until" => match parse_rfc3339(&f.value) {
+            "since" | "until" => match parse_rfc3339(f.value) {
                 Some(t) if f.key == "since" => since = Some(t),
                 Some(t) => until = Some(t),
                 None => return Reply::error(400, &format!("{} must be an RFC 3339 time", f.key)),
             },
-            _ => filters.push((f.name.clone(), f.value.clone())),
+            _ => filters.push((f.name.to_string(), f.value.to_string())),
         }
     }
     let mut out = Vec::with_capacity(4096);

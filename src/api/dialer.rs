@@ -108,8 +108,14 @@ fn params_of(req: &Request<'_>) -> Result<Vec<Params>, Reply> {
     let f = Fields::decode(req.query, req.header("content-type"), req.body)
         .map_err(|e| answer(-1, &e.to_string()))?;
     Ok(vec![Params(
-        f.0.into_iter()
-            .map(|f| (f.key, f.name, Value::String(f.value)))
+        f.iter()
+            .map(|f| {
+                (
+                    f.key.to_string(),
+                    f.name.to_string(),
+                    Value::String(f.value.to_string()),
+                )
+            })
             .collect(),
     )])
 }

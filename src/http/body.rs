@@ -6,20 +6,33 @@
 
 use std::task::{Context, Poll};
 
-/// One posted field.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Field {
+/// One posted field, borrowed from its [`Fields`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field<'a> {
     /// Lower-cased name, for matching.
-    pub key: String,
+    pub key: &'a str,
     /// The name as sent.
-    pub name: String,
+    pub name: &'a str,
     /// Trimmed value.
-    pub value: String,
+    pub value: &'a str,
 }
 
-/// The merged posted fields, in arrival order.
+/// Where one field's key, name and value sit in [`Fields::text`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Spans {
+    key: (u32, u32),
+    name: (u32, u32),
+    value: (u32, u32),
+}
+
+/// The merged posted fields, in arrival order. Every key, name and value
+/// sits in one string, so a request's fields cost two allocations however
+/// many there are (the duplicate path of a flood allocates little).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Fields(pub Vec<Field>);
+pub struct Fields {
+    text: String,
+    spans: Vec<Spans>,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
@@ -40,31 +53,94 @@ pub enum DecodeError {
 impl Fields {
     /// The value posted under `key` (lower-cased), if any.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|f| f.key == key)
-            .map(|f| f.value.as_str())
+        self.iter().find(|f| f.key == key).map(|f| f.value)
     }
 
-    /// Adds (or replaces) a field; takes the decoded strings as they are,
-    /// trimming in place, so a field costs its three strings and no more.
-    fn set(&mut self, name: String, value: String) {
-        let name = trimmed(name);
-        let value = trimmed(value);
-        let key = if name
-            .bytes()
-            .any(|b| b.is_ascii_uppercase() || !b.is_ascii())
-        {
-            name.to_lowercase()
-        } else {
-            name.clone()
+    /// The fields in arrival order.
+    pub fn iter(&self) -> impl Iterator<Item = Field<'_>> + '_ {
+        self.spans.iter().map(|s| Field {
+            key: self.at(s.key),
+            name: self.at(s.name),
+            value: self.at(s.value),
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// Keeps the fields `keep` says yes to.
+    pub fn retain(&mut self, mut keep: impl FnMut(Field<'_>) -> bool) {
+        let text = &self.text;
+        let at = |(a, b): (u32, u32)| &text[a as usize..b as usize];
+        self.spans.retain(|s| {
+            keep(Field {
+                key: at(s.key),
+                name: at(s.name),
+                value: at(s.value),
+            })
+        });
+    }
+
+    fn at(&self, (a, b): (u32, u32)) -> &str {
+        &self.text[a as usize..b as usize]
+    }
+
+    /// Appends `s` to the text; its span, trimmed.
+    fn push_trimmed(&mut self, s: &str) -> (u32, u32) {
+        let start = self.text.len();
+        self.text.push_str(s);
+        self.trim_from(start)
+    }
+
+    /// The span of what the text holds from `start` on, trimmed.
+    fn trim_from(&self, start: usize) -> (u32, u32) {
+        let tail = &self.text[start..];
+        let lead = tail.len() - tail.trim_start().len();
+        let t = tail.trim();
+        let a = start + lead;
+        (a as u32, (a + t.len()) as u32)
+    }
+
+    /// Adds (or replaces) a field whose name and value the text already
+    /// holds at these spans: the key is the name when it is lower-case
+    /// already, else its lower-cased copy is appended.
+    fn add(&mut self, name: (u32, u32), value: (u32, u32)) {
+        let key = {
+            let n = self.at(name);
+            if n.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii()) {
+                let start = self.text.len();
+                if n.is_ascii() {
+                    let (a, b) = (name.0 as usize, name.1 as usize);
+                    self.text.extend_from_within(a..b);
+                    self.text[start..].make_ascii_lowercase();
+                } else {
+                    let lower = n.to_lowercase();
+                    self.text.push_str(&lower);
+                }
+                (start as u32, self.text.len() as u32)
+            } else {
+                name
+            }
         };
-        if let Some(f) = self.0.iter_mut().find(|f| f.key == key) {
-            f.name = name;
-            f.value = value;
+        let k = self.at(key);
+        if let Some(i) = self.spans.iter().position(|s| self.at(s.key) == k) {
+            self.spans[i].name = name;
+            self.spans[i].value = value;
         } else {
-            self.0.push(Field { key, name, value });
+            self.spans.push(Spans { key, name, value });
         }
+    }
+
+    /// Adds (or replaces) a field from decoded strings.
+    fn set(&mut self, name: &str, value: &str) {
+        let name = self.push_trimmed(name);
+        let value = self.push_trimmed(value);
+        self.add(name, value);
     }
 
     /// Decodes the query and body of a request.
@@ -79,19 +155,19 @@ impl Fields {
             return Ok(f);
         }
         let ct = content_type.unwrap_or("").trim();
-        let mime = ct
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        match mime.as_str() {
-            "" | "application/x-www-form-urlencoded" => f.add_urlencoded(body)?,
-            "multipart/form-data" => f.add_multipart(ct, body)?,
-            m if m == "application/json" || m == "text/json" || m.ends_with("+json") => {
-                f.add_json(body)?
-            }
-            _ => return Err(DecodeError::ContentType(mime)),
+        let mime = ct.split(';').next().unwrap_or("").trim();
+        let is = |m: &str| mime.eq_ignore_ascii_case(m);
+        let json_suffix = mime.len() >= 5
+            && mime.is_char_boundary(mime.len() - 5)
+            && mime[mime.len() - 5..].eq_ignore_ascii_case("+json");
+        if mime.is_empty() || is("application/x-www-form-urlencoded") {
+            f.add_urlencoded(body)?
+        } else if is("multipart/form-data") {
+            f.add_multipart(ct, body)?
+        } else if is("application/json") || is("text/json") || json_suffix {
+            f.add_json(body)?
+        } else {
+            return Err(DecodeError::ContentType(mime.to_ascii_lowercase()));
         }
         Ok(f)
     }
@@ -105,12 +181,17 @@ impl Fields {
                 Some(i) => (&pair[..i], &pair[i + 1..]),
                 None => (pair, &b""[..]),
             };
-            let name = form_decode(name)?;
-            if name.trim().is_empty() {
+            let start = self.text.len();
+            form_decode_into(name, &mut self.text)?;
+            let name = self.trim_from(start);
+            if name.0 == name.1 {
+                self.text.truncate(start);
                 continue;
             }
-            let value = form_decode(value)?;
-            self.set(name, value);
+            let start = self.text.len();
+            form_decode_into(value, &mut self.text)?;
+            let value = self.trim_from(start);
+            self.add(name, value);
         }
         Ok(())
     }
@@ -132,7 +213,7 @@ impl Fields {
                 simd_json::BorrowedValue::Static(s) => s.to_string(),
                 _ => return Err(DecodeError::JsonShape),
             };
-            self.set(k.to_string(), text);
+            self.set(k, &text);
         }
         Ok(())
     }
@@ -169,7 +250,7 @@ impl Fields {
                 // An uploaded file is not a lead field: note it; the usage log keeps the bytes.
                 (Some(f), _) => format!("[file {f}, {} bytes]", bytes.len()),
             };
-            self.set(name, value);
+            self.set(&name, &value);
         }
         Ok(())
     }
@@ -210,29 +291,27 @@ fn poll_ready<F: std::future::Future>(fut: F) -> Option<F::Output> {
     }
 }
 
-/// `s` without its leading and trailing white space (no copy when it has none).
-fn trimmed(s: String) -> String {
-    let t = s.trim();
-    if t.len() == s.len() {
-        s
-    } else {
-        t.to_string()
-    }
-}
-
 /// Decodes one form component: `+` is a space, `%XX` a byte; anything else
 /// after `%` is an error, and the bytes must be UTF-8.
 pub fn form_decode(raw: &[u8]) -> Result<String, DecodeError> {
+    let mut out = String::new();
+    form_decode_into(raw, &mut out)?;
+    Ok(out)
+}
+
+/// [`form_decode`], appended to `out` (left as it was on an error).
+fn form_decode_into(raw: &[u8], out: &mut String) -> Result<(), DecodeError> {
     if !raw.iter().any(|&b| b == b'+' || b == b'%') {
-        return std::str::from_utf8(raw)
-            .map(str::to_string)
-            .map_err(|_| DecodeError::Utf8);
+        out.push_str(std::str::from_utf8(raw).map_err(|_| DecodeError::Utf8)?);
+        return Ok(());
     }
-    let mut out = Vec::with_capacity(raw.len());
+    // Escaped components are rarer (an email's %40); they decode through
+    // a buffer of their own.
+    let mut bytes = Vec::with_capacity(raw.len());
     let mut i = 0;
     while i < raw.len() {
         match raw[i] {
-            b'+' => out.push(b' '),
+            b'+' => bytes.push(b' '),
             b'%' => {
                 let hex = raw.get(i + 1..i + 3).ok_or(DecodeError::Percent)?;
                 let s = std::str::from_utf8(hex).map_err(|_| DecodeError::Percent)?;
@@ -240,14 +319,15 @@ pub fn form_decode(raw: &[u8]) -> Result<String, DecodeError> {
                     return Err(DecodeError::Percent);
                 }
                 // unwrap: two hex digits checked above.
-                out.push(u8::from_str_radix(s, 16).unwrap());
+                bytes.push(u8::from_str_radix(s, 16).unwrap());
                 i += 2;
             }
-            b => out.push(b),
+            b => bytes.push(b),
         }
         i += 1;
     }
-    String::from_utf8(out).map_err(|_| DecodeError::Utf8)
+    out.push_str(std::str::from_utf8(&bytes).map_err(|_| DecodeError::Utf8)?);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -265,6 +345,32 @@ mod tests {
         assert_eq!(f.get("phone"), Some("1"));
         assert_eq!(f.get("name"), Some("דנה"));
         assert_eq!(f.get("email"), Some("a@b.c"));
+    }
+
+    #[test]
+    fn names_keys_and_values_share_one_text() {
+        let f = Fields::decode(
+            "",
+            None,
+            "%20Phone%20=+050+&phone=051&+=skipped&ÄBC=%C3%A4&lower=x&=y&flag".as_bytes(),
+        )
+        .unwrap();
+        let all: Vec<_> = f.iter().map(|f| (f.key, f.name, f.value)).collect();
+        assert_eq!(
+            all,
+            [
+                ("phone", "phone", "051"),
+                ("äbc", "ÄBC", "ä"),
+                ("lower", "lower", "x"),
+                ("flag", "flag", ""),
+            ],
+            "a repeated name replaces the first (name as last sent); blank names are skipped"
+        );
+        let mut f = f;
+        f.retain(|f| f.key != "lower");
+        assert_eq!(f.len(), 3);
+        assert_eq!(f.get("lower"), None);
+        assert_eq!(f.get("flag"), Some(""));
     }
 
     #[test]

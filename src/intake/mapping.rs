@@ -37,9 +37,8 @@ const TABLE_ORDER: [Table; 4] = [
 /// gets stored, not for the 006 / 007 / 008 ones a flood is made of.
 pub fn posted(fields: &Fields) -> BTreeMap<String, String> {
     fields
-        .0
         .iter()
-        .map(|f| (f.name.clone(), f.value.clone()))
+        .map(|f| (f.name.to_string(), f.value.to_string()))
         .collect()
 }
 
@@ -93,11 +92,11 @@ pub fn map(profile: &Profile, fields: &Fields) -> Result<Mapped, MissingField> {
     if !contact.is_empty() {
         m.contact = Some(contact);
     }
-    for f in &fields.0 {
+    for f in fields.iter() {
         let mapped = profile.fields.iter().any(|r| r.external == f.key)
             || (!profile.external_key_field.is_empty() && profile.external_key_field == f.key);
         if !mapped {
-            m.extras.insert(f.name.clone(), f.value.clone());
+            m.extras.insert(f.name.to_string(), f.value.to_string());
         }
     }
     Ok(m)

@@ -21,7 +21,7 @@ use crate::dedupe::{self, Check};
 use crate::http::body::Fields;
 use crate::http::{Reply, Request};
 use crate::store::leads::LeadDraft;
-use crate::store::records::{AutomationEntry, BadLead, UsageEntry};
+use crate::store::records::{AutomationEntry, BadLead, RenderedUsage, UsageParts};
 use crate::store::writer::{Applied, Job, SubmitError};
 use crate::store::DuplicateKey;
 
@@ -74,25 +74,26 @@ pub fn handle(app: &App, req: &Request<'_>, form: &str) -> Reply {
 /// shares the commit of the record the request makes). Err when the write
 /// queue is full or the writer has stopped.
 fn log_usage(app: &App, req: &Request<'_>, form: &str, now: u64) -> Result<(), SubmitError> {
+    let encoded;
     let (body, body_base64) = match std::str::from_utf8(req.body) {
-        Ok(s) => (s.to_string(), false),
-        Err(_) => (
-            base64::engine::general_purpose::STANDARD.encode(req.body),
-            true,
-        ),
+        Ok(s) => (s, false),
+        Err(_) => {
+            encoded = base64::engine::general_purpose::STANDARD.encode(req.body);
+            (encoded.as_str(), true)
+        }
     };
-    let entry = UsageEntry {
-        id: 0,
-        created_at: clock::rfc3339_utc(now),
-        ip: req.peer.to_string(),
-        method: req.method.to_string(),
-        form: form.to_string(),
-        query: req.query.to_string(),
-        content_type: req.header("content-type").unwrap_or("").to_string(),
-        user_agent: req.header("user-agent").unwrap_or("").to_string(),
+    let created_at = clock::Rfc3339Utc::new(now);
+    let entry = RenderedUsage::render(&UsageParts {
+        created_at: created_at.as_str(),
+        ip: req.peer,
+        method: req.method,
+        form,
+        query: req.query,
+        content_type: req.header("content-type").unwrap_or(""),
+        user_agent: req.header("user-agent").unwrap_or(""),
         body,
         body_base64,
-    };
+    });
     app.writer.submit(Job::Usage(entry))
 }
 
@@ -108,7 +109,7 @@ fn run(
     let mut fields = Fields::decode(req.query, req.header("content-type"), req.body)
         .map_err(|e| Reply::error(400, &e.to_string()))?;
     // The mini form: a bare GET is the page, a captcha guards every post.
-    if profile.form_mode != FormMode::None && req.method == "GET" && fields.0.is_empty() {
+    if profile.form_mode != FormMode::None && req.method == "GET" && fields.is_empty() {
         let challenge = (profile.form_mode == FormMode::HtmlFormCaptcha)
             .then(|| app.captcha.challenge(&profile.form_name));
         return Err(crate::api::form::render(profile, challenge.as_ref()));
@@ -123,9 +124,7 @@ fn run(
             return Ok((Code::Captcha, None));
         }
     }
-    fields
-        .0
-        .retain(|f| !f.key.starts_with("_captcha_") && f.key != captcha::HONEYPOT_FIELD);
+    fields.retain(|f| !f.key.starts_with("_captcha_") && f.key != captcha::HONEYPOT_FIELD);
     if profile.kind == ProfileType::ServiceTicket {
         return Ok(ticket::run(app, cfg, profile, &fields, now));
     }
@@ -179,10 +178,10 @@ fn run(
         }
         *p = normal;
     }
-    c.email = normalize::email(&c.email);
+    normalize::email_in_place(&mut c.email);
     if let Some(ct) = m.contact.as_mut() {
         ct.phone = app.phones.normalize(&ct.phone);
-        ct.email = normalize::email(&ct.email);
+        normalize::email_in_place(&mut ct.email);
     }
     let sync_target = if external_key.is_empty() {
         None

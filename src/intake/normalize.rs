@@ -138,7 +138,24 @@ pub fn phone_patterns_cached() -> (usize, usize) {
 
 /// Trimmed, lower-cased email.
 pub fn email(raw: &str) -> String {
-    raw.trim().to_lowercase()
+    let mut s = raw.to_string();
+    email_in_place(&mut s);
+    s
+}
+
+/// [`email`] on a value the caller owns, without a new string unless it
+/// holds non-ASCII letters (the intake's duplicate path allocates nothing
+/// here).
+pub fn email_in_place(s: &mut String) {
+    let t = s.trim();
+    if !t.is_ascii() {
+        *s = t.to_lowercase();
+        return;
+    }
+    let (start, len) = (t.as_ptr() as usize - s.as_ptr() as usize, t.len());
+    s.truncate(start + len);
+    s.drain(..start);
+    s.make_ascii_lowercase();
 }
 
 /// Syntax check of a normalised email: `local@domain.tld`, printable ASCII
@@ -155,18 +172,18 @@ pub fn email_syntax_ok(email: &str) -> bool {
         && local
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~.".contains(&b));
-    let labels: Vec<&str> = domain.split('.').collect();
     let domain_ok = domain.len() <= 253
-        && labels.len() >= 2
-        && labels.iter().all(|l| {
+        && domain.contains('.')
+        && domain.split('.').all(|l| {
             !l.is_empty()
                 && l.len() <= 63
                 && !l.starts_with('-')
                 && !l.ends_with('-')
                 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
-        && labels
-            .last()
+        && domain
+            .rsplit('.')
+            .next()
             .is_some_and(|tld| tld.len() >= 2 && !tld.bytes().all(|b| b.is_ascii_digit()));
     local_ok && domain_ok
 }
@@ -280,5 +297,9 @@ mod tests {
     #[test]
     fn emails_lower_cased() {
         assert_eq!(email("  Dana@Example.COM "), "dana@example.com");
+        assert_eq!(email("\tÉLA@Exämple.com\n"), "éla@exämple.com");
+        let mut owned = String::from(" x@y.io ");
+        email_in_place(&mut owned);
+        assert_eq!(owned, "x@y.io");
     }
 }

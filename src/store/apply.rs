@@ -175,10 +175,16 @@ impl<'s> Batch<'s> {
 
     /// Stores a usage-log entry, numbering it in place (no copy of the
     /// logged request).
-    pub fn put_usage(&mut self, e: &mut UsageEntry) -> Result<u64> {
-        e.id = self.seq.next(Collection::UsageLog);
-        self.usage_bytes_added += self.put_json_sized(Collection::UsageLog, e.id, &e)? as i64;
-        Ok(e.id)
+    pub fn put_usage(&mut self, e: &RenderedUsage) -> Result<u64> {
+        let id = self.seq.next(Collection::UsageLog);
+        self.scratch.clear();
+        e.write_numbered(id, &mut self.scratch);
+        self.store
+            .dbs
+            .records(Collection::UsageLog)
+            .put(&mut self.txn, &id, &self.scratch)?;
+        self.usage_bytes_added += self.scratch.len() as i64;
+        Ok(id)
     }
 
     pub fn put_automation(&mut self, e: &mut AutomationEntry) -> Result<u64> {

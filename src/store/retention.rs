@@ -7,7 +7,14 @@ use std::ops::Bound;
 
 use super::apply::Batch;
 use super::keys::{anchored_duplicate_key, anchored_duplicate_lookup};
-use super::records::UsageEntry;
+/// The one field of a usage-log entry retention reads: every commit looks
+/// at the oldest entry, and decoding the whole logged request for its time
+/// would cost one string per field.
+#[derive(serde::Deserialize)]
+struct Stamped<'a> {
+    #[serde(borrow)]
+    created_at: std::borrow::Cow<'a, str>,
+}
 use super::{Collection, Result, StoreError};
 use crate::dedupe::KeyHash;
 
@@ -149,7 +156,7 @@ impl Batch<'_> {
         let mut doomed = Vec::new();
         for item in db.iter(&self.txn)?.take(max) {
             let (id, v) = item?;
-            let old_enough = serde_json::from_slice::<UsageEntry>(v)
+            let old_enough = serde_json::from_slice::<Stamped>(v)
                 .ok()
                 .and_then(|e| crate::clock::parse_rfc3339(&e.created_at))
                 .is_some_and(|t| t < before_ms);

@@ -25,7 +25,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use super::apply::{Batch, Sequences};
 use super::leads::{ClientPatch, LeadDraft, LeadOutcome};
-use super::records::{AutomationEntry, BadLead, Client, UsageEntry};
+use super::records::{AutomationEntry, BadLead, Client, RenderedUsage};
 use super::tickets::TicketDraft;
 use super::{Result, Store, StoreError};
 use crate::clock::SharedClock;
@@ -50,7 +50,7 @@ type Reply = may::sync::mpsc::Sender<ReplyResult>;
 /// One unit of work for the writer.
 pub enum Job {
     /// Fire-and-forget: the usage log of a request (SPEC §4 step 1).
-    Usage(UsageEntry),
+    Usage(RenderedUsage),
     /// Fire-and-forget: extra fields of a post that became no record.
     Automation(AutomationEntry),
     Lead(Box<LeadDraft>, Reply),

@@ -303,10 +303,10 @@ fn collection(query: &str, set: &str, mut rows: Vec<Value>, props: &[&str]) -> R
         Ok(q) => q,
         Err(e) => return error(400, "BadRequest", &e.to_string()),
     };
-    for f in &q.0 {
+    for f in q.iter() {
         if f.key.starts_with('$')
             && !matches!(
-                f.key.as_str(),
+                f.key,
                 "$filter" | "$top" | "$skip" | "$orderby" | "$select" | "$count"
             )
         {

@@ -1,0 +1,132 @@
+//! What a flood post costs the allocator, counted over real HTTP against an
+//! in-process server: heap allocations per duplicate post (006) and per
+//! unknown-form post (003), everything the process does for them included
+//! (the worker's decoding and logging, the writer's commit of the usage and
+//! automation entries). Counts are exact, unlike timings, so a change that
+//! adds allocations to the flood paths fails here.
+
+mod util;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use util::*;
+
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: forwards to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// The body `benches/compare.sh` posts: four mapped fields and one that no
+/// row maps (so a duplicate also writes an automation-log entry).
+fn body(phone: &str) -> String {
+    format!(
+        "FirstName=Load&LastName=Gen&Phone={phone}&Email=lg{phone}@loadgen.example&Notes={}",
+        "x".repeat(170)
+    )
+}
+
+/// Posts `request` `n` times on one keep-alive connection, each answered
+/// `code`; the client side reuses its buffers, so it allocates nothing per
+/// post. Returns the allocations per post counted from the first post until
+/// the writer has committed what they queued.
+fn allocations_per_post(s: &TestServer, request: &[u8], n: u64, code: &str) -> f64 {
+    let mut conn = TcpStream::connect(s.addr).unwrap();
+    conn.set_nodelay(true).unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    let needle = format!("\"ResponseCode\":\"{code}\"");
+    let mut post = |conn: &mut TcpStream| {
+        conn.write_all(request).unwrap();
+        let mut got = 0;
+        // One answer per post: read until its body (the JSON) is complete.
+        loop {
+            let k = conn.read(&mut buf[got..]).unwrap();
+            assert!(k > 0, "server closed the connection");
+            got += k;
+            if buf[..got].ends_with(b"}") {
+                break;
+            }
+        }
+        let text = std::str::from_utf8(&buf[..got]).unwrap();
+        assert!(text.contains(&needle), "expected {code}, got {text}");
+    };
+    // Warm up: caches, maps and the writer's buffers reach their size.
+    for _ in 0..2_000 {
+        post(&mut conn);
+    }
+    sync_writer(s);
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for _ in 0..n {
+        post(&mut conn);
+    }
+    sync_writer(s);
+    let after = ALLOCATIONS.load(Ordering::Relaxed);
+    (after - before) as f64 / n as f64
+}
+
+/// Waits until everything queued so far is committed.
+fn sync_writer(s: &TestServer) {
+    s.running
+        .app
+        .writer
+        .call(dataport::store::writer::Job::Sync)
+        .unwrap()
+        .unwrap();
+}
+
+fn form_request(form: &str, body: &str) -> Vec<u8> {
+    format!(
+        "POST /{form} HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+#[test]
+fn flood_posts_stay_within_their_allocation_budget() {
+    let s = start();
+    let first = post_form(s.addr, "/leads", &body("0532222222"));
+    assert_eq!(first.code(), "000", "{}", first.body);
+
+    let dup = allocations_per_post(
+        &s,
+        &form_request("leads", &body("0532222222")),
+        5_000,
+        "006",
+    );
+    let unknown = allocations_per_post(
+        &s,
+        &form_request("no_such_form", &body("0532222222")),
+        5_000,
+        "003",
+    );
+    println!("allocations per post: duplicate {dup:.1}, unknown form {unknown:.1}");
+    assert!(dup <= 24.0, "duplicate post: {dup:.1} allocations");
+    assert!(
+        unknown <= 7.0,
+        "unknown-form post: {unknown:.1} allocations"
+    );
+}
