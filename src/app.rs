@@ -87,7 +87,10 @@ impl Handler for App {
                 crate::api::static_files::serve(&self.config().http_dir, &rest[first.len()..])
             });
         }
-        if RESERVED_SEGMENTS.contains(&first.to_ascii_lowercase().as_str()) {
+        if RESERVED_SEGMENTS
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(first))
+        {
             return Reply::error(404, "not found");
         }
         match req.method {

@@ -124,9 +124,13 @@ fn flood_posts_stay_within_their_allocation_budget() {
         "003",
     );
     println!("allocations per post: duplicate {dup:.1}, unknown form {unknown:.1}");
-    assert!(dup <= 24.0, "duplicate post: {dup:.1} allocations");
+    // 2026-11-23: 14.1 and 3.1 (37 and 9 before the fields shared one
+    // string and the worker rendered the usage entry); the slack is the
+    // writer's per-commit allocations, spread over fewer posts per commit
+    // on a slower machine.
+    assert!(dup <= 17.0, "duplicate post: {dup:.1} allocations");
     assert!(
-        unknown <= 7.0,
+        unknown <= 5.0,
         "unknown-form post: {unknown:.1} allocations"
     );
 }

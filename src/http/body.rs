@@ -173,6 +173,11 @@ impl Fields {
     }
 
     fn add_urlencoded(&mut self, data: &[u8]) -> Result<(), DecodeError> {
+        // Room for every name, value and lower-cased key without regrowing
+        // (a decoded component is never longer than its encoding).
+        self.text.reserve(2 * data.len());
+        self.spans
+            .reserve((1 + data.iter().filter(|&&b| b == b'&').count()).min(256));
         for pair in data.split(|&b| b == b'&') {
             if pair.is_empty() {
                 continue;

@@ -216,7 +216,8 @@ pub struct UsageParts<'a> {
 
 impl RenderedUsage {
     pub fn render(parts: &UsageParts<'_>) -> RenderedUsage {
-        let size = 160
+        // The names, quotes and short values take ~200 bytes.
+        let size = 256
             + parts.body.len()
             + parts.query.len()
             + parts.user_agent.len()
