@@ -177,12 +177,12 @@ impl Fields {
         // (a decoded component is never longer than its encoding).
         self.text.reserve(2 * data.len());
         self.spans
-            .reserve((1 + data.iter().filter(|&&b| b == b'&').count()).min(256));
+            .reserve((1 + memchr::memchr_iter(b'&', data).count()).min(256));
         for pair in data.split(|&b| b == b'&') {
             if pair.is_empty() {
                 continue;
             }
-            let (name, value) = match pair.iter().position(|&b| b == b'=') {
+            let (name, value) = match memchr::memchr(b'=', pair) {
                 Some(i) => (&pair[..i], &pair[i + 1..]),
                 None => (pair, &b""[..]),
             };
@@ -306,8 +306,15 @@ pub fn form_decode(raw: &[u8]) -> Result<String, DecodeError> {
 
 /// [`form_decode`], appended to `out` (left as it was on an error).
 fn form_decode_into(raw: &[u8], out: &mut String) -> Result<(), DecodeError> {
-    if !raw.iter().any(|&b| b == b'+' || b == b'%') {
-        out.push_str(std::str::from_utf8(raw).map_err(|_| DecodeError::Utf8)?);
+    if memchr::memchr(b'%', raw).is_none() {
+        // The common piece: copied as it is, `+` turned into spaces.
+        let text = std::str::from_utf8(raw).map_err(|_| DecodeError::Utf8)?;
+        let mut parts = text.split('+');
+        out.push_str(parts.next().unwrap_or(""));
+        for part in parts {
+            out.push(' ');
+            out.push_str(part);
+        }
         return Ok(());
     }
     // Escaped components are rarer (an email's %40); they decode through
