@@ -15,6 +15,22 @@ struct Stamped<'a> {
     #[serde(borrow)]
     created_at: std::borrow::Cow<'a, str>,
 }
+
+/// When a stored usage-log entry was logged. The writer stores every entry
+/// as `{"id":N,"created_at":"…"` (`RenderedUsage`), so the time is read in
+/// place; anything else is decoded as JSON.
+fn usage_logged_at(entry: &[u8]) -> Option<u64> {
+    const FIELD: &[u8] = b",\"created_at\":\"";
+    let in_place = memchr::memmem::find(&entry[..entry.len().min(40)], FIELD)
+        .and_then(|at| entry.get(at + FIELD.len()..at + FIELD.len() + 24))
+        .and_then(|t| std::str::from_utf8(t).ok())
+        .and_then(crate::clock::parse_rfc3339);
+    in_place.or_else(|| {
+        serde_json::from_slice::<Stamped>(entry)
+            .ok()
+            .and_then(|e| crate::clock::parse_rfc3339(&e.created_at))
+    })
+}
 use super::{Collection, Result, StoreError};
 use crate::dedupe::KeyHash;
 
@@ -156,10 +172,7 @@ impl Batch<'_> {
         let mut doomed = Vec::new();
         for item in db.iter(&self.txn)?.take(max) {
             let (id, v) = item?;
-            let old_enough = serde_json::from_slice::<Stamped>(v)
-                .ok()
-                .and_then(|e| crate::clock::parse_rfc3339(&e.created_at))
-                .is_some_and(|t| t < before_ms);
+            let old_enough = usage_logged_at(v).is_some_and(|t| t < before_ms);
             if !(old_enough || bytes > max_bytes || doomed.len() < force) {
                 break;
             }
@@ -182,6 +195,31 @@ mod tests {
     use super::*;
 
     const HOUR: u64 = 3_600_000;
+
+    #[test]
+    fn a_usage_entry_time_is_read_in_place_or_decoded() {
+        let parts = crate::store::records::UsageParts {
+            created_at: "2026-11-23T05:20:00.250Z",
+            ip: "127.0.0.1".parse().unwrap(),
+            method: "POST",
+            form: "f",
+            query: "",
+            content_type: "",
+            user_agent: "",
+            body: "a=1",
+            body_base64: false,
+        };
+        let mut stored = Vec::new();
+        crate::store::records::RenderedUsage::render(&parts)
+            .write_numbered(123_456_789, &mut stored);
+        let want = crate::clock::parse_rfc3339(parts.created_at);
+        assert!(want.is_some());
+        assert_eq!(usage_logged_at(&stored), want);
+        let reordered = br#"{"body":"x","created_at":"2026-11-23T05:20:00.250Z","id":1}"#;
+        assert_eq!(usage_logged_at(reordered), want);
+        assert_eq!(usage_logged_at(b"{}"), None);
+        assert_eq!(usage_logged_at(b""), None);
+    }
 
     fn remember(store: &Store, seq: &mut Sequences, lead: Option<LeadDraft>, key: DuplicateKey) {
         let mut b = Batch::begin(store, seq).unwrap();
