@@ -135,16 +135,18 @@ fn serve(
         }
         anyhow::anyhow!("{origin}: {} configuration error(s)", errors.len())
     })?;
-    let running = dataport::server::start(cfg, Arc::new(dataport::clock::SystemClock))?;
-    tracing::info!(addr = %running.addr, config = %origin, "dataport listening");
-    // One plain line on stdout, for scripts and tests that listen on port 0.
-    println!("listening on {}", running.addr);
     // Everything runs on coroutines and the writer thread; the main thread
-    // waits for SIGTERM / SIGINT and then drains.
+    // waits for SIGTERM / SIGINT and then drains. The handlers go in before
+    // the server announces itself: a stop sent the moment it is up drains
+    // like any other, instead of killing the process mid-commit.
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGINT,
     ])?;
+    let running = dataport::server::start(cfg, Arc::new(dataport::clock::SystemClock))?;
+    tracing::info!(addr = %running.addr, config = %origin, "dataport listening");
+    // One plain line on stdout, for scripts and tests that listen on port 0.
+    println!("listening on {}", running.addr);
     if let Some(sig) = signals.forever().next() {
         tracing::info!(
             signal = sig,

@@ -62,7 +62,7 @@ impl Running {
 }
 
 /// Sets up the coroutine runtime; only the first call in a process counts.
-pub fn configure_runtime(workers: usize) {
+pub fn configure_runtime(workers: usize, pin: bool) {
     let workers = if workers == 0 {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -73,6 +73,7 @@ pub fn configure_runtime(workers: usize) {
     may::config()
         .set_workers(workers)
         .set_stack_size(STACK_WORDS);
+    may::config().set_worker_pin(pin);
 }
 
 /// Raises the soft open-files limit towards `max_connections` (plus room for
@@ -108,7 +109,7 @@ pub fn raise_open_files_limit(max_connections: usize) {
 }
 
 pub fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
-    configure_runtime(cfg.raw.server.workers);
+    configure_runtime(cfg.raw.server.workers, cfg.raw.server.pin_workers);
     raise_open_files_limit(cfg.raw.server.max_connections);
     let map_size = (cfg.raw.storage.map_size_mb as usize) << 20;
     let store = Arc::new(Store::open(&cfg.data_dir, map_size)?);

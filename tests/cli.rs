@@ -221,3 +221,50 @@ fn loadgen_slow_sockets_are_closed_by_the_timeouts_while_the_load_is_served() {
     );
     assert!(text.contains(" 0 missing from the store"), "{text}");
 }
+
+/// The HTTP workers' CPU affinity: one core each when `pin_workers` (the
+/// default), any core when not. The workers are the threads that keep the
+/// process's own name; on a one-core machine there is nothing to tell apart.
+#[test]
+fn pin_workers_binds_each_worker_to_one_core() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores < 2 {
+        eprintln!("one core: pinning cannot be observed here");
+        return;
+    }
+    for pin in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("dataport.toml");
+        let extra = format!("[server]\nworkers = 2\npin_workers = {pin}\n");
+        std::fs::write(&cfg, test_config(&dir.path().join("data"), &extra)).unwrap();
+        let b = Binary::start(&cfg);
+        let pid = b.child.id();
+        let single_core_workers = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .unwrap()
+            .filter_map(|t| {
+                let t = t.ok()?.path();
+                let comm = std::fs::read_to_string(t.join("comm")).ok()?;
+                let status = std::fs::read_to_string(t.join("status")).ok()?;
+                let cpus = status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))?
+                    .trim()
+                    .to_string();
+                (comm.trim() == "dataport" && !cpus.contains([',', '-'])).then_some(cpus)
+            })
+            .collect::<Vec<_>>();
+        assert!(b.term().success());
+        if pin {
+            assert_eq!(
+                single_core_workers.len(),
+                2,
+                "two workers, each on one core: {single_core_workers:?}"
+            );
+        } else {
+            assert!(
+                single_core_workers.is_empty(),
+                "no worker pinned: {single_core_workers:?}"
+            );
+        }
+    }
+}

@@ -283,6 +283,8 @@ pub struct ServerSection {
     pub listen: String,
     pub data_dir: String,
     pub workers: usize,
+    /// Each worker thread bound to its own core (may's default).
+    pub pin_workers: bool,
     pub max_body_bytes: usize,
     pub max_header_bytes: usize,
     pub max_headers: usize,
@@ -302,6 +304,7 @@ impl Default for ServerSection {
             listen: "127.0.0.1:8080".into(),
             data_dir: "var".into(),
             workers: 0,
+            pin_workers: true,
             max_body_bytes: 65536,
             max_header_bytes: 16384,
             max_headers: 64,
