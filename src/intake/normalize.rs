@@ -20,6 +20,7 @@ type CacheShard = Mutex<AHashMap<String, (String, bool)>>;
 pub struct Phones {
     country: Option<country::Id>,
     cache: Box<[CacheShard]>,
+    validity: super::phone_validity::PhoneValidity,
 }
 
 impl std::fmt::Debug for Phones {
@@ -40,6 +41,7 @@ impl Phones {
             cache: (0..CACHE_SHARDS)
                 .map(|_| Mutex::new(AHashMap::new()))
                 .collect(),
+            validity: Default::default(),
         };
         for warm in ["0501234567", "+12125550100", "+442079460000", "12"] {
             p.normalize(warm);
@@ -106,9 +108,10 @@ impl Phones {
             // leading zeros) side by side. The library's formatter writes
             // the same, but first searches the country's display patterns
             // it does not use for E.164: a quarter of the parse's time.
-            let digits = format!("{}{}", n.code().value(), n.national());
+            let national = n.national().to_string();
+            let digits = format!("{}{national}", n.code().value());
             if digits.len() >= 7 {
-                return (digits, phonenumber::is_valid(&n));
+                return (digits, self.validity.is_valid(&n, &national));
             }
         }
         (raw.chars().filter(char::is_ascii_digit).collect(), false)
