@@ -1,7 +1,8 @@
 //! Criterion benches for the intake hot path, step by step: the request
-//! head checks, body decoding, field mapping, phone normalisation, the
-//! duplicate window (alone and under contention), index lookups on 100,000
-//! clients and a group commit of 1,000 leads.
+//! head checks, body decoding, field mapping, phone and email
+//! normalisation, the duplicate window (alone and under contention), the
+//! usage-log entry, index lookups on 100,000 clients and a group commit of
+//! 1,000 leads.
 //!
 //! `cargo bench --bench hot_path`
 
@@ -15,9 +16,10 @@ use dataport::config::{Config, EMBEDDED_DEFAULT};
 use dataport::dedupe::{key_hash, DuplicateWindow};
 use dataport::http::body::Fields;
 use dataport::intake::mapping;
-use dataport::intake::normalize::Phones;
+use dataport::intake::normalize::{self, Phones};
 use dataport::store::apply::{Batch, Sequences};
 use dataport::store::leads::LeadDraft;
+use dataport::store::records::{RenderedUsage, UsageEntry, UsageParts};
 use dataport::store::{AnchorIndex, DuplicateKey, Store};
 
 const FORM: &[u8] = b"FirstName=Dana&LastName=Levi&Phone=050-123-4567&Email=Dana%40Example.com&City=Tel+Aviv&Campaign=summer&utm_source=fb&Extra=1";
@@ -154,6 +156,60 @@ fn mapping_and_normalisation(c: &mut Criterion) {
         b.iter(|| phones.check(black_box(next.next().unwrap())))
     });
     g.finish();
+    // Emails: the normal form in place (the intake's way) and the syntax
+    // check every new contact passes.
+    let mut email = String::with_capacity(64);
+    c.bench_function("normalize/email", |b| {
+        b.iter(|| {
+            email.clear();
+            email.push_str(black_box("  Dana.Levi@Example.COM "));
+            normalize::email_in_place(&mut email);
+            normalize::email_syntax_ok(&email)
+        })
+    });
+}
+
+/// The usage-log entry every request costs: rendered on the worker, against
+/// serde_json writing the same entry (what the writer did before).
+fn usage_entry(c: &mut Criterion) {
+    // The 300-byte body benches/compare.sh posts.
+    let body = format!(
+        "FirstName=Load&LastName=Gen&Phone=0531234567&Email=lg0531234567@loadgen.example&Notes={}",
+        "x".repeat(170)
+    );
+    let parts = UsageParts {
+        created_at: "2026-11-23T05:40:00.123Z",
+        ip: "203.0.113.7".parse().unwrap(),
+        method: "POST",
+        form: "land_fb",
+        query: "",
+        content_type: "application/x-www-form-urlencoded",
+        user_agent: "Mozilla/5.0 (X11; Linux x86_64)",
+        body: &body,
+        body_base64: false,
+    };
+    c.bench_function("usage_entry/render", |b| {
+        b.iter(|| RenderedUsage::render(black_box(&parts)))
+    });
+    let entry = UsageEntry {
+        id: 1,
+        created_at: parts.created_at.into(),
+        ip: "203.0.113.7".into(),
+        method: "POST".into(),
+        form: "land_fb".into(),
+        query: String::new(),
+        content_type: parts.content_type.into(),
+        user_agent: parts.user_agent.into(),
+        body: body.clone(),
+        body_base64: false,
+    };
+    c.bench_function("usage_entry/serde_json", |b| {
+        b.iter(|| {
+            let mut out = Vec::with_capacity(600);
+            serde_json::to_writer(&mut out, black_box(&entry)).unwrap();
+            out
+        })
+    });
 }
 
 fn duplicate_window(c: &mut Criterion) {
@@ -233,6 +289,7 @@ criterion_group!(
     mapping_and_normalisation,
     duplicate_window,
     index_lookups,
+    usage_entry,
     group_commit
 );
 criterion_main!(benches);
