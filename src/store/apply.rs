@@ -4,7 +4,7 @@
 //! client leads in `leads.rs`, tickets, deliveries, the dialer, the inbox.
 
 use heed::types::{Bytes, Str};
-use heed::{Database, RwTxn};
+use heed::{Database, MdbError, PutFlags, RwTxn};
 
 use super::records::*;
 use super::{Collection, Result, Store};
@@ -155,11 +155,25 @@ impl<'s> Batch<'s> {
     ) -> Result<usize> {
         self.scratch.clear();
         serde_json::to_writer(&mut self.scratch, value)?;
-        self.store
-            .dbs
-            .records(c)
-            .put(&mut self.txn, &id, &self.scratch)?;
+        self.put_record(c, id)?;
         Ok(self.scratch.len())
+    }
+
+    /// Stores `self.scratch` under `id`. Ids come from the collection's
+    /// sequence, so a new record's id is past every stored one: LMDB is
+    /// told to append (it goes straight to the last page, no search, and a
+    /// full page splits off only the new record, leaving the old one full).
+    /// An update (an id already stored) is refused by the append and
+    /// written in place instead; the refusal changes nothing.
+    fn put_record(&mut self, c: Collection, id: u64) -> Result<()> {
+        let db = self.store.dbs.records(c);
+        match db.put_with_flags(&mut self.txn, PutFlags::APPEND, &id, &self.scratch) {
+            Err(heed::Error::Mdb(MdbError::KeyExist)) => {
+                db.put(&mut self.txn, &id, &self.scratch)?;
+                Ok(())
+            }
+            other => Ok(other?),
+        }
     }
 
     pub(super) fn get_json<T: serde::de::DeserializeOwned>(
@@ -179,10 +193,7 @@ impl<'s> Batch<'s> {
         let id = self.seq.next(Collection::UsageLog);
         self.scratch.clear();
         e.write_numbered(id, &mut self.scratch);
-        self.store
-            .dbs
-            .records(Collection::UsageLog)
-            .put(&mut self.txn, &id, &self.scratch)?;
+        self.put_record(Collection::UsageLog, id)?;
         self.usage_bytes_added += self.scratch.len() as i64;
         Ok(id)
     }
