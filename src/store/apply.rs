@@ -216,3 +216,29 @@ impl<'s> Batch<'s> {
         Ok(r.id)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_append_and_still_update_or_arrive_out_of_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 64 << 20).unwrap();
+        let mut seq = Sequences::load(&store).unwrap();
+        let mut b = Batch::begin(&store, &mut seq).unwrap();
+        b.put_json(Collection::Clients, 5, &"five").unwrap();
+        b.put_json(Collection::Clients, 3, &"three, before the last")
+            .unwrap();
+        b.put_json(Collection::Clients, 5, &"five, updated")
+            .unwrap();
+        b.put_json(Collection::Clients, 9, &"nine").unwrap();
+        b.commit().unwrap();
+        let read = |id| {
+            String::from_utf8(store.get_raw(Collection::Clients, id).unwrap().unwrap()).unwrap()
+        };
+        assert_eq!(read(3), r#""three, before the last""#);
+        assert_eq!(read(5), r#""five, updated""#);
+        assert_eq!(read(9), r#""nine""#);
+    }
+}
