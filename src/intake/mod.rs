@@ -22,7 +22,7 @@ use crate::dedupe::{self, Check};
 use crate::http::body::Fields;
 use crate::http::{Reply, Request};
 use crate::store::leads::LeadDraft;
-use crate::store::records::{AutomationEntry, BadLead, RenderedUsage, UsageParts};
+use crate::store::records::{BadLead, RenderedAutomation, RenderedUsage, UsageParts};
 use crate::store::writer::{Applied, Job, SubmitError};
 use crate::store::DuplicateKey;
 
@@ -444,12 +444,7 @@ fn log_extras(
     if extras.is_empty() {
         return Ok(());
     }
-    let entry = AutomationEntry {
-        created_at: created_at.to_string(),
-        profile: profile.number,
-        fields: extras,
-        ..AutomationEntry::default()
-    };
+    let entry = RenderedAutomation::render(created_at, profile.number, &extras);
     app.writer.submit(Job::Automation(entry))
 }
 

@@ -198,6 +198,15 @@ impl<'s> Batch<'s> {
         Ok(id)
     }
 
+    /// Stores an automation-log entry the worker rendered.
+    pub fn put_rendered_automation(&mut self, e: &RenderedAutomation) -> Result<u64> {
+        let id = self.seq.next(Collection::AutomationLog);
+        self.scratch.clear();
+        e.write_numbered(id, &mut self.scratch);
+        self.put_record(Collection::AutomationLog, id)?;
+        Ok(id)
+    }
+
     pub fn put_automation(&mut self, e: &mut AutomationEntry) -> Result<u64> {
         e.id = self.seq.next(Collection::AutomationLog);
         self.put_json(Collection::AutomationLog, e.id, &e)?;

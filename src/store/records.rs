@@ -253,11 +253,59 @@ impl RenderedUsage {
 
     /// The whole entry, numbered: `{"id":7,"created_at":…}`.
     pub fn write_numbered(&self, id: u64, out: &mut Vec<u8>) {
-        use std::io::Write;
-        // Writing into a Vec cannot fail.
-        let _ = write!(out, "{{\"id\":{id},");
-        out.extend_from_slice(self.rest.as_bytes());
+        write_numbered(&self.rest, id, out)
     }
+}
+
+/// An automation-log entry that belongs to no record (the extra fields of
+/// a duplicate or refused post), rendered by the request's worker like
+/// [`RenderedUsage`]: the JSON of an [`AutomationEntry`] with `client` 0,
+/// all but its `id`.
+#[derive(Debug, Clone)]
+pub struct RenderedAutomation {
+    rest: String,
+}
+
+impl RenderedAutomation {
+    pub fn render(created_at: &str, profile: u32, fields: &BTreeMap<String, String>) -> Self {
+        use std::io::Write;
+        let size = 64
+            + fields
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 6)
+                .sum::<usize>();
+        let mut json = Vec::with_capacity(size);
+        json.extend_from_slice(b"\"created_at\":");
+        push_json_str(&mut json, created_at);
+        // Writing into a Vec cannot fail.
+        let _ = write!(json, ",\"profile\":{profile},\"client\":0,\"fields\":{{");
+        for (i, (name, value)) in fields.iter().enumerate() {
+            if i > 0 {
+                json.push(b',');
+            }
+            push_json_str(&mut json, name);
+            json.push(b':');
+            push_json_str(&mut json, value);
+        }
+        json.extend_from_slice(b"}}");
+        RenderedAutomation {
+            // Only whole UTF-8 strings and ASCII went in.
+            rest: String::from_utf8(json).unwrap_or_default(),
+        }
+    }
+
+    /// The whole entry, numbered.
+    pub fn write_numbered(&self, id: u64, out: &mut Vec<u8>) {
+        write_numbered(&self.rest, id, out)
+    }
+}
+
+/// `{"id":N,` then the rest of a rendered entry.
+fn write_numbered(rest: &str, id: u64, out: &mut Vec<u8>) {
+    use std::io::Write;
+    // Writing into a Vec cannot fail.
+    let _ = write!(out, "{{\"id\":{id},");
+    out.extend_from_slice(rest.as_bytes());
 }
 
 /// Appends `s` as a JSON string, escaped as serde_json escapes it. A logged
@@ -490,6 +538,35 @@ mod tests {
             assert_eq!(
                 String::from_utf8(ours).unwrap(),
                 serde_json::to_string(s).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn a_rendered_automation_entry_reads_back_as_the_entry() {
+        let fields: BTreeMap<String, String> = [
+            ("Notes".to_string(), "line\n\"two\"".to_string()),
+            ("utm_source".to_string(), "fb".to_string()),
+            ("שם".to_string(), "דנה".to_string()),
+        ]
+        .into();
+        for fields in [fields, BTreeMap::new()] {
+            let mut out = Vec::new();
+            RenderedAutomation::render("2026-11-23T06:05:00.000Z", 7, &fields)
+                .write_numbered(9, &mut out);
+            let read: AutomationEntry = serde_json::from_slice(&out).unwrap();
+            let want = AutomationEntry {
+                id: 9,
+                created_at: "2026-11-23T06:05:00.000Z".into(),
+                profile: 7,
+                client: 0,
+                fields: fields.clone(),
+            };
+            assert_eq!(read, want);
+            assert_eq!(
+                out,
+                serde_json::to_vec(&want).unwrap(),
+                "the writer's own bytes"
             );
         }
     }
