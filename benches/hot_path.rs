@@ -19,7 +19,7 @@ use dataport::intake::mapping;
 use dataport::intake::normalize::{self, Phones};
 use dataport::store::apply::{Batch, Sequences};
 use dataport::store::leads::LeadDraft;
-use dataport::store::records::{RenderedUsage, UsageEntry, UsageParts};
+use dataport::store::records::{RenderedEntry, UsageEntry, UsageParts};
 use dataport::store::{AnchorIndex, DuplicateKey, Store};
 
 const FORM: &[u8] = b"FirstName=Dana&LastName=Levi&Phone=050-123-4567&Email=Dana%40Example.com&City=Tel+Aviv&Campaign=summer&utm_source=fb&Extra=1";
@@ -189,7 +189,7 @@ fn usage_entry(c: &mut Criterion) {
         body_base64: false,
     };
     c.bench_function("usage_entry/render", |b| {
-        b.iter(|| RenderedUsage::render(black_box(&parts)))
+        b.iter(|| RenderedEntry::usage(black_box(&parts)))
     });
     let entry = UsageEntry {
         id: 1,

@@ -25,6 +25,20 @@ struct Spans {
     value: (u32, u32),
 }
 
+impl Spans {
+    fn field<'t>(&self, text: &'t str) -> Field<'t> {
+        Field {
+            key: slice(text, self.key),
+            name: slice(text, self.name),
+            value: slice(text, self.value),
+        }
+    }
+}
+
+fn slice(text: &str, (a, b): (u32, u32)) -> &str {
+    &text[a as usize..b as usize]
+}
+
 /// The merged posted fields, in arrival order. Every key, name and value
 /// sits in one string, so a request's fields cost two allocations however
 /// many there are (the duplicate path of a flood allocates little).
@@ -58,11 +72,7 @@ impl Fields {
 
     /// The fields in arrival order.
     pub fn iter(&self) -> impl Iterator<Item = Field<'_>> + '_ {
-        self.spans.iter().map(|s| Field {
-            key: self.at(s.key),
-            name: self.at(s.name),
-            value: self.at(s.value),
-        })
+        self.spans.iter().map(|s| s.field(&self.text))
     }
 
     pub fn len(&self) -> usize {
@@ -76,18 +86,11 @@ impl Fields {
     /// Keeps the fields `keep` says yes to.
     pub fn retain(&mut self, mut keep: impl FnMut(Field<'_>) -> bool) {
         let text = &self.text;
-        let at = |(a, b): (u32, u32)| &text[a as usize..b as usize];
-        self.spans.retain(|s| {
-            keep(Field {
-                key: at(s.key),
-                name: at(s.name),
-                value: at(s.value),
-            })
-        });
+        self.spans.retain(|s| keep(s.field(text)));
     }
 
-    fn at(&self, (a, b): (u32, u32)) -> &str {
-        &self.text[a as usize..b as usize]
+    fn at(&self, span: (u32, u32)) -> &str {
+        slice(&self.text, span)
     }
 
     /// Appends `s` to the text; its span, trimmed.

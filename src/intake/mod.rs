@@ -22,7 +22,7 @@ use crate::dedupe::{self, Check};
 use crate::http::body::Fields;
 use crate::http::{Reply, Request};
 use crate::store::leads::LeadDraft;
-use crate::store::records::{BadLead, RenderedAutomation, RenderedUsage, UsageParts};
+use crate::store::records::{BadLead, RenderedEntry, UsageParts};
 use crate::store::writer::{Applied, Job, SubmitError};
 use crate::store::DuplicateKey;
 
@@ -84,7 +84,7 @@ fn log_usage(app: &App, req: &Request<'_>, form: &str, now: u64) -> Result<(), S
         }
     };
     let created_at = clock::Rfc3339Utc::new(now);
-    let entry = RenderedUsage::render(&UsageParts {
+    let entry = RenderedEntry::usage(&UsageParts {
         created_at: created_at.as_str(),
         ip: req.peer,
         method: req.method,
@@ -444,7 +444,7 @@ fn log_extras(
     if extras.is_empty() {
         return Ok(());
     }
-    let entry = RenderedAutomation::render(created_at, profile.number, &extras);
+    let entry = RenderedEntry::automation(created_at, profile.number, &extras);
     app.writer.submit(Job::Automation(entry))
 }
 

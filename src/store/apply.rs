@@ -187,23 +187,20 @@ impl<'s> Batch<'s> {
         }
     }
 
-    /// Stores a usage-log entry, numbering it in place (no copy of the
-    /// logged request).
-    pub fn put_usage(&mut self, e: &RenderedUsage) -> Result<u64> {
-        let id = self.seq.next(Collection::UsageLog);
-        self.scratch.clear();
-        e.write_numbered(id, &mut self.scratch);
-        self.put_record(Collection::UsageLog, id)?;
+    /// Stores a usage-log entry the worker rendered, counting its bytes
+    /// for the log's size limit.
+    pub fn put_usage(&mut self, e: &RenderedEntry) -> Result<u64> {
+        let id = self.put_rendered(Collection::UsageLog, e)?;
         self.usage_bytes_added += self.scratch.len() as i64;
         Ok(id)
     }
 
-    /// Stores an automation-log entry the worker rendered.
-    pub fn put_rendered_automation(&mut self, e: &RenderedAutomation) -> Result<u64> {
-        let id = self.seq.next(Collection::AutomationLog);
+    /// Numbers an entry the worker rendered and stores it in `c`.
+    pub fn put_rendered(&mut self, c: Collection, e: &RenderedEntry) -> Result<u64> {
+        let id = self.seq.next(c);
         self.scratch.clear();
         e.write_numbered(id, &mut self.scratch);
-        self.put_record(Collection::AutomationLog, id)?;
+        self.put_record(c, id)?;
         Ok(id)
     }
 

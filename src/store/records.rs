@@ -189,14 +189,14 @@ pub struct UsageEntry {
     pub body_base64: bool,
 }
 
-/// A usage-log entry as the request's worker hands it to the writer: the
-/// JSON of a [`UsageEntry`] rendered in one string, all but its `id`, which
-/// the writer puts first when it numbers the entry. One allocation per
-/// logged request, and the rendering happens on the workers, not on the
-/// one writer thread.
+/// A log entry as the request's worker hands it to the writer: the JSON of
+/// a [`UsageEntry`] or an [`AutomationEntry`] rendered in one string, all
+/// but its `id`, which the writer puts first when it numbers the entry. One
+/// allocation per entry, and the rendering happens on the workers, not on
+/// the one writer thread.
 #[derive(Debug, Clone)]
-pub struct RenderedUsage {
-    /// `"created_at":…,…,"body_base64":false}`: the object after its `id`.
+pub struct RenderedEntry {
+    /// `"created_at":…}`: the object after its `id`.
     rest: String,
 }
 
@@ -213,8 +213,10 @@ pub struct UsageParts<'a> {
     pub body_base64: bool,
 }
 
-impl RenderedUsage {
-    pub fn render(parts: &UsageParts<'_>) -> RenderedUsage {
+impl RenderedEntry {
+    /// A usage-log entry: the request, whole.
+    pub fn usage(parts: &UsageParts<'_>) -> RenderedEntry {
+        use std::io::Write;
         // The names, quotes and short values take ~200 bytes.
         let size = 256
             + parts.body.len()
@@ -224,11 +226,8 @@ impl RenderedUsage {
         let mut json = Vec::with_capacity(size);
         json.extend_from_slice(b"\"created_at\":");
         push_json_str(&mut json, parts.created_at);
-        {
-            use std::io::Write;
-            // Writing into a Vec cannot fail; an address needs no escape.
-            let _ = write!(json, ",\"ip\":\"{}\"", parts.ip);
-        }
+        // Writing into a Vec cannot fail; an address needs no escape.
+        let _ = write!(json, ",\"ip\":\"{}\"", parts.ip);
         for (name, value) in [
             (&b",\"method\":"[..], parts.method),
             (b",\"form\":", parts.form),
@@ -245,29 +244,16 @@ impl RenderedUsage {
         } else {
             b",\"body_base64\":false}"
         });
-        RenderedUsage {
-            // Only whole UTF-8 strings and ASCII went in.
-            rest: String::from_utf8(json).unwrap_or_default(),
-        }
+        RenderedEntry::from_json(json)
     }
 
-    /// The whole entry, numbered: `{"id":7,"created_at":…}`.
-    pub fn write_numbered(&self, id: u64, out: &mut Vec<u8>) {
-        write_numbered(&self.rest, id, out)
-    }
-}
-
-/// An automation-log entry that belongs to no record (the extra fields of
-/// a duplicate or refused post), rendered by the request's worker like
-/// [`RenderedUsage`]: the JSON of an [`AutomationEntry`] with `client` 0,
-/// all but its `id`.
-#[derive(Debug, Clone)]
-pub struct RenderedAutomation {
-    rest: String,
-}
-
-impl RenderedAutomation {
-    pub fn render(created_at: &str, profile: u32, fields: &BTreeMap<String, String>) -> Self {
+    /// An automation-log entry that belongs to no record (the extra fields
+    /// of a duplicate or refused post): `client` is 0.
+    pub fn automation(
+        created_at: &str,
+        profile: u32,
+        fields: &BTreeMap<String, String>,
+    ) -> RenderedEntry {
         use std::io::Write;
         let size = 64
             + fields
@@ -288,24 +274,23 @@ impl RenderedAutomation {
             push_json_str(&mut json, value);
         }
         json.extend_from_slice(b"}}");
-        RenderedAutomation {
+        RenderedEntry::from_json(json)
+    }
+
+    fn from_json(json: Vec<u8>) -> RenderedEntry {
+        RenderedEntry {
             // Only whole UTF-8 strings and ASCII went in.
             rest: String::from_utf8(json).unwrap_or_default(),
         }
     }
 
-    /// The whole entry, numbered.
+    /// The whole entry, numbered: `{"id":7,"created_at":…}`.
     pub fn write_numbered(&self, id: u64, out: &mut Vec<u8>) {
-        write_numbered(&self.rest, id, out)
+        use std::io::Write;
+        // Writing into a Vec cannot fail.
+        let _ = write!(out, "{{\"id\":{id},");
+        out.extend_from_slice(self.rest.as_bytes());
     }
-}
-
-/// `{"id":N,` then the rest of a rendered entry.
-fn write_numbered(rest: &str, id: u64, out: &mut Vec<u8>) {
-    use std::io::Write;
-    // Writing into a Vec cannot fail.
-    let _ = write!(out, "{{\"id\":{id},");
-    out.extend_from_slice(rest.as_bytes());
 }
 
 /// Appends `s` as a JSON string, escaped as serde_json escapes it. A logged
@@ -552,7 +537,7 @@ mod tests {
         .into();
         for fields in [fields, BTreeMap::new()] {
             let mut out = Vec::new();
-            RenderedAutomation::render("2026-11-23T06:05:00.000Z", 7, &fields)
+            RenderedEntry::automation("2026-11-23T06:05:00.000Z", 7, &fields)
                 .write_numbered(9, &mut out);
             let read: AutomationEntry = serde_json::from_slice(&out).unwrap();
             let want = AutomationEntry {
@@ -585,7 +570,7 @@ mod tests {
             body_base64: false,
         };
         let mut out = Vec::new();
-        RenderedUsage::render(&parts).write_numbered(42, &mut out);
+        RenderedEntry::usage(&parts).write_numbered(42, &mut out);
         let read: UsageEntry = serde_json::from_slice(&out).unwrap();
         assert_eq!(
             read,

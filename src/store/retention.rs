@@ -7,6 +7,9 @@ use std::ops::Bound;
 
 use super::apply::Batch;
 use super::keys::{anchored_duplicate_key, anchored_duplicate_lookup};
+use super::{Collection, Result, StoreError};
+use crate::dedupe::KeyHash;
+
 /// The one field of a usage-log entry retention reads: every commit looks
 /// at the oldest entry, and decoding the whole logged request for its time
 /// would cost one string per field.
@@ -17,11 +20,12 @@ struct Stamped<'a> {
 }
 
 /// When a stored usage-log entry was logged. The writer stores every entry
-/// as `{"id":N,"created_at":"…"` (`RenderedUsage`), so the time is read in
+/// as `{"id":N,"created_at":"…"` (`RenderedEntry::usage`), so the time is read in
 /// place; anything else is decoded as JSON.
 fn usage_logged_at(entry: &[u8]) -> Option<u64> {
     const FIELD: &[u8] = b",\"created_at\":\"";
-    let in_place = memchr::memmem::find(&entry[..entry.len().min(40)], FIELD)
+    // `{"id":` and up to 20 digits come first.
+    let in_place = memchr::memmem::find(&entry[..entry.len().min(26 + FIELD.len())], FIELD)
         .and_then(|at| entry.get(at + FIELD.len()..at + FIELD.len() + 24))
         .and_then(|t| std::str::from_utf8(t).ok())
         .and_then(crate::clock::parse_rfc3339);
@@ -31,8 +35,6 @@ fn usage_logged_at(entry: &[u8]) -> Option<u64> {
             .and_then(|e| crate::clock::parse_rfc3339(&e.created_at))
     })
 }
-use super::{Collection, Result, StoreError};
-use crate::dedupe::KeyHash;
 
 /// Which shared index holds a duplicate key's anchor value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,11 +212,14 @@ mod tests {
             body_base64: false,
         };
         let mut stored = Vec::new();
-        crate::store::records::RenderedUsage::render(&parts)
+        crate::store::records::RenderedEntry::usage(&parts)
             .write_numbered(123_456_789, &mut stored);
         let want = crate::clock::parse_rfc3339(parts.created_at);
         assert!(want.is_some());
         assert_eq!(usage_logged_at(&stored), want);
+        stored.clear();
+        crate::store::records::RenderedEntry::usage(&parts).write_numbered(u64::MAX, &mut stored);
+        assert_eq!(usage_logged_at(&stored), want, "a 20-digit id");
         let reordered = br#"{"body":"x","created_at":"2026-11-23T05:20:00.250Z","id":1}"#;
         assert_eq!(usage_logged_at(reordered), want);
         assert_eq!(usage_logged_at(b"{}"), None);

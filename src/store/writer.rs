@@ -25,7 +25,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use super::apply::{Batch, Sequences};
 use super::leads::{ClientPatch, LeadDraft, LeadOutcome};
-use super::records::{BadLead, Client, RenderedAutomation, RenderedUsage};
+use super::records::{BadLead, Client, RenderedEntry};
 use super::tickets::TicketDraft;
 use super::{Result, Store, StoreError};
 use crate::clock::SharedClock;
@@ -50,9 +50,9 @@ type Reply = may::sync::mpsc::Sender<ReplyResult>;
 /// One unit of work for the writer.
 pub enum Job {
     /// Fire-and-forget: the usage log of a request (SPEC §4 step 1).
-    Usage(RenderedUsage),
+    Usage(RenderedEntry),
     /// Fire-and-forget: extra fields of a post that became no record.
-    Automation(RenderedAutomation),
+    Automation(RenderedEntry),
     Lead(Box<LeadDraft>, Reply),
     Ticket(Box<TicketDraft>, Reply),
     BadLead(BadLead, Reply),
@@ -316,7 +316,7 @@ fn commit(
                     None
                 }
                 Job::Automation(e) => {
-                    b.put_rendered_automation(e)?;
+                    b.put_rendered(super::Collection::AutomationLog, e)?;
                     None
                 }
                 Job::Lead(d, _) => Some(Applied::Lead(b.apply_lead(d)?)),
