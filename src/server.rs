@@ -143,7 +143,7 @@ pub fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
     let recent = store.duplicates_since(now.saturating_sub(window_ms))?;
     tracing::info!(keys = recent.len(), "duplicate window rebuilt from storage");
     for (key, at) in recent {
-        dedupe.reserve(key, at);
+        dedupe.restore(key, at);
     }
 
     let (writer, _join) = writer::spawn(

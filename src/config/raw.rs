@@ -338,8 +338,9 @@ pub struct IntakeSection {
     pub web_branch: String,
     /// Length of the duplicate-post window (SPEC §4 step 7: 3600 s).
     pub duplicate_window_secs: u64,
-    /// Entries the in-memory duplicate cache holds before older ones are
-    /// answered from storage instead.
+    /// Keys the in-memory duplicate window is sized for (twice as many
+    /// 16-byte slots, a power of two); a key pushed out of it is answered
+    /// from storage instead.
     pub duplicate_cache_entries: usize,
     /// Mini form with captcha: a post sooner than this after the page was served is a bot's (010).
     pub form_min_seconds: u64,

@@ -245,10 +245,8 @@ fn run(
                     .fetch_add(1, Ordering::Relaxed);
                 match app.store.duplicate_accepted_at(key, anchor) {
                     Ok(Some(at)) if at + app.dedupe.window_ms() > now => true,
-                    Ok(_) => {
-                        app.dedupe.reserve(key, now);
-                        false
-                    }
+                    // A post admitted meanwhile makes this one its duplicate.
+                    Ok(_) => !app.dedupe.admit(key, now),
                     Err(_) => return Ok((Code::DatabaseError, None)),
                 }
             }

@@ -83,10 +83,8 @@ pub(super) fn run(
             Check::Duplicate => true,
             Check::AskStorage => match app.store.duplicate_accepted_at(key, anchor) {
                 Ok(Some(at)) if at + app.dedupe.window_ms() > now => true,
-                Ok(_) => {
-                    app.dedupe.reserve(key, now);
-                    false
-                }
+                // A post admitted meanwhile makes this one its duplicate.
+                Ok(_) => !app.dedupe.admit(key, now),
                 Err(_) => return (Code::DatabaseError, None),
             },
         };
