@@ -1,7 +1,9 @@
 //! The application: everything a request handler needs, and the router that
 //! sends each path to its module.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 
 use crate::clock::SharedClock;
 use crate::config::{Config, RawConfig, RESERVED_SEGMENTS};
@@ -14,9 +16,10 @@ use crate::store::Store;
 
 pub struct App {
     /// The effective configuration: the file plus run-time overrides. Read
-    /// with [`App::config`] (a short lock and an `Arc` clone, never held
-    /// across a yield); replaced whole by the admin API.
-    pub cfg: RwLock<Arc<Config>>,
+    /// with [`App::config`] (lock-free: an atomic load and an `Arc` clone;
+    /// arc-swap's per-thread bookkeeping is touched only inside that call,
+    /// never across a coroutine's yield); replaced whole by the admin API.
+    pub cfg: ArcSwap<Config>,
     /// The configuration file's own entries, under the overrides.
     pub file: RawConfig,
     /// Serialises run-time configuration changes (a coroutine-aware lock:
@@ -38,11 +41,11 @@ pub struct App {
 
 impl App {
     pub fn config(&self) -> Arc<Config> {
-        self.cfg.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.cfg.load_full()
     }
 
     pub fn set_config(&self, cfg: Config) {
-        *self.cfg.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(cfg);
+        self.cfg.store(Arc::new(cfg));
     }
 }
 

@@ -215,7 +215,7 @@ pub fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
         ),
         domains,
         phones,
-        cfg: std::sync::RwLock::new(cfg),
+        cfg: arc_swap::ArcSwap::new(cfg),
         store,
         writer,
         dedupe,

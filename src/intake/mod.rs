@@ -6,6 +6,7 @@ pub mod captcha;
 pub mod language;
 pub mod mapping;
 pub mod normalize;
+pub mod phone_cache;
 pub mod phone_validity;
 mod ticket;
 

@@ -2,24 +2,19 @@
 //! the admin API: phones as E.164 digits without `+` (`972501234567`),
 //! emails trimmed and lower-cased.
 
-use std::sync::Mutex;
-
-use ahash::AHashMap;
 use phonenumber::country;
 
-const CACHE_SHARDS: usize = 16;
-/// Entries per shard; a full shard is cleared (simple, bounded).
-const CACHE_SHARD_CAP: usize = 4096;
+use super::phone_cache::{PhoneCache, PhoneNormal};
+
+/// Slots of the phone-answer cache (72 bytes each: 4.5 MiB).
+const CACHE_SLOTS: usize = 1 << 16;
 
 /// Normalises phone numbers for one default country. Parsing with the phone
 /// library costs microseconds; floods repeat the same numbers, so answers
-/// are kept in a small sharded cache.
-/// Raw phone -> (normal form, plausible).
-type CacheShard = Mutex<AHashMap<String, (String, bool)>>;
-
+/// are kept in a lock-free cache (`phone_cache`).
 pub struct Phones {
     country: Option<country::Id>,
-    cache: Box<[CacheShard]>,
+    cache: PhoneCache,
     validity: super::phone_validity::PhoneValidity,
 }
 
@@ -38,9 +33,7 @@ impl Phones {
     pub fn new(default_country: &str) -> Phones {
         let p = Phones {
             country: default_country.to_ascii_uppercase().parse().ok(),
-            cache: (0..CACHE_SHARDS)
-                .map(|_| Mutex::new(AHashMap::new()))
-                .collect(),
+            cache: PhoneCache::new(CACHE_SLOTS),
             validity: Default::default(),
         };
         for warm in ["0501234567", "+12125550100", "+442079460000", "12"] {
@@ -62,22 +55,23 @@ impl Phones {
     /// The normal form and whether the number is plausible (a valid number
     /// for its country by the phone library's metadata).
     pub fn check(&self, raw: &str) -> (String, bool) {
+        let (normal, plausible) = self.check_inline(raw);
+        (normal.into_string(), plausible)
+    }
+
+    /// [`Phones::check`] with the normal form held inline: a number seen
+    /// before costs no lock and no allocation.
+    pub fn check_inline(&self, raw: &str) -> (PhoneNormal, bool) {
         let raw = raw.trim();
         if raw.is_empty() {
-            return (String::new(), false);
+            return (PhoneNormal::new(""), false);
         }
-        let shard =
-            &self.cache[(xxhash_rust::xxh3::xxh3_64(raw.as_bytes()) as usize) % CACHE_SHARDS];
-        if let Some(hit) = shard.lock().unwrap_or_else(|p| p.into_inner()).get(raw) {
-            return hit.clone();
+        if let Some(hit) = self.cache.get(raw) {
+            return hit;
         }
-        let answer = self.parse(raw);
-        let mut m = shard.lock().unwrap_or_else(|p| p.into_inner());
-        if m.len() >= CACHE_SHARD_CAP {
-            m.clear();
-        }
-        m.insert(raw.to_string(), answer.clone());
-        answer
+        let (normal, plausible) = self.parse(raw);
+        self.cache.put(raw, &normal, plausible);
+        (PhoneNormal::new(&normal), plausible)
     }
 
     /// The default country for a number without a country code; none for
@@ -240,15 +234,14 @@ mod tests {
             assert_eq!(p.check("050-234-5678"), ("972502345678".to_string(), true));
             assert!(!p.check("050-123-4567").1);
         }
-        for i in 0..(CACHE_SHARDS * CACHE_SHARD_CAP + 10) {
-            p.check(&format!("+1 212 555 {:04}", i % 10_000));
+        // More numbers than slots, twice: every answer, cached or evicted
+        // and parsed again, is the parser's.
+        for _ in 0..2 {
+            for i in 0..(CACHE_SLOTS as u32 + 5_000) {
+                let raw = format!("+1 212 {:03} {:04}", 200 + i / 10_000 % 800, i % 10_000);
+                assert_eq!(p.check(&raw), p.parse(&raw), "{raw}");
+            }
         }
-        assert!(
-            p.cache
-                .iter()
-                .all(|s| s.lock().unwrap().len() <= CACHE_SHARD_CAP),
-            "bounded"
-        );
     }
 
     #[test]
