@@ -37,7 +37,12 @@ pub struct App {
     pub limiter: crate::ratelimit::RateLimiter,
     /// Challenges of the mini form's captcha.
     pub captcha: crate::intake::captcha::Captcha,
+    /// Decoding buffers of posted fields, reused across requests.
+    pub fields: crate::pool::Pool<crate::http::body::Fields>,
 }
+
+/// Field buffers kept for reuse (at most 8 KiB of text each).
+pub const FIELD_BUFFERS_KEPT: usize = 1024;
 
 impl App {
     pub fn config(&self) -> Arc<Config> {

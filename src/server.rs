@@ -215,6 +215,7 @@ pub fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
         ),
         domains,
         phones,
+        fields: crate::pool::Pool::new(crate::app::FIELD_BUFFERS_KEPT),
         cfg: arc_swap::ArcSwap::new(cfg),
         store,
         writer,

@@ -40,12 +40,26 @@ fn slice(text: &str, (a, b): (u32, u32)) -> &str {
 }
 
 /// The merged posted fields, in arrival order. Every key, name and value
-/// sits in one string, so a request's fields cost two allocations however
-/// many there are (the duplicate path of a flood allocates little).
+/// sits in one string, so a request's fields cost two buffers however many
+/// there are, and the intake takes them from a pool (`App::fields`): the
+/// duplicate path of a flood does not allocate for them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Fields {
     text: String,
     spans: Vec<Spans>,
+}
+
+/// A pooled `Fields` keeps buffers up to these sizes (a rare big post's
+/// are freed instead).
+const TEXT_KEPT: usize = 8 * 1024;
+const SPANS_KEPT: usize = 256;
+
+impl crate::pool::Reusable for Fields {
+    fn reset(&mut self) -> bool {
+        self.text.clear();
+        self.spans.clear();
+        self.text.capacity() <= TEXT_KEPT && self.spans.capacity() <= SPANS_KEPT
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -153,9 +167,23 @@ impl Fields {
         body: &[u8],
     ) -> Result<Fields, DecodeError> {
         let mut f = Fields::default();
+        f.decode_into(query, content_type, body)?;
+        Ok(f)
+    }
+
+    /// [`Fields::decode`] into this (pooled) value, reusing its buffers.
+    pub fn decode_into(
+        &mut self,
+        query: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Result<(), DecodeError> {
+        self.text.clear();
+        self.spans.clear();
+        let f = self;
         f.add_urlencoded(query.as_bytes())?;
         if body.iter().all(|b| b.is_ascii_whitespace()) {
-            return Ok(f);
+            return Ok(());
         }
         let ct = content_type.unwrap_or("").trim();
         let mime = ct.split(';').next().unwrap_or("").trim();
@@ -172,7 +200,7 @@ impl Fields {
         } else {
             return Err(DecodeError::ContentType(mime.to_ascii_lowercase()));
         }
-        Ok(f)
+        Ok(())
     }
 
     fn add_urlencoded(&mut self, data: &[u8]) -> Result<(), DecodeError> {

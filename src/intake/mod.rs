@@ -20,12 +20,12 @@ use crate::clock;
 use crate::codes::Code;
 use crate::config::{Config, FormMode, Profile, ProfileType};
 use crate::dedupe::{self, Check};
-use crate::http::body::Fields;
 use crate::http::{Reply, Request};
 use crate::store::leads::LeadDraft;
 use crate::store::records::{BadLead, RenderedEntry, UsageParts};
 use crate::store::writer::{Applied, Job, SubmitError};
 use crate::store::DuplicateKey;
+use phone_cache::PhoneNormal;
 
 /// `GET|POST /{form_name}`.
 pub fn handle(app: &App, req: &Request<'_>, form: &str) -> Reply {
@@ -85,17 +85,20 @@ fn log_usage(app: &App, req: &Request<'_>, form: &str, now: u64) -> Result<(), S
         }
     };
     let created_at = clock::Rfc3339Utc::new(now);
-    let entry = RenderedEntry::usage(&UsageParts {
-        created_at: created_at.as_str(),
-        ip: req.peer,
-        method: req.method,
-        form,
-        query: req.query,
-        content_type: req.header("content-type").unwrap_or(""),
-        user_agent: req.header("user-agent").unwrap_or(""),
-        body,
-        body_base64,
-    });
+    let entry = RenderedEntry::usage(
+        app.writer.buffer(),
+        &UsageParts {
+            created_at: created_at.as_str(),
+            ip: req.peer,
+            method: req.method,
+            form,
+            query: req.query,
+            content_type: req.header("content-type").unwrap_or(""),
+            user_agent: req.header("user-agent").unwrap_or(""),
+            body,
+            body_base64,
+        },
+    );
     app.writer.submit(Job::Usage(entry))
 }
 
@@ -108,7 +111,9 @@ fn run(
     profile: &Profile,
     now: u64,
 ) -> Result<(Code, Option<u64>), Reply> {
-    let mut fields = Fields::decode(req.query, req.header("content-type"), req.body)
+    let mut fields = app.fields.lend();
+    fields
+        .decode_into(req.query, req.header("content-type"), req.body)
         .map_err(|e| Reply::error(400, &e.to_string()))?;
     // The mini form: a bare GET is the page, a captcha guards every post.
     if profile.form_mode != FormMode::None && req.method == "GET" && fields.is_empty() {
@@ -131,94 +136,90 @@ fn run(
         return Ok(ticket::run(app, cfg, profile, &fields, now));
     }
 
+    // 2–7 read the post in place (`mapping::View`): a post that becomes no
+    // record (a flood's duplicates) builds no owned records and, with its
+    // phones and email held inline, allocates nothing.
     // 2–3. Mapping, mandatory fields, extra fields.
-    let Ok(mut m) = mapping::map(profile, &fields) else {
+    let Ok(view) = mapping::View::new(profile, &fields) else {
         return Ok((Code::MissingRequired, None));
     };
-    let created_at = clock::rfc3339_utc(now);
+    let created_at = clock::Rfc3339Utc::new(now);
+    let created_at = created_at.as_str();
 
     // 4. Language.
-    if !cfg.scripts.is_empty() && !mapped_values(&m).all(|v| language::acceptable(&cfg.scripts, v))
+    if !cfg.scripts.is_empty()
+        && !view
+            .stored_values()
+            .all(|v| language::acceptable(&cfg.scripts, v))
     {
-        let extras = std::mem::take(&mut m.extras);
-        return Ok((
-            without_record(app, profile, &created_at, extras, Code::Language),
-            None,
-        ));
+        let code = without_record(app, profile, created_at, view.extras(), Code::Language);
+        return Ok((code, None));
     }
 
     // 5. External key: a known key updates that client, nothing else runs.
     let external_key = if profile.external_key_field.is_empty() {
-        String::new()
+        ""
     } else {
-        fields
-            .get(&profile.external_key_field)
-            .unwrap_or("")
-            .to_string()
+        fields.get(&profile.external_key_field).unwrap_or("")
     };
-    if !external_key.is_empty() {
-        m.client.external_key = external_key.clone();
-    }
 
     // 6. Contact validation: normal forms, plausibility, syntax.
-    let c = &mut m.client;
-    let mut usable = 0;
-    let mut failures = Vec::new();
-    for (name, p) in [
-        ("phone1", &mut c.phone1),
-        ("phone2", &mut c.phone2),
-        ("phone3", &mut c.phone3),
-    ] {
-        if p.is_empty() {
-            continue;
-        }
-        let (normal, plausible) = app.phones.check(p);
-        if plausible {
-            usable += 1;
+    const PHONES: [&str; 3] = ["phone1", "phone2", "phone3"];
+    let raw_phones = PHONES.map(|name| view.client(name));
+    let phones = raw_phones.map(|raw| {
+        if raw.is_empty() {
+            (PhoneNormal::new(""), None)
         } else {
-            failures.push(format!("{name} {p:?} is not a plausible phone number"));
+            let (normal, plausible) = app.phones.check_inline(raw);
+            (normal, Some(plausible))
         }
-        *p = normal;
-    }
-    normalize::email_in_place(&mut c.email);
-    if let Some(ct) = m.contact.as_mut() {
-        ct.phone = app.phones.normalize(&ct.phone);
-        normalize::email_in_place(&mut ct.email);
-    }
+    });
+    let mut usable = phones.iter().filter(|(_, p)| *p == Some(true)).count();
+    let email = normalize::email_inline(view.client("email"));
     let sync_target = if external_key.is_empty() {
         None
     } else {
-        match app.store.clients_by_external_key(&external_key) {
+        match app.store.clients_by_external_key(external_key) {
             Ok(ids) => ids.first().copied(),
             Err(_) => return Ok((Code::DatabaseError, None)),
         }
     };
     if sync_target.is_none() {
-        if !m.client.email.is_empty() {
-            if normalize::email_syntax_ok(&m.client.email) {
-                let domain = m.client.email.rsplit('@').next().unwrap_or("");
+        let mut email_failure = None;
+        if !email.is_empty() {
+            let email = email.as_str();
+            if normalize::email_syntax_ok(email) {
+                let domain = email.rsplit('@').next().unwrap_or("");
                 match app.domains.as_ref().map(|d| d.check(domain)) {
                     Some(crate::dns::Verdict::Missing) => {
-                        failures.push(format!("email domain {domain:?} does not exist"))
+                        email_failure = Some(format!("email domain {domain:?} does not exist"))
                     }
                     _ => usable += 1,
                 }
             } else {
-                failures.push(format!("email {:?} is not a valid address", m.client.email));
+                email_failure = Some(format!("email {email:?} is not a valid address"));
             }
         }
         if usable == 0 {
+            let mut failures: Vec<String> = PHONES
+                .iter()
+                .zip(&raw_phones)
+                .zip(&phones)
+                .filter(|(_, (_, plausible))| *plausible == Some(false))
+                .map(|((name, raw), _)| format!("{name} {raw:?} is not a plausible phone number"))
+                .chain(email_failure)
+                .collect();
             if failures.is_empty() {
                 failures.push("missing any phone or email".into());
             }
             let bad = BadLead {
-                created_at: created_at.clone(),
+                created_at: created_at.to_string(),
                 profile: profile.number,
                 reason: failures.join("; "),
                 data: serde_json::to_value(mapping::posted(&fields)).unwrap_or_default(),
                 ..BadLead::default()
             };
-            if let Err(e) = log_extras(app, profile, &created_at, std::mem::take(&mut m.extras)) {
+            if let Err(e) = log_extras(app, profile, created_at, view.extras()) {
                 return Ok((submit_failed(app, e), None));
             }
             return Ok(match app.writer.call(|r| Job::BadLead(bad, r)) {
@@ -234,9 +235,9 @@ fn run(
     {
         None
     } else {
-        let c = &m.client;
-        let key = dedupe::key_hash(profile.number, &[&c.phone1, &c.phone2, &c.phone3, &c.email]);
-        let anchor = DuplicateKey::anchor_of(&[&c.phone1, &c.phone2, &c.phone3], &c.email);
+        let [p1, p2, p3] = [0, 1, 2].map(|i| phones[i].0.as_str());
+        let key = dedupe::key_hash(profile.number, &[p1, p2, p3, email.as_str()]);
+        let anchor = DuplicateKey::anchor_of(&[p1, p2, p3], email.as_str());
         let seen = match app.dedupe.check(key, now) {
             Check::Reserved => false,
             Check::Duplicate => true,
@@ -253,12 +254,32 @@ fn run(
             }
         };
         if seen {
-            let code = without_record(app, profile, &created_at, m.extras, Code::Duplicate);
+            let code = without_record(app, profile, created_at, view.extras(), Code::Duplicate);
             return Ok((code, None));
         }
         Some(DuplicateKey::new(key, now, anchor))
     };
     let reserved = duplicate_key.as_ref().map(|k| (k.hash, k.at));
+
+    // The post becomes a record: now the owned copy, with the normal forms.
+    let mut m = view.into_mapped();
+    let c = &mut m.client;
+    for (slot, (normal, checked)) in [&mut c.phone1, &mut c.phone2, &mut c.phone3]
+        .into_iter()
+        .zip(phones)
+    {
+        if checked.is_some() {
+            *slot = normal.into_string();
+        }
+    }
+    c.email = email.into_string();
+    if !external_key.is_empty() {
+        c.external_key = external_key.to_string();
+    }
+    if let Some(ct) = m.contact.as_mut() {
+        ct.phone = app.phones.normalize(&ct.phone);
+        normalize::email_in_place(&mut ct.email);
+    }
 
     // 8. Computed fields.
     let c = &mut m.client;
@@ -284,7 +305,7 @@ fn run(
     {
         c.full_name = "No Name From Web".into();
     }
-    c.created_at = created_at;
+    c.created_at = created_at.to_string();
     c.created_local = clock::rfc3339_in(now, cfg.web_tz);
     c.profile = profile.number;
     if let Some(ct) = m.contact.as_mut() {
@@ -310,7 +331,7 @@ fn run(
         duplicate_key,
         match_existing: profile.kind != ProfileType::ClientLeadNoDedupe,
         high_range_start: cfg.raw.intake.high_range_start,
-        external_key,
+        external_key: external_key.to_string(),
         at_ms: now,
         user_id: owner.map_or(0, |u| u.id),
         user_name: owner
@@ -405,24 +426,13 @@ fn matching_rules(
         .collect()
 }
 
-/// Every mapped value of a post (client fields, contact, extension).
-fn mapped_values(m: &mapping::Mapped) -> impl Iterator<Item = &str> {
-    let client = m.client.mapped_fields().into_iter().map(|(_, v)| v);
-    let contact = m
-        .contact
-        .iter()
-        .flat_map(|c| [c.first_name.as_str(), c.last_name.as_str(), c.role.as_str()]);
-    let ext = m.client.extension.values().map(String::as_str);
-    client.chain(contact).chain(ext)
-}
-
 /// The answer of a post that became no record: `code` once its unmapped
 /// fields are queued for the automation log (step 3), 005 if they cannot be.
-fn without_record(
+fn without_record<'f>(
     app: &App,
     profile: &Profile,
     created_at: &str,
-    extras: std::collections::BTreeMap<String, String>,
+    extras: impl Iterator<Item = (&'f str, &'f str)>,
     code: Code,
 ) -> Code {
     match log_extras(app, profile, created_at, extras) {
@@ -434,17 +444,23 @@ fn without_record(
 /// Step 3 for a post that became no record: its unmapped fields, kept
 /// anyway. Err (the write queue is full) means they could not be kept, and
 /// the post is answered 005 instead.
-fn log_extras(
+fn log_extras<'f>(
     app: &App,
     profile: &Profile,
     created_at: &str,
-    extras: std::collections::BTreeMap<String, String>,
+    extras: impl Iterator<Item = (&'f str, &'f str)>,
 ) -> Result<(), SubmitError> {
-    if extras.is_empty() {
+    let mut extras = extras.peekable();
+    if extras.peek().is_none() {
         return Ok(());
     }
-    let entry = RenderedEntry::automation(created_at, profile.number, &extras);
+    let entry = RenderedEntry::automation(app.writer.buffer(), created_at, profile.number, extras);
     app.writer.submit(Job::Automation(entry))
+}
+
+/// An owned map's entries as the borrowed pairs [`log_extras`] takes.
+fn pairs(map: &std::collections::BTreeMap<String, String>) -> impl Iterator<Item = (&str, &str)> {
+    map.iter().map(|(k, v)| (k.as_str(), v.as_str()))
 }
 
 fn submit_failed(app: &App, e: SubmitError) -> Code {

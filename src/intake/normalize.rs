@@ -5,6 +5,7 @@
 use phonenumber::country;
 
 use super::phone_cache::{PhoneCache, PhoneNormal};
+use crate::inline_str::InlineStr;
 
 /// Slots of the phone-answer cache (72 bytes each: 4.5 MiB).
 const CACHE_SLOTS: usize = 1 << 16;
@@ -155,6 +156,21 @@ pub fn email_in_place(s: &mut String) {
     s.make_ascii_lowercase();
 }
 
+/// Bytes an email is normalised into in place, on the stack; a longer one
+/// (past what `email_syntax_ok` takes for common addresses) spills.
+pub const EMAIL_INLINE: usize = 128;
+
+/// [`email`] without a heap allocation for an ASCII address of up to
+/// [`EMAIL_INLINE`] bytes (the intake's duplicate path).
+pub fn email_inline(raw: &str) -> InlineStr<EMAIL_INLINE> {
+    let t = raw.trim();
+    if t.is_ascii() {
+        InlineStr::ascii_lowercase(t)
+    } else {
+        InlineStr::Spilled(t.to_lowercase())
+    }
+}
+
 /// Syntax check of a normalised email: `local@domain.tld`, printable ASCII
 /// local part (no spaces or quotes), a domain of LDH labels with a dot.
 pub fn email_syntax_ok(email: &str) -> bool {
@@ -297,5 +313,15 @@ mod tests {
         let mut owned = String::from(" x@y.io ");
         email_in_place(&mut owned);
         assert_eq!(owned, "x@y.io");
+        let long = format!("{}@Example.com", "A".repeat(EMAIL_INLINE));
+        for raw in [
+            "  Dana@Example.COM ",
+            "\tÉLA@Exämple.com\n",
+            "",
+            " x@y.io ",
+            &long,
+        ] {
+            assert_eq!(email_inline(raw).as_str(), email(raw), "{raw:?}");
+        }
     }
 }

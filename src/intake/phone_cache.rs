@@ -12,6 +12,8 @@
 
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 
+use crate::inline_str::InlineStr;
+
 const RAW_WORDS: usize = 4;
 const NORMAL_WORDS: usize = 3;
 const RAW_MAX: usize = RAW_WORDS * 8;
@@ -19,49 +21,7 @@ const NORMAL_MAX: usize = NORMAL_WORDS * 8;
 
 /// A phone's normal form, held inline when it fits (E.164 is at most 15
 /// digits), so a cached answer is copied out without a heap allocation.
-#[derive(Clone, PartialEq, Eq)]
-pub enum PhoneNormal {
-    Inline { len: u8, bytes: [u8; NORMAL_MAX] },
-    Spilled(String),
-}
-
-impl PhoneNormal {
-    pub fn new(s: &str) -> PhoneNormal {
-        if s.len() <= NORMAL_MAX {
-            let mut bytes = [0; NORMAL_MAX];
-            bytes[..s.len()].copy_from_slice(s.as_bytes());
-            PhoneNormal::Inline {
-                len: s.len() as u8,
-                bytes,
-            }
-        } else {
-            PhoneNormal::Spilled(s.to_string())
-        }
-    }
-
-    pub fn into_string(self) -> String {
-        match self {
-            PhoneNormal::Spilled(s) => s,
-            inline => inline.as_str().to_string(),
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        match self {
-            // Only ever filled from a &str cut at a byte count it reported.
-            PhoneNormal::Inline { len, bytes } => {
-                std::str::from_utf8(&bytes[..*len as usize]).unwrap_or("")
-            }
-            PhoneNormal::Spilled(s) => s,
-        }
-    }
-}
-
-impl std::fmt::Debug for PhoneNormal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.as_str().fmt(f)
-    }
-}
+pub type PhoneNormal = InlineStr<NORMAL_MAX>;
 
 #[derive(Default)]
 struct Slot {
@@ -128,11 +88,7 @@ impl PhoneCache {
             bytes[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
         }
         // The words were written from a &str; a torn read was refused above.
-        std::str::from_utf8(&bytes[..normal_len]).ok()?;
-        let normal = PhoneNormal::Inline {
-            len: normal_len as u8,
-            bytes,
-        };
+        let normal = PhoneNormal::new(std::str::from_utf8(bytes.get(..normal_len)?).ok()?);
         Some((normal, meta >> 16 & 1 == 1))
     }
 
@@ -189,7 +145,10 @@ mod tests {
         c.put("111", "111", false);
         c.put("+44 20 7946 0000", "442079460000", true);
         assert_eq!(c.get("111"), None);
-        assert_eq!(c.get("+44 20 7946 0000").unwrap().0.as_str(), "442079460000");
+        assert_eq!(
+            c.get("+44 20 7946 0000").unwrap().0.as_str(),
+            "442079460000"
+        );
     }
 
     #[test]
@@ -214,7 +173,12 @@ mod tests {
         let c = Arc::new(PhoneCache::new(2));
         let values: Arc<Vec<(String, String)>> = Arc::new(
             (0..8)
-                .map(|i| (format!("05{i}{i}{i}{i}{i}"), format!("97250{i}{i}{i}{i}{i}{i}{i}")))
+                .map(|i| {
+                    (
+                        format!("05{i}{i}{i}{i}{i}"),
+                        format!("97250{i}{i}{i}{i}{i}{i}{i}"),
+                    )
+                })
                 .collect(),
         );
         let threads: Vec<_> = (0..4)

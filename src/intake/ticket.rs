@@ -4,7 +4,7 @@
 //! (profile, complainer, phone, email, subject), then number and store.
 //! No email or SMS goes to the sender.
 
-use super::{language, mapping, normalize, submit_failed, without_record};
+use super::{language, mapping, normalize, pairs, submit_failed, without_record};
 use crate::app::App;
 use crate::clock;
 use crate::codes::Code;
@@ -29,7 +29,13 @@ pub(super) fn run(
     };
     let created_at = clock::rfc3339_utc(now);
     if m.ticket.complainer_name.is_empty() || m.ticket.subject.is_empty() {
-        let code = without_record(app, profile, &created_at, m.extras, Code::MissingRequired);
+        let code = without_record(
+            app,
+            profile,
+            &created_at,
+            pairs(&m.extras),
+            Code::MissingRequired,
+        );
         return (code, None);
     }
     // 5. Language.
@@ -40,7 +46,7 @@ pub(super) fn run(
             .iter()
             .all(|(_, v)| language::acceptable(&cfg.scripts, v))
     {
-        let code = without_record(app, profile, &created_at, m.extras, Code::Language);
+        let code = without_record(app, profile, &created_at, pairs(&m.extras), Code::Language);
         return (code, None);
     }
     let t = &mut m.ticket;
@@ -89,7 +95,7 @@ pub(super) fn run(
             },
         };
         if seen {
-            let code = without_record(app, profile, &created_at, m.extras, Code::Duplicate);
+            let code = without_record(app, profile, &created_at, pairs(&m.extras), Code::Duplicate);
             return (code, None);
         }
         Some(DuplicateKey::new(key, now, anchor))

@@ -166,10 +166,13 @@ impl<'s> Batch<'s> {
     /// An update (an id already stored) is refused by the append and
     /// written in place instead; the refusal changes nothing.
     fn put_record(&mut self, c: Collection, id: u64) -> Result<()> {
-        let db = self.store.dbs.records(c);
-        match db.put_with_flags(&mut self.txn, PutFlags::APPEND, &id, &self.scratch) {
+        // The key as its big-endian bytes: heed's integer codec would
+        // allocate a vector for every key it encodes.
+        let db = self.store.dbs.records(c).remap_key_type::<Bytes>();
+        let key = id.to_be_bytes();
+        match db.put_with_flags(&mut self.txn, PutFlags::APPEND, &key, &self.scratch) {
             Err(heed::Error::Mdb(MdbError::KeyExist)) => {
-                db.put(&mut self.txn, &id, &self.scratch)?;
+                db.put(&mut self.txn, &key, &self.scratch)?;
                 Ok(())
             }
             other => Ok(other?),

@@ -53,6 +53,10 @@ macro_rules! client_fields {
             pub fn mapped_fields(&self) -> Vec<(&'static str, &str)> {
                 vec![$((stringify!($f), self.$f.as_str()),)*]
             }
+            /// Whether a profile row can map into `name`.
+            pub fn is_field(name: &str) -> bool {
+                matches!(name, $(stringify!($f))|*)
+            }
         }
     };
 }
@@ -191,14 +195,19 @@ pub struct UsageEntry {
 
 /// A log entry as the request's worker hands it to the writer: the JSON of
 /// a [`UsageEntry`] or an [`AutomationEntry`] rendered in one string, all
-/// but its `id`, which the writer puts first when it numbers the entry. One
-/// allocation per entry, and the rendering happens on the workers, not on
-/// the one writer thread.
+/// but its `id`, which the writer puts first when it numbers the entry. The
+/// rendering happens on the workers, not on the one writer thread, into a
+/// buffer from the writer's pool that the writer gives back once the entry
+/// is committed (`WriterHandle::buffer`).
 #[derive(Debug, Clone)]
 pub struct RenderedEntry {
-    /// `"created_at":…}`: the object after its `id`.
-    rest: String,
+    /// `"created_at":…}`: the object after its `id`; UTF-8.
+    rest: Vec<u8>,
 }
+
+/// Extra fields an automation entry renders on the stack (sorted there);
+/// a post with more takes one allocation.
+const EXTRAS_ON_STACK: usize = 64;
 
 /// The borrowed parts of one logged request, in [`UsageEntry`]'s order.
 pub struct UsageParts<'a> {
@@ -214,8 +223,8 @@ pub struct UsageParts<'a> {
 }
 
 impl RenderedEntry {
-    /// A usage-log entry: the request, whole.
-    pub fn usage(parts: &UsageParts<'_>) -> RenderedEntry {
+    /// A usage-log entry: the request, whole, rendered into `json` (empty).
+    pub fn usage(mut json: Vec<u8>, parts: &UsageParts<'_>) -> RenderedEntry {
         use std::io::Write;
         // The names, quotes and short values take ~200 bytes.
         let size = 256
@@ -223,7 +232,7 @@ impl RenderedEntry {
             + parts.query.len()
             + parts.user_agent.len()
             + parts.content_type.len();
-        let mut json = Vec::with_capacity(size);
+        json.reserve(size);
         json.extend_from_slice(b"\"created_at\":");
         push_json_str(&mut json, parts.created_at);
         // Writing into a Vec cannot fail; an address needs no escape.
@@ -248,24 +257,48 @@ impl RenderedEntry {
     }
 
     /// An automation-log entry that belongs to no record (the extra fields
-    /// of a duplicate or refused post): `client` is 0.
-    pub fn automation(
+    /// of a duplicate or refused post), rendered into `json` (empty):
+    /// `client` is 0, and the fields (names unique) are written sorted by
+    /// name, as an [`AutomationEntry`]'s map would be.
+    pub fn automation<'f>(
+        mut json: Vec<u8>,
         created_at: &str,
         profile: u32,
-        fields: &BTreeMap<String, String>,
+        fields: impl Iterator<Item = (&'f str, &'f str)>,
     ) -> RenderedEntry {
         use std::io::Write;
+        let mut on_stack = [("", ""); EXTRAS_ON_STACK];
+        let mut n = 0;
+        let mut spilled = Vec::new();
+        for pair in fields {
+            if n < EXTRAS_ON_STACK {
+                on_stack[n] = pair;
+                n += 1;
+            } else {
+                if spilled.is_empty() {
+                    spilled.extend_from_slice(&on_stack);
+                }
+                spilled.push(pair);
+            }
+        }
+        let sorted = if spilled.is_empty() {
+            &mut on_stack[..n]
+        } else {
+            &mut spilled[..]
+        };
+        // Unique names: an unstable sort (which does not allocate) is exact.
+        sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let size = 64
-            + fields
+            + sorted
                 .iter()
                 .map(|(k, v)| k.len() + v.len() + 6)
                 .sum::<usize>();
-        let mut json = Vec::with_capacity(size);
+        json.reserve(size);
         json.extend_from_slice(b"\"created_at\":");
         push_json_str(&mut json, created_at);
         // Writing into a Vec cannot fail.
         let _ = write!(json, ",\"profile\":{profile},\"client\":0,\"fields\":{{");
-        for (i, (name, value)) in fields.iter().enumerate() {
+        for (i, (name, value)) in sorted.iter().enumerate() {
             if i > 0 {
                 json.push(b',');
             }
@@ -278,10 +311,14 @@ impl RenderedEntry {
     }
 
     fn from_json(json: Vec<u8>) -> RenderedEntry {
-        RenderedEntry {
-            // Only whole UTF-8 strings and ASCII went in.
-            rest: String::from_utf8(json).unwrap_or_default(),
-        }
+        // Only whole UTF-8 strings and ASCII went in.
+        debug_assert!(std::str::from_utf8(&json).is_ok());
+        RenderedEntry { rest: json }
+    }
+
+    /// The buffer back, for the pool it came from.
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.rest
     }
 
     /// The whole entry, numbered: `{"id":7,"created_at":…}`.
@@ -289,7 +326,7 @@ impl RenderedEntry {
         use std::io::Write;
         // Writing into a Vec cannot fail.
         let _ = write!(out, "{{\"id\":{id},");
-        out.extend_from_slice(self.rest.as_bytes());
+        out.extend_from_slice(&self.rest);
     }
 }
 
@@ -535,9 +572,15 @@ mod tests {
             ("שם".to_string(), "דנה".to_string()),
         ]
         .into();
-        for fields in [fields, BTreeMap::new()] {
+        // Past the stack's room the fields are sorted on the heap instead.
+        let many: BTreeMap<String, String> = (0..EXTRAS_ON_STACK + 5)
+            .map(|i| (format!("f{i}"), i.to_string()))
+            .collect();
+        for fields in [fields, BTreeMap::new(), many] {
             let mut out = Vec::new();
-            RenderedEntry::automation("2026-11-23T06:05:00.000Z", 7, &fields)
+            // Handed over in posted order (here: reversed), written sorted.
+            let posted = fields.iter().rev().map(|(k, v)| (k.as_str(), v.as_str()));
+            RenderedEntry::automation(Vec::new(), "2026-11-23T06:05:00.000Z", 7, posted)
                 .write_numbered(9, &mut out);
             let read: AutomationEntry = serde_json::from_slice(&out).unwrap();
             let want = AutomationEntry {
@@ -570,7 +613,7 @@ mod tests {
             body_base64: false,
         };
         let mut out = Vec::new();
-        RenderedEntry::usage(&parts).write_numbered(42, &mut out);
+        RenderedEntry::usage(Vec::new(), &parts).write_numbered(42, &mut out);
         let read: UsageEntry = serde_json::from_slice(&out).unwrap();
         assert_eq!(
             read,

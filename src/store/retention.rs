@@ -212,13 +212,14 @@ mod tests {
             body_base64: false,
         };
         let mut stored = Vec::new();
-        crate::store::records::RenderedEntry::usage(&parts)
+        crate::store::records::RenderedEntry::usage(Vec::new(), &parts)
             .write_numbered(123_456_789, &mut stored);
         let want = crate::clock::parse_rfc3339(parts.created_at);
         assert!(want.is_some());
         assert_eq!(usage_logged_at(&stored), want);
         stored.clear();
-        crate::store::records::RenderedEntry::usage(&parts).write_numbered(u64::MAX, &mut stored);
+        crate::store::records::RenderedEntry::usage(Vec::new(), &parts)
+            .write_numbered(u64::MAX, &mut stored);
         assert_eq!(usage_logged_at(&stored), want, "a 20-digit id");
         let reordered = br#"{"body":"x","created_at":"2026-11-23T05:20:00.250Z","id":1}"#;
         assert_eq!(usage_logged_at(reordered), want);

@@ -30,6 +30,7 @@ use super::tickets::TicketDraft;
 use super::{Result, Store, StoreError};
 use crate::clock::SharedClock;
 use crate::metrics::Metrics;
+use crate::pool::Pool;
 
 /// What a job's submitter gets back.
 #[derive(Debug)]
@@ -104,13 +105,23 @@ pub enum SubmitError {
 #[derive(Clone)]
 pub struct WriterHandle {
     tx: Sender<Job>,
-    stopped: Arc<AtomicBool>,
+    shared: Arc<Shared>,
 }
+
+/// What the handles and the writer thread share.
+struct Shared {
+    stopped: AtomicBool,
+    /// Entry buffers, given back by the writer once committed.
+    buffers: Pool<Vec<u8>>,
+}
+
+/// Entry buffers kept for reuse (at most `pool::BYTES_KEPT` each).
+const BUFFERS_KEPT: usize = 2048;
 
 impl WriterHandle {
     /// Queues a job without waiting; never blocks.
     pub fn submit(&self, job: Job) -> std::result::Result<(), SubmitError> {
-        if self.stopped.load(Ordering::Relaxed) {
+        if self.shared.stopped.load(Ordering::Relaxed) {
             return Err(SubmitError::Stopped);
         }
         self.tx.try_send(job).map_err(|e| match e {
@@ -133,6 +144,12 @@ impl WriterHandle {
     pub fn queued(&self) -> usize {
         self.tx.len()
     }
+
+    /// An empty buffer to render a [`RenderedEntry`] into; the writer gives
+    /// it back to the pool once the entry is committed.
+    pub fn buffer(&self) -> Vec<u8> {
+        self.shared.buffers.take()
+    }
 }
 
 /// Starts the writer thread.
@@ -144,14 +161,17 @@ pub fn spawn(
 ) -> Result<(WriterHandle, std::thread::JoinHandle<()>)> {
     let (tx, rx) = crossbeam_channel::bounded(cfg.queue);
     let seq = Sequences::load(&store)?;
-    let stopped = Arc::new(AtomicBool::new(false));
+    let shared = Arc::new(Shared {
+        stopped: AtomicBool::new(false),
+        buffers: Pool::new(BUFFERS_KEPT),
+    });
     let handle = WriterHandle {
         tx,
-        stopped: stopped.clone(),
+        shared: shared.clone(),
     };
     let join = std::thread::Builder::new()
         .name("dataport-writer".into())
-        .spawn(move || run(store, rx, cfg, seq, clock, metrics, stopped))
+        .spawn(move || run(store, rx, cfg, seq, clock, metrics, shared))
         .map_err(|e| StoreError::DataDir("writer thread".into(), e))?;
     Ok((handle, join))
 }
@@ -191,7 +211,7 @@ fn run(
     mut seq: Sequences,
     clock: SharedClock,
     metrics: Arc<Metrics>,
-    stopped: Arc<AtomicBool>,
+    shared: Arc<Shared>,
 ) {
     let mut last_housekeeping = Instant::now();
     let mut batch: Vec<Job> = Vec::with_capacity(cfg.max_batch);
@@ -254,6 +274,7 @@ fn run(
                     if let (Some(reply), Some(o)) = (reply_of(&job), outcome) {
                         let _ = reply.send(Ok(o));
                     }
+                    recycle(&shared.buffers, job);
                 }
             }
             Err(e) => {
@@ -268,11 +289,19 @@ fn run(
                     if let Some(reply) = reply_of(&job) {
                         let _ = reply.send(Err(e.clone()));
                     }
+                    recycle(&shared.buffers, job);
                 }
             }
         }
     }
-    stopped.store(true, Ordering::Relaxed);
+    shared.stopped.store(true, Ordering::Relaxed);
+}
+
+/// A finished job's entry buffer, back to the pool the worker took it from.
+fn recycle(buffers: &Pool<Vec<u8>>, job: Job) {
+    if let Job::Usage(e) | Job::Automation(e) = job {
+        buffers.give(e.into_buffer());
+    }
 }
 
 fn reply_of(job: &Job) -> Option<&Reply> {
