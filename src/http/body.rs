@@ -109,41 +109,34 @@ impl Fields {
 
     /// Appends `s` to the text; its span, trimmed.
     fn push_trimmed(&mut self, s: &str) -> (u32, u32) {
-        let start = self.text.len();
+        let start = self.text.len() as u32;
         self.text.push_str(s);
-        self.trim_from(start)
+        self.trimmed((start, self.text.len() as u32))
     }
 
-    /// The span of what the text holds from `start` on, trimmed.
-    fn trim_from(&self, start: usize) -> (u32, u32) {
-        let tail = &self.text[start..];
-        let lead = tail.len() - tail.trim_start().len();
-        let t = tail.trim();
-        let a = start + lead;
-        (a as u32, (a + t.len()) as u32)
+    /// The span of a name's key: the name itself when it is lower-case
+    /// already, else its lower-cased copy, appended to the text.
+    fn key_of(&mut self, name: (u32, u32)) -> (u32, u32) {
+        let n = self.at(name);
+        if !n.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii()) {
+            return name;
+        }
+        let start = self.text.len();
+        if n.is_ascii() {
+            let (a, b) = (name.0 as usize, name.1 as usize);
+            self.text.extend_from_within(a..b);
+            self.text[start..].make_ascii_lowercase();
+        } else {
+            let lower = n.to_lowercase();
+            self.text.push_str(&lower);
+        }
+        (start as u32, self.text.len() as u32)
     }
 
     /// Adds (or replaces) a field whose name and value the text already
-    /// holds at these spans: the key is the name when it is lower-case
-    /// already, else its lower-cased copy is appended.
+    /// holds at these spans.
     fn add(&mut self, name: (u32, u32), value: (u32, u32)) {
-        let key = {
-            let n = self.at(name);
-            if n.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii()) {
-                let start = self.text.len();
-                if n.is_ascii() {
-                    let (a, b) = (name.0 as usize, name.1 as usize);
-                    self.text.extend_from_within(a..b);
-                    self.text[start..].make_ascii_lowercase();
-                } else {
-                    let lower = n.to_lowercase();
-                    self.text.push_str(&lower);
-                }
-                (start as u32, self.text.len() as u32)
-            } else {
-                name
-            }
-        };
+        let key = self.key_of(name);
         let k = self.at(key);
         if let Some(i) = self.spans.iter().position(|s| self.at(s.key) == k) {
             self.spans[i].name = name;
@@ -203,13 +196,26 @@ impl Fields {
         Ok(())
     }
 
+    /// Adds the pairs of a `application/x-www-form-urlencoded` text. One
+    /// pass decodes every component into the text's bytes, one UTF-8 check
+    /// covers them all (plus a char-boundary check at each component's
+    /// ends, so no character straddles two), and a second pass over the
+    /// spans trims them, skips blank names and merges repeated ones.
     fn add_urlencoded(&mut self, data: &[u8]) -> Result<(), DecodeError> {
+        let first = self.spans.len();
+        let mut bytes = std::mem::take(&mut self.text).into_bytes();
         // Room for every name, value and lower-cased key without regrowing
         // (a decoded component is never longer than its encoding).
-        self.text.reserve(2 * data.len());
+        bytes.reserve(2 * data.len());
         self.spans
             .reserve((1 + memchr::memchr_iter(b'&', data).count()).min(256));
-        for pair in data.split(|&b| b == b'&') {
+        let mut rest = data;
+        while !rest.is_empty() {
+            let (pair, next) = match memchr::memchr(b'&', rest) {
+                Some(i) => (&rest[..i], &rest[i + 1..]),
+                None => (rest, &b""[..]),
+            };
+            rest = next;
             if pair.is_empty() {
                 continue;
             }
@@ -217,19 +223,56 @@ impl Fields {
                 Some(i) => (&pair[..i], &pair[i + 1..]),
                 None => (pair, &b""[..]),
             };
-            let start = self.text.len();
-            form_decode_into(name, &mut self.text)?;
-            let name = self.trim_from(start);
+            let a = bytes.len();
+            decode_component(name, &mut bytes)?;
+            let b = bytes.len();
+            decode_component(value, &mut bytes)?;
+            let span = |x: usize, y: usize| (x as u32, y as u32);
+            self.spans.push(Spans {
+                key: span(a, b),
+                name: span(a, b),
+                value: span(b, bytes.len()),
+            });
+        }
+        self.text = String::from_utf8(bytes).map_err(|_| DecodeError::Utf8)?;
+        let ends = |s: &Spans| [s.name.0, s.name.1, s.value.1];
+        if !self.spans[first..]
+            .iter()
+            .flat_map(ends)
+            .all(|i| self.text.is_char_boundary(i as usize))
+        {
+            return Err(DecodeError::Utf8);
+        }
+        // Trim, skip blank names, merge repeats: kept spans are compacted
+        // towards `first` (index `kept` never passes the one being read).
+        let mut kept = first;
+        for read in first..self.spans.len() {
+            let raw = self.spans[read];
+            let name = self.trimmed(raw.name);
             if name.0 == name.1 {
-                self.text.truncate(start);
                 continue;
             }
-            let start = self.text.len();
-            form_decode_into(value, &mut self.text)?;
-            let value = self.trim_from(start);
-            self.add(name, value);
+            let value = self.trimmed(raw.value);
+            let key = self.key_of(name);
+            let k = self.at(key);
+            if let Some(i) = self.spans[..kept].iter().position(|s| self.at(s.key) == k) {
+                self.spans[i].name = name;
+                self.spans[i].value = value;
+            } else {
+                self.spans[kept] = Spans { key, name, value };
+                kept += 1;
+            }
         }
+        self.spans.truncate(kept);
         Ok(())
+    }
+
+    /// A span of the text without its leading and trailing whitespace.
+    fn trimmed(&self, span: (u32, u32)) -> (u32, u32) {
+        let s = self.at(span);
+        let lead = s.len() - s.trim_start().len();
+        let a = span.0 + lead as u32;
+        (a, a + s.trim().len() as u32)
     }
 
     fn add_json(&mut self, body: &[u8]) -> Result<(), DecodeError> {
@@ -330,46 +373,33 @@ fn poll_ready<F: std::future::Future>(fut: F) -> Option<F::Output> {
 /// Decodes one form component: `+` is a space, `%XX` a byte; anything else
 /// after `%` is an error, and the bytes must be UTF-8.
 pub fn form_decode(raw: &[u8]) -> Result<String, DecodeError> {
-    let mut out = String::new();
-    form_decode_into(raw, &mut out)?;
-    Ok(out)
+    let mut out = Vec::with_capacity(raw.len());
+    decode_component(raw, &mut out)?;
+    String::from_utf8(out).map_err(|_| DecodeError::Utf8)
 }
 
-/// [`form_decode`], appended to `out` (left as it was on an error).
-fn form_decode_into(raw: &[u8], out: &mut String) -> Result<(), DecodeError> {
-    if memchr::memchr(b'%', raw).is_none() {
-        // The common piece: copied as it is, `+` turned into spaces.
-        let text = std::str::from_utf8(raw).map_err(|_| DecodeError::Utf8)?;
-        let mut parts = text.split('+');
-        out.push_str(parts.next().unwrap_or(""));
-        for part in parts {
-            out.push(' ');
-            out.push_str(part);
+/// Appends one form component's bytes, decoded, to `out` (the caller
+/// checks they are UTF-8). Runs without `+` or `%` are copied whole.
+fn decode_component(raw: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
+    let hex = |b: u8| match b {
+        b'0'..=b'9' => Ok(b - b'0'),
+        b'a'..=b'f' => Ok(b - b'a' + 10),
+        b'A'..=b'F' => Ok(b - b'A' + 10),
+        _ => Err(DecodeError::Percent),
+    };
+    let mut rest = raw;
+    while let Some(i) = memchr::memchr2(b'+', b'%', rest) {
+        out.extend_from_slice(&rest[..i]);
+        if rest[i] == b'+' {
+            out.push(b' ');
+            rest = &rest[i + 1..];
+        } else {
+            let pair = rest.get(i + 1..i + 3).ok_or(DecodeError::Percent)?;
+            out.push(hex(pair[0])? << 4 | hex(pair[1])?);
+            rest = &rest[i + 3..];
         }
-        return Ok(());
     }
-    // Escaped components are rarer (an email's %40); they decode through
-    // a buffer of their own.
-    let mut bytes = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        match raw[i] {
-            b'+' => bytes.push(b' '),
-            b'%' => {
-                let hex = raw.get(i + 1..i + 3).ok_or(DecodeError::Percent)?;
-                let s = std::str::from_utf8(hex).map_err(|_| DecodeError::Percent)?;
-                if !hex.iter().all(u8::is_ascii_hexdigit) {
-                    return Err(DecodeError::Percent);
-                }
-                // unwrap: two hex digits checked above.
-                bytes.push(u8::from_str_radix(s, 16).unwrap());
-                i += 2;
-            }
-            b => bytes.push(b),
-        }
-        i += 1;
-    }
-    out.push_str(std::str::from_utf8(&bytes).map_err(|_| DecodeError::Utf8)?);
+    out.extend_from_slice(rest);
     Ok(())
 }
 
@@ -421,6 +451,74 @@ mod tests {
         assert_eq!(form_decode(b"%zz"), Err(DecodeError::Percent));
         assert_eq!(form_decode(b"%4"), Err(DecodeError::Percent));
         assert_eq!(form_decode(b"%ff%fe"), Err(DecodeError::Utf8));
+        // Each half of "ד" alone is not UTF-8, though the two side by side are.
+        let straddling = Fields::decode("", None, b"a=%D7&%93=b");
+        assert_eq!(straddling, Err(DecodeError::Utf8));
+    }
+
+    /// The one-pass decoder against the plain reading of the format: split
+    /// on `&` and `=`, decode each component, trim, skip blank names, the
+    /// last of a repeated (case-insensitive) name wins in the first's place.
+    #[test]
+    fn urlencoded_agrees_with_a_plain_reading() {
+        type Triple = (String, String, String);
+        fn reference(data: &[u8]) -> Option<Vec<Triple>> {
+            let mut out: Vec<Triple> = Vec::new();
+            for pair in data.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+                let (n, v) = match pair.iter().position(|&b| b == b'=') {
+                    Some(i) => (&pair[..i], &pair[i + 1..]),
+                    None => (pair, &b""[..]),
+                };
+                let (n, v) = (form_decode(n).ok()?, form_decode(v).ok()?);
+                let (n, v) = (n.trim(), v.trim());
+                if n.is_empty() {
+                    continue;
+                }
+                let key = n.to_lowercase();
+                match out.iter_mut().find(|e| e.0 == key) {
+                    Some(e) => (e.1, e.2) = (n.to_string(), v.to_string()),
+                    None => out.push((key, n.to_string(), v.to_string())),
+                }
+            }
+            Some(out)
+        }
+        let alphabet: [&[u8]; 14] = [
+            b"a",
+            b"B",
+            b"=",
+            b"&",
+            b"+",
+            b"%",
+            b"4",
+            b"1",
+            b"%D7",
+            b"%93",
+            b" ",
+            "é".as_bytes(),
+            b"%41",
+            b"\xff",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            let mut data = Vec::new();
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            for k in 0..(seed % 12) {
+                data.extend_from_slice(alphabet[((seed >> (4 * k + 8)) % 14) as usize]);
+            }
+            let ours = Fields::decode("", None, &data).ok().map(|f| {
+                f.iter()
+                    .map(|f| (f.key.to_string(), f.name.to_string(), f.value.to_string()))
+                    .collect::<Vec<_>>()
+            });
+            assert_eq!(
+                ours,
+                reference(&data),
+                "{:?}",
+                String::from_utf8_lossy(&data)
+            );
+        }
     }
 
     #[test]

@@ -225,7 +225,6 @@ pub struct UsageParts<'a> {
 impl RenderedEntry {
     /// A usage-log entry: the request, whole, rendered into `json` (empty).
     pub fn usage(mut json: Vec<u8>, parts: &UsageParts<'_>) -> RenderedEntry {
-        use std::io::Write;
         // The names, quotes and short values take ~200 bytes.
         let size = 256
             + parts.body.len()
@@ -235,8 +234,10 @@ impl RenderedEntry {
         json.reserve(size);
         json.extend_from_slice(b"\"created_at\":");
         push_json_str(&mut json, parts.created_at);
-        // Writing into a Vec cannot fail; an address needs no escape.
-        let _ = write!(json, ",\"ip\":\"{}\"", parts.ip);
+        // An address needs no escape.
+        json.extend_from_slice(b",\"ip\":\"");
+        push_ip(&mut json, parts.ip);
+        json.push(b'"');
         for (name, value) in [
             (&b",\"method\":"[..], parts.method),
             (b",\"form\":", parts.form),
@@ -266,7 +267,6 @@ impl RenderedEntry {
         profile: u32,
         fields: impl Iterator<Item = (&'f str, &'f str)>,
     ) -> RenderedEntry {
-        use std::io::Write;
         let mut on_stack = [("", ""); EXTRAS_ON_STACK];
         let mut n = 0;
         let mut spilled = Vec::new();
@@ -296,8 +296,9 @@ impl RenderedEntry {
         json.reserve(size);
         json.extend_from_slice(b"\"created_at\":");
         push_json_str(&mut json, created_at);
-        // Writing into a Vec cannot fail.
-        let _ = write!(json, ",\"profile\":{profile},\"client\":0,\"fields\":{{");
+        json.extend_from_slice(b",\"profile\":");
+        push_u64(&mut json, profile.into());
+        json.extend_from_slice(b",\"client\":0,\"fields\":{");
         for (i, (name, value)) in sorted.iter().enumerate() {
             if i > 0 {
                 json.push(b',');
@@ -323,10 +324,46 @@ impl RenderedEntry {
 
     /// The whole entry, numbered: `{"id":7,"created_at":…}`.
     pub fn write_numbered(&self, id: u64, out: &mut Vec<u8>) {
-        use std::io::Write;
-        // Writing into a Vec cannot fail.
-        let _ = write!(out, "{{\"id\":{id},");
+        out.extend_from_slice(b"{\"id\":");
+        push_u64(out, id);
+        out.push(b',');
         out.extend_from_slice(&self.rest);
+    }
+}
+
+/// Appends `n` in decimal (what `write!` does, without the formatting
+/// machinery: the writer numbers every log entry with it).
+fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+/// Appends an address as `Display` writes it; IPv4 without the
+/// formatting machinery.
+fn push_ip(out: &mut Vec<u8>, ip: std::net::IpAddr) {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                push_u64(out, octet.into());
+            }
+        }
+        std::net::IpAddr::V6(v6) => {
+            use std::io::Write;
+            // Writing into a Vec cannot fail.
+            let _ = write!(out, "{v6}");
+        }
     }
 }
 
@@ -561,6 +598,27 @@ mod tests {
                 String::from_utf8(ours).unwrap(),
                 serde_json::to_string(s).unwrap()
             );
+        }
+    }
+
+    #[test]
+    fn numbers_and_addresses_are_written_as_display_writes_them() {
+        for n in [0, 7, 10, 99, 1_000_001, u32::MAX as u64, u64::MAX] {
+            let mut out = Vec::new();
+            push_u64(&mut out, n);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
+        for ip in [
+            "0.0.0.0",
+            "203.0.113.7",
+            "255.255.255.255",
+            "::1",
+            "2001:db8::7",
+        ] {
+            let ip: std::net::IpAddr = ip.parse().unwrap();
+            let mut out = Vec::new();
+            push_ip(&mut out, ip);
+            assert_eq!(out, ip.to_string().as_bytes());
         }
     }
 
