@@ -28,6 +28,7 @@
 
 pub mod api;
 pub mod app;
+pub mod ascii;
 pub mod auth;
 pub mod clock;
 pub mod codes;

@@ -117,6 +117,53 @@ pub struct Head {
     pub keep_alive: bool,
 }
 
+/// Where the parts of a head sit, as byte ranges from its first byte: the
+/// one parse of a head is remembered, so the request handed to the handler
+/// is rebuilt from the copied head without parsing it again.
+#[derive(Debug, Default)]
+pub struct HeadLayout {
+    method: (usize, usize),
+    target: (usize, usize),
+    /// (name, value) of each header line.
+    headers: Vec<((usize, usize), (usize, usize))>,
+}
+
+impl HeadLayout {
+    fn record(&mut self, base: &[u8], req: &httparse::Request<'_, '_>) {
+        let at = |s: &[u8]| {
+            let a = s.as_ptr() as usize - base.as_ptr() as usize;
+            (a, a + s.len())
+        };
+        self.method = at(req.method.unwrap_or("").as_bytes());
+        self.target = at(req.path.unwrap_or("").as_bytes());
+        self.headers.clear();
+        self.headers.extend(
+            req.headers
+                .iter()
+                .map(|h| (at(h.name.as_bytes()), at(h.value))),
+        );
+    }
+
+    /// The headers of `head` (the bytes this layout was recorded from),
+    /// into `out`; how many.
+    fn headers<'h>(&self, head: &'h [u8], out: &mut [httparse::Header<'h>]) -> usize {
+        let n = self.headers.len().min(out.len());
+        for (slot, &(name, value)) in out.iter_mut().zip(&self.headers) {
+            *slot = httparse::Header {
+                // httparse accepted it as a token: ASCII.
+                name: text(&head[name.0..name.1]),
+                value: &head[value.0..value.1],
+            };
+        }
+        n
+    }
+}
+
+/// Bytes httparse already validated as ASCII, as text.
+fn text(b: &[u8]) -> &str {
+    std::str::from_utf8(b).unwrap_or("")
+}
+
 struct Conn<'l> {
     stream: TcpStream,
     peer: IpAddr,
@@ -128,6 +175,8 @@ struct Conn<'l> {
     filled: usize,
     /// The current request's head, copied out so the buffer can move.
     head: Vec<u8>,
+    /// Where the parts of `head` are (recorded by its parse).
+    layout: HeadLayout,
     /// A decoded chunked body.
     chunked_body: Vec<u8>,
     out: Vec<u8>,
@@ -146,6 +195,7 @@ impl<'l> Conn<'l> {
             start: 0,
             filled: 0,
             head: Vec::with_capacity(512),
+            layout: HeadLayout::default(),
             chunked_body: Vec::new(),
             out: Vec::with_capacity(512),
             read_timeout: None,
@@ -196,12 +246,10 @@ impl<'l> Conn<'l> {
 
         let began = Instant::now();
         let mut headers = [httparse::EMPTY_HEADER; HEADER_ARRAY];
-        let mut parsed = httparse::Request::new(&mut headers[..self.limits.max_headers]);
-        // The same bytes parsed completely a moment ago.
-        if !matches!(parsed.parse(&self.head), Ok(httparse::Status::Complete(_))) {
-            return Err(Stop::Refuse(400, "malformed request head"));
-        }
-        let target = parsed.path.unwrap_or("/");
+        let count = self.layout.headers(&self.head, &mut headers);
+        let l = &self.layout;
+        let method = text(&self.head[l.method.0..l.method.1]);
+        let target = text(&self.head[l.target.0..l.target.1]);
         let (path, query) = match target.split_once('?') {
             Some((p, q)) => (p, q),
             None => (target, ""),
@@ -211,10 +259,10 @@ impl<'l> Conn<'l> {
             None => &self.chunked_body,
         };
         let req = Request {
-            method: parsed.method.unwrap_or("GET"),
+            method,
             path,
             query,
-            headers: parsed.headers,
+            headers: &headers[..count],
             body,
             peer: self.peer,
         };
@@ -321,8 +369,12 @@ impl<'l> Conn<'l> {
 
     /// Parses the head in `buf[start..filled]`: None = incomplete.
     fn parse_head(&mut self) -> Result<Option<Head>, Stop> {
-        inspect_head(&self.buf[self.start..self.filled], self.limits)
-            .map_err(|(status, why)| Stop::Refuse(status, why))
+        inspect_head_into(
+            &self.buf[self.start..self.filled],
+            self.limits,
+            &mut self.layout,
+        )
+        .map_err(|(status, why)| Stop::Refuse(status, why))
     }
 
     /// Decodes a chunked body into `chunked_body`, consuming it from `buf`.
@@ -416,6 +468,15 @@ impl<'l> Conn<'l> {
 /// while incomplete, the refusal's status and reason when it breaks one.
 /// Pure, so it is tested and benchmarked on its own.
 pub fn inspect_head(data: &[u8], limits: &Limits) -> Result<Option<Head>, (u16, &'static str)> {
+    inspect_head_into(data, limits, &mut HeadLayout::default())
+}
+
+/// [`inspect_head`], recording where the head's parts are into `layout`.
+fn inspect_head_into(
+    data: &[u8],
+    limits: &Limits,
+    layout: &mut HeadLayout,
+) -> Result<Option<Head>, (u16, &'static str)> {
     let mut headers = [httparse::EMPTY_HEADER; HEADER_ARRAY];
     let mut req = httparse::Request::new(&mut headers[..limits.max_headers]);
     let len = match req.parse(data) {
@@ -462,10 +523,9 @@ pub fn inspect_head(data: &[u8], limits: &Limits) -> Result<Option<Head>, (u16, 
                 return Err((501, "only Transfer-Encoding: chunked is supported"));
             }
         } else if name.eq_ignore_ascii_case("connection") {
-            let v = h.value.to_ascii_lowercase();
-            if contains(&v, b"close") {
+            if contains_ignore_case(h.value, b"close") {
                 keep_alive = false;
-            } else if contains(&v, b"keep-alive") {
+            } else if contains_ignore_case(h.value, b"keep-alive") {
                 keep_alive = true;
             }
         } else if name.eq_ignore_ascii_case("expect") {
@@ -486,6 +546,7 @@ pub fn inspect_head(data: &[u8], limits: &Limits) -> Result<Option<Head>, (u16, 
     if content_length > limits.max_body_bytes {
         return Err((413, "request body too large"));
     }
+    layout.record(data, &req);
     Ok(Some(Head {
         len,
         content_length,
@@ -507,13 +568,38 @@ fn trim_ows(v: &[u8]) -> &[u8] {
     &v[start..end]
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
+/// Whether `hay` holds `needle` (lower-case), ASCII case aside.
+fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_head_is_rebuilt_from_its_layout_as_parsed() {
+        let head = b"POST /land_fb?src=fb HTTP/1.1\r\nHost: x\r\nX-Empty:\r\nConnection: Keep-Alive\r\nContent-Length: 5\r\n\r\nhello";
+        let mut layout = HeadLayout::default();
+        let h = inspect_head_into(head, &limits(), &mut layout)
+            .unwrap()
+            .unwrap();
+        assert!(h.keep_alive);
+        let mut ours = [httparse::EMPTY_HEADER; HEADER_ARRAY];
+        let n = layout.headers(head, &mut ours);
+        let mut theirs = [httparse::EMPTY_HEADER; HEADER_ARRAY];
+        let mut req = httparse::Request::new(&mut theirs);
+        req.parse(head).unwrap();
+        assert_eq!(&ours[..n], req.headers);
+        assert_eq!(text(&head[layout.method.0..layout.method.1]), "POST");
+        assert_eq!(
+            text(&head[layout.target.0..layout.target.1]),
+            "/land_fb?src=fb"
+        );
+        let close = b"GET / HTTP/1.1\r\nconnection: CLOSE\r\n\r\n";
+        assert!(!inspect_head(close, &limits()).unwrap().unwrap().keep_alive);
+    }
 
     fn limits() -> Limits {
         Limits {

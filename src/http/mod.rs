@@ -127,17 +127,18 @@ pub fn reason(status: u16) -> &'static str {
 
 /// Serialises `reply` into `out` (cleared first).
 pub fn write_reply(out: &mut Vec<u8>, reply: &Reply, close: bool) {
-    use std::io::Write;
+    use crate::ascii::push_decimal;
     out.clear();
     let body = reply.body.as_bytes();
-    let _ = write!(
-        out,
-        "HTTP/1.1 {} {}\r\nServer: dataport\r\nContent-Type: {}\r\nContent-Length: {}\r\nX-Content-Type-Options: nosniff\r\n",
-        reply.status,
-        reason(reply.status),
-        reply.content_type,
-        body.len()
-    );
+    out.extend_from_slice(b"HTTP/1.1 ");
+    push_decimal(out, reply.status.into());
+    out.push(b' ');
+    out.extend_from_slice(reason(reply.status).as_bytes());
+    out.extend_from_slice(b"\r\nServer: dataport\r\nContent-Type: ");
+    out.extend_from_slice(reply.content_type.as_bytes());
+    out.extend_from_slice(b"\r\nContent-Length: ");
+    push_decimal(out, body.len() as u64);
+    out.extend_from_slice(b"\r\nX-Content-Type-Options: nosniff\r\n");
     if let Some(loc) = &reply.location {
         out.extend_from_slice(b"Location: ");
         out.extend_from_slice(loc.as_bytes());
@@ -154,4 +155,23 @@ pub fn write_reply(out: &mut Vec<u8>, reply: &Reply, close: bool) {
 /// Anything that answers requests.
 pub trait Handler: Send + Sync + 'static {
     fn handle(&self, req: &Request<'_>) -> Reply;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_head_is_written_in_full() {
+        let mut out = Vec::new();
+        let mut r = Reply::static_json(200, br#"{"a":1}"#);
+        r.extra_headers.push_str("Retry-After: 3\r\n");
+        write_reply(&mut out, &r, true);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "HTTP/1.1 200 OK\r\nServer: dataport\r\nContent-Type: application/json\r\n\
+             Content-Length: 7\r\nX-Content-Type-Options: nosniff\r\nRetry-After: 3\r\n\
+             Connection: close\r\n\r\n{\"a\":1}"
+        );
+    }
 }
