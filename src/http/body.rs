@@ -81,7 +81,12 @@ pub enum DecodeError {
 impl Fields {
     /// The value posted under `key` (lower-cased), if any.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.iter().find(|f| f.key == key).map(|f| f.value)
+        // Keys compared as bytes; only the match's value is sliced.
+        let bytes = self.text.as_bytes();
+        self.spans
+            .iter()
+            .find(|s| &bytes[s.key.0 as usize..s.key.1 as usize] == key.as_bytes())
+            .map(|s| slice(&self.text, s.value))
     }
 
     /// The fields in arrival order.
