@@ -10,7 +10,8 @@
 //! - a head over `max_header_bytes` or with more than `max_headers` lines → 431;
 //! - the head must arrive within `header_timeout`, a body may not pause longer
 //!   than `body_timeout`, a keep-alive connection may idle `idle_timeout` → 408
-//!   or a silent close;
+//!   or a silent close (deadlines kept by the `watchdog`, not by a runtime
+//!   timer per read);
 //! - past `max_connections` new connections get a 503 and are closed;
 //! - a body is always consumed (or the connection closed), so it is never
 //!   parsed as the next request; pipelined requests are answered in order.
@@ -21,12 +22,14 @@
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use may::net::{TcpListener, TcpStream};
 
+use super::watchdog::{Watch, Watchdog};
 use super::{write_reply, Handler, Reply, Request};
 use crate::metrics::Metrics;
 
@@ -54,6 +57,13 @@ pub fn serve(
     limits: Arc<Limits>,
     metrics: Arc<Metrics>,
 ) -> may::coroutine::JoinHandle<()> {
+    let watchdog = match Watchdog::start(limits.max_connections) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(error = %e, "no watchdog thread: reads use the runtime's timeouts");
+            None
+        }
+    };
     may::go!(move || {
         for stream in listener.incoming() {
             if metrics.draining.load(Ordering::Relaxed) {
@@ -80,13 +90,14 @@ pub fn serve(
             }
             let _ = stream.set_nodelay(true);
             let (handler, limits, metrics) = (handler.clone(), limits.clone(), metrics.clone());
+            let watch = watchdog.as_ref().and_then(|w| w.watch(stream.as_raw_fd()));
             may::go!(move || {
                 let peer = stream
                     .peer_addr()
                     .map(|a: SocketAddr| a.ip())
                     .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-                let mut conn = Conn::new(stream, peer, &limits, &metrics);
-                conn.run(&*handler);
+                // Dropped (its watchdog slot given back) before it is uncounted.
+                Conn::new(stream, peer, &limits, &metrics, watch).run(&*handler);
                 metrics.connections_open.fetch_sub(1, Ordering::Relaxed);
             });
         }
@@ -165,6 +176,10 @@ fn text(b: &[u8]) -> &str {
 }
 
 struct Conn<'l> {
+    /// Read deadlines kept by the watchdog (None: all its slots were taken,
+    /// and the runtime's read timeout is used instead). First, so it is
+    /// dropped (its descriptor cleared) before `stream` closes the socket.
+    watch: Option<Watch>,
     stream: TcpStream,
     peer: IpAddr,
     limits: &'l Limits,
@@ -184,9 +199,16 @@ struct Conn<'l> {
 }
 
 impl<'l> Conn<'l> {
-    fn new(stream: TcpStream, peer: IpAddr, limits: &'l Limits, metrics: &'l Metrics) -> Self {
+    fn new(
+        stream: TcpStream,
+        peer: IpAddr,
+        limits: &'l Limits,
+        metrics: &'l Metrics,
+        watch: Option<Watch>,
+    ) -> Self {
         let _ = stream.set_write_timeout(Some(limits.body_timeout));
         Conn {
+            watch,
             stream,
             peer,
             limits,
@@ -302,8 +324,19 @@ impl<'l> Conn<'l> {
                 self.buf.resize(grown, 0);
             }
         }
-        self.set_timeout(timeout)?;
-        match self.stream.read(&mut self.buf[self.filled..]) {
+        match &self.watch {
+            Some(w) => w.arm(timeout),
+            None => self.set_timeout(timeout)?,
+        }
+        let read = self.stream.read(&mut self.buf[self.filled..]);
+        if let Some(w) = &self.watch {
+            w.disarm();
+        }
+        match read {
+            // The watchdog shut the read side: the deadline passed.
+            Ok(0) if self.watch.as_ref().is_some_and(Watch::fired) => {
+                Err(Stop::Refuse(408, "request timed out"))
+            }
             Ok(n) => {
                 self.filled += n;
                 Ok(n)

@@ -1,0 +1,195 @@
+//! Read deadlines without a runtime timer per read.
+//!
+//! A socket read timeout in `may` costs, on every read that parks, a node
+//! allocated in the runtime's timer list and a lock on its interval map. A
+//! keep-alive connection parks once per request, so that was a lock and an
+//! allocation per request on every path. Instead, each connection takes a
+//! slot here for its lifetime and, around a read, writes its deadline into
+//! the slot (one atomic store before, one after). One watchdog thread wakes
+//! every [`TICK`], advances a coarse clock the connections read their
+//! deadlines from, and shuts the read side of any socket whose deadline has
+//! passed: the parked read returns end-of-file, and the connection sees
+//! from its slot that the watchdog fired (a timeout, not the client
+//! closing). Deadlines are therefore kept to within one tick.
+//!
+//! A slot's descriptor is only shut down under the slot's lock, which the
+//! connection also takes to clear it before its socket closes, so a reused
+//! descriptor number is never touched. That lock is taken when a connection
+//! opens and closes and by the watchdog, never per request. If every slot
+//! is taken, a connection falls back to the runtime's read timeouts.
+
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crossbeam_queue::ArrayQueue;
+
+/// How often the watchdog looks; a deadline fires at most this late.
+pub const TICK: Duration = Duration::from_millis(20);
+
+struct Slot {
+    /// Milliseconds on the watchdog's clock; 0 = not reading.
+    deadline: AtomicU64,
+    fired: AtomicBool,
+    fd: Mutex<Option<RawFd>>,
+}
+
+pub struct Watchdog {
+    slots: Box<[Slot]>,
+    free: ArrayQueue<usize>,
+    /// Milliseconds since `started`, as of the last tick (starts at 1, so a
+    /// deadline is never 0).
+    now_ms: AtomicU64,
+    started: Instant,
+}
+
+/// A connection's slot; cleared and given back when dropped.
+pub struct Watch {
+    dog: Arc<Watchdog>,
+    index: usize,
+}
+
+impl Watchdog {
+    /// A watchdog for up to `connections` connections at once, and its thread.
+    pub fn start(connections: usize) -> std::io::Result<Arc<Watchdog>> {
+        let n = connections.max(1);
+        let free = ArrayQueue::new(n);
+        for i in 0..n {
+            let _ = free.push(i);
+        }
+        let dog = Arc::new(Watchdog {
+            slots: (0..n)
+                .map(|_| Slot {
+                    deadline: AtomicU64::new(0),
+                    fired: AtomicBool::new(false),
+                    fd: Mutex::new(None),
+                })
+                .collect(),
+            free,
+            now_ms: AtomicU64::new(1),
+            started: Instant::now(),
+        });
+        let weak = Arc::downgrade(&dog);
+        std::thread::Builder::new()
+            .name("dataport-watchdog".into())
+            .spawn(move || {
+                while let Some(dog) = weak.upgrade() {
+                    dog.tick();
+                    drop(dog);
+                    std::thread::sleep(TICK);
+                }
+            })?;
+        Ok(dog)
+    }
+
+    /// A slot for the connection on `fd`; None when all are taken.
+    pub fn watch(self: &Arc<Self>, fd: RawFd) -> Option<Watch> {
+        let index = self.free.pop()?;
+        let slot = &self.slots[index];
+        slot.deadline.store(0, Ordering::Relaxed);
+        slot.fired.store(false, Ordering::Relaxed);
+        *slot.fd.lock().unwrap_or_else(|p| p.into_inner()) = Some(fd);
+        Some(Watch {
+            dog: self.clone(),
+            index,
+        })
+    }
+
+    /// One look at every slot: shut the read side of each overdue socket.
+    fn tick(&self) {
+        let now = self.started.elapsed().as_millis() as u64 + 1;
+        self.now_ms.store(now, Ordering::Relaxed);
+        for slot in self.slots.iter() {
+            let deadline = slot.deadline.load(Ordering::Acquire);
+            if deadline == 0 || deadline > now {
+                continue;
+            }
+            let fd = slot.fd.lock().unwrap_or_else(|p| p.into_inner());
+            // Re-checked under the lock: the read may have finished since.
+            if let (Some(fd), true) = (*fd, slot.deadline.load(Ordering::Acquire) != 0) {
+                slot.fired.store(true, Ordering::Release);
+                slot.deadline.store(0, Ordering::Relaxed);
+                // SAFETY: `fd` is the connection's open socket: the slot's
+                // descriptor is cleared under this lock before it closes.
+                unsafe { libc::shutdown(fd, libc::SHUT_RD) };
+            }
+        }
+    }
+}
+
+impl Watch {
+    fn slot(&self) -> &Slot {
+        &self.dog.slots[self.index]
+    }
+
+    /// A read is about to wait at most `timeout`.
+    pub fn arm(&self, timeout: Duration) {
+        let now = self.dog.now_ms.load(Ordering::Relaxed);
+        // Rounded up to the tick, so a deadline never fires early.
+        let deadline = now + timeout.as_millis() as u64 + TICK.as_millis() as u64;
+        self.slot().deadline.store(deadline, Ordering::Release);
+    }
+
+    /// The read is over.
+    pub fn disarm(&self) {
+        self.slot().deadline.store(0, Ordering::Release);
+    }
+
+    /// Whether the watchdog shut the read side (the end-of-file the read
+    /// got is a timeout).
+    pub fn fired(&self) -> bool {
+        self.slot().fired.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let slot = self.slot();
+        slot.deadline.store(0, Ordering::Relaxed);
+        *slot.fd.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        let _ = self.dog.free.push(self.index);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+
+    #[test]
+    fn an_overdue_read_ends_and_says_why_a_quick_one_does_not() {
+        let dog = Watchdog::start(4).unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        let watch = dog.watch(server.as_raw_fd()).unwrap();
+        watch.arm(Duration::from_millis(100));
+        let began = Instant::now();
+        let mut buf = [0u8; 8];
+        assert_eq!(server.read(&mut buf).unwrap(), 0, "read side shut");
+        let waited = began.elapsed();
+        assert!(watch.fired());
+        assert!(waited >= Duration::from_millis(100), "{waited:?}");
+        drop(watch);
+        drop(client);
+        // A slot comes back clean.
+        let again = dog.watch(server.as_raw_fd()).unwrap();
+        assert!(!again.fired());
+        again.arm(Duration::from_secs(60));
+        again.disarm();
+        std::thread::sleep(TICK * 3);
+        assert!(!again.fired());
+    }
+
+    #[test]
+    fn slots_run_out_and_come_back() {
+        let dog = Watchdog::start(2).unwrap();
+        let a = dog.watch(100).unwrap();
+        let _b = dog.watch(101).unwrap();
+        assert!(dog.watch(102).is_none());
+        drop(a);
+        assert!(dog.watch(103).is_some());
+    }
+}
