@@ -19,11 +19,9 @@
 //! is taken, a connection falls back to the runtime's read timeouts.
 
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-use crossbeam_queue::ArrayQueue;
 
 /// How often the watchdog looks; a deadline fires at most this late.
 pub const TICK: Duration = Duration::from_millis(20);
@@ -37,7 +35,12 @@ struct Slot {
 
 pub struct Watchdog {
     slots: Box<[Slot]>,
-    free: ArrayQueue<usize>,
+    /// One bit per slot, set while taken. A new connection takes the lowest
+    /// free slot, so the slots in use stay packed at the low end and a tick
+    /// looks only below `high_water` (the most connections open at once so
+    /// far), not at every slot `max_connections` allows.
+    taken: Box<[AtomicU64]>,
+    high_water: AtomicUsize,
     /// Milliseconds since `started`, as of the last tick (starts at 1, so a
     /// deadline is never 0).
     now_ms: AtomicU64,
@@ -54,10 +57,6 @@ impl Watchdog {
     /// A watchdog for up to `connections` connections at once, and its thread.
     pub fn start(connections: usize) -> std::io::Result<Arc<Watchdog>> {
         let n = connections.max(1);
-        let free = ArrayQueue::new(n);
-        for i in 0..n {
-            let _ = free.push(i);
-        }
         let dog = Arc::new(Watchdog {
             slots: (0..n)
                 .map(|_| Slot {
@@ -66,7 +65,8 @@ impl Watchdog {
                     fd: Mutex::new(None),
                 })
                 .collect(),
-            free,
+            taken: (0..n.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
+            high_water: AtomicUsize::new(0),
             now_ms: AtomicU64::new(1),
             started: Instant::now(),
         });
@@ -85,7 +85,8 @@ impl Watchdog {
 
     /// A slot for the connection on `fd`; None when all are taken.
     pub fn watch(self: &Arc<Self>, fd: RawFd) -> Option<Watch> {
-        let index = self.free.pop()?;
+        let index = self.take_lowest()?;
+        self.high_water.fetch_max(index + 1, Ordering::Relaxed);
         let slot = &self.slots[index];
         slot.deadline.store(0, Ordering::Relaxed);
         slot.fired.store(false, Ordering::Relaxed);
@@ -96,11 +97,41 @@ impl Watchdog {
         })
     }
 
-    /// One look at every slot: shut the read side of each overdue socket.
+    /// Marks the lowest free slot taken (a CAS per word; lock-free).
+    fn take_lowest(&self) -> Option<usize> {
+        for (w, word) in self.taken.iter().enumerate() {
+            let mut bits = word.load(Ordering::Relaxed);
+            while bits != u64::MAX {
+                let bit = (!bits).trailing_zeros() as usize;
+                let index = w * 64 + bit;
+                if index >= self.slots.len() {
+                    return None;
+                }
+                match word.compare_exchange_weak(
+                    bits,
+                    bits | 1 << bit,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return Some(index),
+                    Err(seen) => bits = seen,
+                }
+            }
+        }
+        None
+    }
+
+    fn give_back(&self, index: usize) {
+        self.taken[index / 64].fetch_and(!(1 << (index % 64)), Ordering::AcqRel);
+    }
+
+    /// One look at every slot in use: shut the read side of each overdue
+    /// socket.
     fn tick(&self) {
         let now = self.started.elapsed().as_millis() as u64 + 1;
         self.now_ms.store(now, Ordering::Relaxed);
-        for slot in self.slots.iter() {
+        let in_use = self.high_water.load(Ordering::Relaxed);
+        for slot in &self.slots[..in_use] {
             let deadline = slot.deadline.load(Ordering::Acquire);
             if deadline == 0 || deadline > now {
                 continue;
@@ -148,7 +179,7 @@ impl Drop for Watch {
         let slot = self.slot();
         slot.deadline.store(0, Ordering::Relaxed);
         *slot.fd.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        let _ = self.dog.free.push(self.index);
+        self.dog.give_back(self.index);
     }
 }
 
@@ -184,12 +215,13 @@ mod tests {
     }
 
     #[test]
-    fn slots_run_out_and_come_back() {
-        let dog = Watchdog::start(2).unwrap();
-        let a = dog.watch(100).unwrap();
-        let _b = dog.watch(101).unwrap();
-        assert!(dog.watch(102).is_none());
-        drop(a);
-        assert!(dog.watch(103).is_some());
+    fn slots_run_out_come_back_and_stay_packed_low() {
+        let dog = Watchdog::start(130).unwrap();
+        let all: Vec<Watch> = (0..130).map(|fd| dog.watch(fd).unwrap()).collect();
+        assert!(dog.watch(200).is_none());
+        assert_eq!(dog.high_water.load(Ordering::Relaxed), 130);
+        drop(all);
+        let low: Vec<Watch> = (0..3).map(|fd| dog.watch(fd).unwrap()).collect();
+        assert_eq!(low.iter().map(|w| w.index).collect::<Vec<_>>(), [0, 1, 2]);
     }
 }
