@@ -119,7 +119,19 @@ fn mapping_and_normalisation(c: &mut Criterion) {
     c.bench_function("map/land_fb", |b| {
         b.iter(|| mapping::map(&profile, black_box(&fields)).unwrap())
     });
+    // What a duplicate costs of the mapping: the borrowed view, the contact
+    // values the window needs, the unmapped fields; no owned records.
+    c.bench_function("map/land_fb_view", |b| {
+        b.iter(|| {
+            let v = mapping::View::new(&profile, black_box(&fields)).unwrap();
+            let contact = ["phone1", "phone2", "phone3", "email"].map(|f| v.client(f).len());
+            (contact, v.extras().count())
+        })
+    });
     let phones = Phones::new("IL");
+    c.bench_function("normalize/phone_cached_inline", |b| {
+        b.iter(|| phones.check_inline(black_box("050-123-4567")))
+    });
     c.bench_function("normalize/phone_national", |b| {
         b.iter(|| phones.normalize(black_box("050-123-4567")))
     });
