@@ -15,8 +15,9 @@
 //! A slot's descriptor is only shut down under the slot's lock, which the
 //! connection also takes to clear it before its socket closes, so a reused
 //! descriptor number is never touched. That lock is taken when a connection
-//! opens and closes and by the watchdog, never per request. If every slot
-//! is taken, a connection falls back to the runtime's read timeouts.
+//! opens and closes and by the watchdog for an overdue read, never per
+//! request. If every slot is taken, a connection falls back to the
+//! runtime's read timeouts.
 
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -137,10 +138,15 @@ impl Watchdog {
                 continue;
             }
             let fd = slot.fd.lock().unwrap_or_else(|p| p.into_inner());
-            // Re-checked under the lock: the read may have finished since.
-            if let (Some(fd), true) = (*fd, slot.deadline.load(Ordering::Acquire) != 0) {
+            // Claimed only if it is still the same overdue read: since the
+            // load above, that read may have finished (0) or the next one
+            // begun (a later deadline).
+            let claimed = slot
+                .deadline
+                .compare_exchange(deadline, 0, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok();
+            if let (Some(fd), true) = (*fd, claimed) {
                 slot.fired.store(true, Ordering::Release);
-                slot.deadline.store(0, Ordering::Relaxed);
                 // SAFETY: `fd` is the connection's open socket: the slot's
                 // descriptor is cleared under this lock before it closes.
                 unsafe { libc::shutdown(fd, libc::SHUT_RD) };
