@@ -154,18 +154,15 @@ impl DuplicateWindow {
 
     fn admit_unless_seen(&self, key: KeyHash, now_ms: u64, storage_asked: bool) -> Check {
         let fp = fingerprint(key);
-        let cell = self.slot(key);
-        let mut word = cell.load(Acquire);
-        loop {
-            let s = Slot::unpack(word);
+        let admitted = self.update(key, |s| {
             let ours = s.fingerprint == fp;
             if ours && self.live(s.at, now_ms) {
-                return Check::Duplicate;
+                return Err(Check::Duplicate);
             }
             let mark_live = s.evicted.is_some_and(|e| self.live(e, now_ms));
             // The key may have been here and been pushed out by another.
             if !ours && mark_live && !storage_asked {
-                return Check::AskStorage;
+                return Err(Check::AskStorage);
             }
             let evicted = if ours {
                 s.evicted.filter(|_| mark_live)
@@ -176,16 +173,13 @@ impl DuplicateWindow {
                 }
                 .evicted_with_occupant(self.live(s.at, now_ms))
             };
-            let new = Slot {
+            Ok(Slot {
                 fingerprint: fp,
                 at: now_ms,
                 evicted,
-            };
-            match cell.compare_exchange_weak(word, new.pack(), AcqRel, Acquire) {
-                Ok(_) => return Check::Reserved,
-                Err(seen) => word = seen,
-            }
-        }
+            })
+        });
+        admitted.map_or_else(|check| check, |()| Check::Reserved)
     }
 
     /// Puts back a key accepted at `at_ms` (rebuilding the window from
@@ -193,52 +187,56 @@ impl DuplicateWindow {
     /// the older becomes the slot's eviction mark.
     pub fn restore(&self, key: KeyHash, at_ms: u64) {
         let fp = fingerprint(key);
-        let cell = self.slot(key);
-        let mut word = cell.load(Acquire);
-        loop {
-            let s = Slot::unpack(word);
-            let new = if s.fingerprint == 0 || s.fingerprint == fp || s.at <= at_ms {
-                let evicted = if s.fingerprint == fp {
-                    s.evicted
-                } else {
-                    s.evicted_with_occupant(true)
-                };
-                Slot {
-                    fingerprint: fp,
-                    at: at_ms.max(if s.fingerprint == fp { s.at } else { 0 }),
-                    evicted,
-                }
-            } else {
-                // The slot's key is newer: ours is evicted on arrival.
-                Slot {
-                    evicted: Some(s.evicted.map_or(at_ms, |e| e.max(at_ms))),
+        let _ = self.update(key, |s| -> Result<Slot, ()> {
+            if s.fingerprint == fp {
+                return Ok(Slot {
+                    at: s.at.max(at_ms),
                     ..s
-                }
-            };
-            match cell.compare_exchange_weak(word, new.pack(), AcqRel, Acquire) {
-                Ok(_) => return,
-                Err(seen) => word = seen,
+                });
             }
-        }
+            if s.fingerprint == 0 || s.at <= at_ms {
+                return Ok(Slot {
+                    fingerprint: fp,
+                    at: at_ms,
+                    evicted: s.evicted_with_occupant(true),
+                });
+            }
+            // The slot's key is newer: ours is evicted on arrival.
+            Ok(Slot {
+                evicted: Some(s.evicted.map_or(at_ms, |e| e.max(at_ms))),
+                ..s
+            })
+        });
     }
 
     /// Forgets an admission made at `at_ms` whose record was not committed
     /// (the slot's eviction mark stays).
     pub fn release(&self, key: KeyHash, at_ms: u64) {
         let fp = fingerprint(key);
+        let _ = self.update(key, |s| {
+            if s.fingerprint != fp || s.at != at_ms {
+                return Err(());
+            }
+            Ok(Slot {
+                fingerprint: 0,
+                ..s
+            })
+        });
+    }
+
+    /// Changes `key`'s slot to what `change` makes of it, atomically: on a
+    /// lost race `change` sees the slot again. Err = leave the slot as it is.
+    fn update<E>(
+        &self,
+        key: KeyHash,
+        mut change: impl FnMut(Slot) -> Result<Slot, E>,
+    ) -> Result<(), E> {
         let cell = self.slot(key);
         let mut word = cell.load(Acquire);
         loop {
-            let s = Slot::unpack(word);
-            if s.fingerprint != fp || s.at != at_ms {
-                return;
-            }
-            let empty = Slot {
-                fingerprint: 0,
-                ..s
-            };
-            match cell.compare_exchange_weak(word, empty.pack(), AcqRel, Acquire) {
-                Ok(_) => return,
+            let new = change(Slot::unpack(word))?;
+            match cell.compare_exchange_weak(word, new.pack(), AcqRel, Acquire) {
+                Ok(_) => return Ok(()),
                 Err(seen) => word = seen,
             }
         }

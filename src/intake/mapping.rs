@@ -182,14 +182,16 @@ mod tests {
     use super::*;
     use crate::config::Config;
 
+    /// Profile 1 ("f") with these `[[profiles.fields]]` rows.
+    fn profile_with(rows: &str) -> std::sync::Arc<Profile> {
+        let head = "[intake]\nweb_branch = \"\"\n[[profiles]]\nnumber = 1\nform_name = \"f\"\n";
+        let cfg = Config::from_toml(&format!("{head}{rows}")).unwrap();
+        cfg.profiles[0].clone()
+    }
+
     fn profile() -> std::sync::Arc<Profile> {
-        let cfg = Config::from_toml(
+        profile_with(
             r#"
-[intake]
-web_branch = ""
-[[profiles]]
-number = 1
-form_name = "f"
   [[profiles.fields]]
   external = "Phone"
   table = "clients"
@@ -216,8 +218,6 @@ form_name = "f"
   mandatory = true
 "#,
         )
-        .unwrap();
-        cfg.profiles[0].clone()
     }
 
     fn fields(q: &str) -> Fields {
@@ -266,13 +266,8 @@ form_name = "f"
 
     #[test]
     fn the_view_gives_what_the_owned_mapping_stores() {
-        let cfg = Config::from_toml(
+        let p = profile_with(
             r#"
-[intake]
-web_branch = ""
-[[profiles]]
-number = 1
-form_name = "f"
   [[profiles.fields]]
   external = "Phone"
   table = "clients"
@@ -298,9 +293,7 @@ form_name = "f"
   table = "extension"
   field = "budget"
 "#,
-        )
-        .unwrap();
-        let p = cfg.profiles[0].clone();
+        );
         for q in [
             "Phone=1&Mobile=2&Mail=A@b.c&Boss=Ana&BossPhone=9&Budget=5&Color=red",
             "Phone=1&Mobile=&Mail=&Zeta=z&Alpha=a",
