@@ -61,6 +61,15 @@ impl<const N: usize> InlineStr<N> {
     }
 }
 
+impl<const N: usize> Default for InlineStr<N> {
+    fn default() -> Self {
+        InlineStr::Inline {
+            len: 0,
+            bytes: [0; N],
+        }
+    }
+}
+
 impl<const N: usize> std::fmt::Debug for InlineStr<N> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.as_str().fmt(f)
