@@ -19,7 +19,8 @@ use dataport::intake::mapping;
 use dataport::intake::normalize::{self, Phones};
 use dataport::store::apply::{Batch, Sequences};
 use dataport::store::leads::LeadDraft;
-use dataport::store::records::{RenderedEntry, UsageEntry, UsageParts};
+use dataport::store::records::UsageEntry;
+use dataport::store::rendered::{RenderedEntry, UsageParts};
 use dataport::store::{AnchorIndex, DuplicateKey, Store};
 
 const FORM: &[u8] = b"FirstName=Dana&LastName=Levi&Phone=050-123-4567&Email=Dana%40Example.com&City=Tel+Aviv&Campaign=summer&utm_source=fb&Extra=1";

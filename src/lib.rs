@@ -6,10 +6,11 @@
 //! | module      | owns | runs on |
 //! |-------------|------|---------|
 //! | [`config`]  | the TOML file, checked once into typed profiles | start-up |
-//! | [`http`]    | connection loop, limits, timeouts, body decoding | one `may` coroutine per connection |
+//! | [`http`]    | connection loop, limits, body decoding; read deadlines (`http::watchdog`) | one `may` coroutine per connection; the watchdog's OS thread |
 //! | [`app`]     | the router: path → module | request coroutine |
 //! | [`intake`]  | the client-lead pipeline, steps 1–8 (SPEC §4) | request coroutine |
-//! | [`dedupe`]  | the hour window of accepted posts (code 006) | request coroutine, sharded |
+//! | [`dedupe`]  | the hour window of accepted posts (code 006), lock-free | request coroutine |
+//! | [`pool`], [`inline_str`], [`ascii`] | reusable buffers, in-place short strings, decimals without `core::fmt`: what keeps the flood paths off the allocator and the formatter | anywhere |
 //! | [`dns`]     | email domain checks, cached | its own OS thread (tokio inside); coroutines park on a channel |
 //! | [`store`]   | LMDB: records, indexes, steps 9–11, inbox, deliveries, dial queues, the group-commit writer | the writer OS thread (writes), coroutines (reads) |
 //! | [`api`]     | admin API (records and run-time configuration), CRM leads API, OData for buyers, dialer API, mini form, static pages | request coroutine |

@@ -7,6 +7,7 @@ use heed::types::{Bytes, Str};
 use heed::{Database, MdbError, PutFlags, RwTxn};
 
 use super::records::*;
+use super::rendered::RenderedEntry;
 use super::{Collection, Result, Store};
 use crate::outbox::Notifications;
 

@@ -41,6 +41,7 @@ pub mod leads;
 mod migrate;
 mod notify;
 pub mod records;
+pub mod rendered;
 mod retention;
 pub mod tickets;
 pub mod writer;

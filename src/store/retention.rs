@@ -200,7 +200,7 @@ mod tests {
 
     #[test]
     fn a_usage_entry_time_is_read_in_place_or_decoded() {
-        let parts = crate::store::records::UsageParts {
+        let parts = crate::store::rendered::UsageParts {
             created_at: "2026-11-23T05:20:00.250Z",
             ip: "127.0.0.1".parse().unwrap(),
             method: "POST",
@@ -212,13 +212,13 @@ mod tests {
             body_base64: false,
         };
         let mut stored = Vec::new();
-        crate::store::records::RenderedEntry::usage(Vec::new(), &parts)
+        crate::store::rendered::RenderedEntry::usage(Vec::new(), &parts)
             .write_numbered(123_456_789, &mut stored);
         let want = crate::clock::parse_rfc3339(parts.created_at);
         assert!(want.is_some());
         assert_eq!(usage_logged_at(&stored), want);
         stored.clear();
-        crate::store::records::RenderedEntry::usage(Vec::new(), &parts)
+        crate::store::rendered::RenderedEntry::usage(Vec::new(), &parts)
             .write_numbered(u64::MAX, &mut stored);
         assert_eq!(usage_logged_at(&stored), want, "a 20-digit id");
         let reordered = br#"{"body":"x","created_at":"2026-11-23T05:20:00.250Z","id":1}"#;

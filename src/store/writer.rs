@@ -25,7 +25,8 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use super::apply::{Batch, Sequences};
 use super::leads::{ClientPatch, LeadDraft, LeadOutcome};
-use super::records::{BadLead, Client, RenderedEntry};
+use super::records::{BadLead, Client};
+use super::rendered::RenderedEntry;
 use super::tickets::TicketDraft;
 use super::{Result, Store, StoreError};
 use crate::clock::SharedClock;

@@ -1,0 +1,324 @@
+//! Log entries rendered on the request's worker (the usage log's whole
+//! request, a record-less post's automation entry): one buffer of JSON each,
+//! byte-identical to what serde_json writes for [`UsageEntry`] and
+//! [`AutomationEntry`], so the one writer thread only numbers and stores it.
+
+use crate::ascii::push_decimal;
+
+#[cfg(test)]
+use super::records::{AutomationEntry, UsageEntry};
+
+/// A log entry as the request's worker hands it to the writer: the JSON of
+/// a [`UsageEntry`] or an [`AutomationEntry`] rendered in one string, all
+/// but its `id`, which the writer puts first when it numbers the entry. The
+/// rendering happens on the workers, not on the one writer thread, into a
+/// buffer from the writer's pool that the writer gives back once the entry
+/// is committed (`WriterHandle::buffer`).
+#[derive(Debug, Clone)]
+pub struct RenderedEntry {
+    /// `"created_at":…}`: the object after its `id`; UTF-8.
+    rest: Vec<u8>,
+}
+
+/// Extra fields an automation entry renders on the stack (sorted there);
+/// a post with more takes one allocation.
+const EXTRAS_ON_STACK: usize = 64;
+
+/// The borrowed parts of one logged request, in [`UsageEntry`]'s order.
+pub struct UsageParts<'a> {
+    pub created_at: &'a str,
+    pub ip: std::net::IpAddr,
+    pub method: &'a str,
+    pub form: &'a str,
+    pub query: &'a str,
+    pub content_type: &'a str,
+    pub user_agent: &'a str,
+    pub body: &'a str,
+    pub body_base64: bool,
+}
+
+impl RenderedEntry {
+    /// A usage-log entry: the request, whole, rendered into `json` (empty).
+    pub fn usage(mut json: Vec<u8>, parts: &UsageParts<'_>) -> RenderedEntry {
+        // The names, quotes and short values take ~200 bytes.
+        let size = 256
+            + parts.body.len()
+            + parts.query.len()
+            + parts.user_agent.len()
+            + parts.content_type.len();
+        json.reserve(size);
+        json.extend_from_slice(b"\"created_at\":");
+        push_json_str(&mut json, parts.created_at);
+        // An address needs no escape.
+        json.extend_from_slice(b",\"ip\":\"");
+        push_ip(&mut json, parts.ip);
+        json.push(b'"');
+        for (name, value) in [
+            (&b",\"method\":"[..], parts.method),
+            (b",\"form\":", parts.form),
+            (b",\"query\":", parts.query),
+            (b",\"content_type\":", parts.content_type),
+            (b",\"user_agent\":", parts.user_agent),
+            (b",\"body\":", parts.body),
+        ] {
+            json.extend_from_slice(name);
+            push_json_str(&mut json, value);
+        }
+        json.extend_from_slice(if parts.body_base64 {
+            b",\"body_base64\":true}"
+        } else {
+            b",\"body_base64\":false}"
+        });
+        RenderedEntry::from_json(json)
+    }
+
+    /// An automation-log entry that belongs to no record (the extra fields
+    /// of a duplicate or refused post), rendered into `json` (empty):
+    /// `client` is 0, and the fields (names unique) are written sorted by
+    /// name, as an [`AutomationEntry`]'s map would be.
+    pub fn automation<'f>(
+        mut json: Vec<u8>,
+        created_at: &str,
+        profile: u32,
+        fields: impl Iterator<Item = (&'f str, &'f str)>,
+    ) -> RenderedEntry {
+        let mut on_stack = [("", ""); EXTRAS_ON_STACK];
+        let mut n = 0;
+        let mut spilled = Vec::new();
+        for pair in fields {
+            if n < EXTRAS_ON_STACK {
+                on_stack[n] = pair;
+                n += 1;
+            } else {
+                if spilled.is_empty() {
+                    spilled.extend_from_slice(&on_stack);
+                }
+                spilled.push(pair);
+            }
+        }
+        let sorted = if spilled.is_empty() {
+            &mut on_stack[..n]
+        } else {
+            &mut spilled[..]
+        };
+        // Unique names: an unstable sort (which does not allocate) is exact.
+        sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let size = 64
+            + sorted
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 6)
+                .sum::<usize>();
+        json.reserve(size);
+        json.extend_from_slice(b"\"created_at\":");
+        push_json_str(&mut json, created_at);
+        json.extend_from_slice(b",\"profile\":");
+        push_decimal(&mut json, profile.into());
+        json.extend_from_slice(b",\"client\":0,\"fields\":{");
+        for (i, (name, value)) in sorted.iter().enumerate() {
+            if i > 0 {
+                json.push(b',');
+            }
+            push_json_str(&mut json, name);
+            json.push(b':');
+            push_json_str(&mut json, value);
+        }
+        json.extend_from_slice(b"}}");
+        RenderedEntry::from_json(json)
+    }
+
+    fn from_json(json: Vec<u8>) -> RenderedEntry {
+        // Only whole UTF-8 strings and ASCII went in.
+        debug_assert!(std::str::from_utf8(&json).is_ok());
+        RenderedEntry { rest: json }
+    }
+
+    /// The buffer back, for the pool it came from.
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.rest
+    }
+
+    /// The whole entry, numbered: `{"id":7,"created_at":…}`.
+    pub fn write_numbered(&self, id: u64, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"id\":");
+        push_decimal(out, id);
+        out.push(b',');
+        out.extend_from_slice(&self.rest);
+    }
+}
+
+/// Appends an address as `Display` writes it; IPv4 without the
+/// formatting machinery.
+fn push_ip(out: &mut Vec<u8>, ip: std::net::IpAddr) {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                push_decimal(out, octet.into());
+            }
+        }
+        std::net::IpAddr::V6(v6) => {
+            use std::io::Write;
+            // Writing into a Vec cannot fail.
+            let _ = write!(out, "{v6}");
+        }
+    }
+}
+
+/// Appends `s` as a JSON string, escaped as serde_json escapes it. A logged
+/// request is mostly text that needs no escape: it is checked 16 bytes at
+/// a time and copied in runs, where serde_json looks at every byte.
+fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let needs_escape = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
+    let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    let (mut copied, mut i) = (0, 0);
+    while i < bytes.len() {
+        if let Some(block) = bytes.get(i..i + 16) {
+            // No early exit inside the block, so the check vectorises.
+            if !block.iter().fold(false, |any, &b| any | needs_escape(b)) {
+                i += 16;
+                continue;
+            }
+        }
+        let b = bytes[i];
+        if needs_escape(b) {
+            out.extend_from_slice(&bytes[copied..i]);
+            match b {
+                b'"' => out.extend_from_slice(b"\\\""),
+                b'\\' => out.extend_from_slice(b"\\\\"),
+                b'\n' => out.extend_from_slice(b"\\n"),
+                b'\r' => out.extend_from_slice(b"\\r"),
+                b'\t' => out.extend_from_slice(b"\\t"),
+                0x08 => out.extend_from_slice(b"\\b"),
+                0x0c => out.extend_from_slice(b"\\f"),
+                _ => out.extend_from_slice(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[usize::from(b >> 4)],
+                    HEX[usize::from(b & 15)],
+                ]),
+            }
+            copied = i + 1;
+        }
+        i += 1;
+    }
+    out.extend_from_slice(&bytes[copied..]);
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn strings_are_escaped_byte_for_byte_as_serde_json_does() {
+        let mut every_ascii: String = (0u8..128).map(char::from).collect();
+        every_ascii.push_str("דנה \u{2028} 🙂");
+        let long = format!(
+            "{}\"{}\\{}\n",
+            "a".repeat(40),
+            "b".repeat(15),
+            "c".repeat(17)
+        );
+        for s in ["", "plain", "\u{1}", every_ascii.as_str(), long.as_str()] {
+            let mut ours = Vec::new();
+            push_json_str(&mut ours, s);
+            assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                serde_json::to_string(s).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn addresses_are_written_as_display_writes_them() {
+        for ip in [
+            "0.0.0.0",
+            "203.0.113.7",
+            "255.255.255.255",
+            "::1",
+            "2001:db8::7",
+        ] {
+            let ip: std::net::IpAddr = ip.parse().unwrap();
+            let mut out = Vec::new();
+            push_ip(&mut out, ip);
+            assert_eq!(out, ip.to_string().as_bytes());
+        }
+    }
+
+    #[test]
+    fn a_rendered_automation_entry_reads_back_as_the_entry() {
+        let fields: BTreeMap<String, String> = [
+            ("Notes".to_string(), "line\n\"two\"".to_string()),
+            ("utm_source".to_string(), "fb".to_string()),
+            ("שם".to_string(), "דנה".to_string()),
+        ]
+        .into();
+        // Past the stack's room the fields are sorted on the heap instead.
+        let many: BTreeMap<String, String> = (0..EXTRAS_ON_STACK + 5)
+            .map(|i| (format!("f{i}"), i.to_string()))
+            .collect();
+        for fields in [fields, BTreeMap::new(), many] {
+            let mut out = Vec::new();
+            // Handed over in posted order (here: reversed), written sorted.
+            let posted = fields.iter().rev().map(|(k, v)| (k.as_str(), v.as_str()));
+            RenderedEntry::automation(Vec::new(), "2026-11-23T06:05:00.000Z", 7, posted)
+                .write_numbered(9, &mut out);
+            let read: AutomationEntry = serde_json::from_slice(&out).unwrap();
+            let want = AutomationEntry {
+                id: 9,
+                created_at: "2026-11-23T06:05:00.000Z".into(),
+                profile: 7,
+                client: 0,
+                fields: fields.clone(),
+            };
+            assert_eq!(read, want);
+            assert_eq!(
+                out,
+                serde_json::to_vec(&want).unwrap(),
+                "the writer's own bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn a_rendered_usage_entry_reads_back_as_the_entry() {
+        let parts = UsageParts {
+            created_at: "2026-11-23T04:10:00.123Z",
+            ip: "::1".parse().unwrap(),
+            method: "POST",
+            form: "land_fb",
+            query: "a=1&b=\"2\"",
+            content_type: "application/x-www-form-urlencoded",
+            user_agent: "curl/8 \\ \u{7}",
+            body: "Name=דנה&Notes=line\nbreak",
+            body_base64: false,
+        };
+        let mut out = Vec::new();
+        RenderedEntry::usage(Vec::new(), &parts).write_numbered(42, &mut out);
+        let read: UsageEntry = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            read,
+            UsageEntry {
+                id: 42,
+                created_at: parts.created_at.into(),
+                ip: "::1".into(),
+                method: "POST".into(),
+                form: "land_fb".into(),
+                query: parts.query.into(),
+                content_type: parts.content_type.into(),
+                user_agent: parts.user_agent.into(),
+                body: parts.body.into(),
+                body_base64: false,
+            }
+        );
+        assert!(out.starts_with(b"{\"id\":42,\"created_at\":"));
+    }
+}
