@@ -1,7 +1,7 @@
 //! Log entries rendered on the request's worker (the usage log's whole
 //! request, a record-less post's automation entry): one buffer of JSON each,
-//! byte-identical to what serde_json writes for [`UsageEntry`] and
-//! [`AutomationEntry`], so the one writer thread only numbers and stores it.
+//! byte-identical to what serde_json writes for [`UsageEntry`](super::records::UsageEntry) and
+//! [`AutomationEntry`](super::records::AutomationEntry), so the one writer thread only numbers and stores it.
 
 use crate::ascii::push_decimal;
 
@@ -9,7 +9,7 @@ use crate::ascii::push_decimal;
 use super::records::{AutomationEntry, UsageEntry};
 
 /// A log entry as the request's worker hands it to the writer: the JSON of
-/// a [`UsageEntry`] or an [`AutomationEntry`] rendered in one string, all
+/// a [`UsageEntry`](super::records::UsageEntry) or an [`AutomationEntry`](super::records::AutomationEntry) rendered in one string, all
 /// but its `id`, which the writer puts first when it numbers the entry. The
 /// rendering happens on the workers, not on the one writer thread, into a
 /// buffer from the writer's pool that the writer gives back once the entry
@@ -24,7 +24,7 @@ pub struct RenderedEntry {
 /// a post with more takes one allocation.
 const EXTRAS_ON_STACK: usize = 64;
 
-/// The borrowed parts of one logged request, in [`UsageEntry`]'s order.
+/// The borrowed parts of one logged request, in [`UsageEntry`](super::records::UsageEntry)'s order.
 pub struct UsageParts<'a> {
     pub created_at: &'a str,
     pub ip: std::net::IpAddr,
@@ -75,7 +75,7 @@ impl RenderedEntry {
     /// An automation-log entry that belongs to no record (the extra fields
     /// of a duplicate or refused post), rendered into `json` (empty):
     /// `client` is 0, and the fields (names unique) are written sorted by
-    /// name, as an [`AutomationEntry`]'s map would be.
+    /// name, as an [`AutomationEntry`](super::records::AutomationEntry)'s map would be.
     pub fn automation<'f>(
         mut json: Vec<u8>,
         created_at: &str,
