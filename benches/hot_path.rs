@@ -38,7 +38,7 @@ fn head(c: &mut Criterion) {
     let head = b"POST /land_fb HTTP/1.1\r\nHost: leads.example.com\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64)\r\nAccept: */*\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 300\r\nX-Forwarded-For: 203.0.113.9\r\n\r\n";
     c.bench_function("http/inspect_head", |b| {
         b.iter(|| {
-            dataport::http::conn::inspect_head(black_box(head), &limits)
+            dataport::http::head::inspect_head(black_box(head), &limits)
                 .unwrap()
                 .unwrap()
         })

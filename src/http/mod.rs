@@ -4,6 +4,7 @@
 
 pub mod body;
 pub mod conn;
+pub mod head;
 pub mod watchdog;
 
 use std::net::IpAddr;
