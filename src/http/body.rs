@@ -102,10 +102,11 @@ impl Fields {
         self.spans.is_empty()
     }
 
-    /// Keeps the fields `keep` says yes to.
-    pub fn retain(&mut self, mut keep: impl FnMut(Field<'_>) -> bool) {
+    /// Keeps the fields whose key `keep` says yes to (only the keys are
+    /// sliced: every post runs this).
+    pub fn retain_keys(&mut self, mut keep: impl FnMut(&str) -> bool) {
         let text = &self.text;
-        self.spans.retain(|s| keep(s.field(text)));
+        self.spans.retain(|s| keep(slice(text, s.key)));
     }
 
     fn at(&self, span: (u32, u32)) -> &str {
@@ -445,7 +446,7 @@ mod tests {
             "a repeated name replaces the first (name as last sent); blank names are skipped"
         );
         let mut f = f;
-        f.retain(|f| f.key != "lower");
+        f.retain_keys(|k| k != "lower");
         assert_eq!(f.len(), 3);
         assert_eq!(f.get("lower"), None);
         assert_eq!(f.get("flag"), Some(""));

@@ -84,7 +84,8 @@ fn log_usage(
     created_at: &str,
 ) -> Result<(), SubmitError> {
     let encoded;
-    let (body, body_base64) = match std::str::from_utf8(req.body) {
+    // SIMD validation: every request's body goes through here.
+    let (body, body_base64) = match simdutf8::basic::from_utf8(req.body) {
         Ok(s) => (s, false),
         Err(_) => {
             encoded = base64::engine::general_purpose::STANDARD.encode(req.body);
@@ -138,7 +139,7 @@ fn run(
             return Ok((Code::Captcha, None));
         }
     }
-    fields.retain(|f| !f.key.starts_with("_captcha_") && f.key != captcha::HONEYPOT_FIELD);
+    fields.retain_keys(|k| !k.starts_with("_captcha_") && k != captcha::HONEYPOT_FIELD);
     if profile.kind == ProfileType::ServiceTicket {
         return Ok(ticket::run(app, cfg, profile, &fields, now));
     }
