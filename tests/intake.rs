@@ -274,7 +274,7 @@ fn redirects_and_the_json_override() {
         s.addr,
         "GET",
         "/redir?Phone=0505550002",
-        &[("Accept", "application/json")],
+        &[("Accept", "text/html, Application/JSON;q=0.9")],
         b"",
     );
     assert_eq!(r.status, 200);

@@ -6,6 +6,7 @@
 //! the connection hands its handler a request without parsing again.
 
 use super::conn::{Limits, HEADER_ARRAY};
+use super::contains_ignore_case;
 
 /// What the head says about the body and the connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,12 +177,6 @@ pub(super) fn trim_ows(v: &[u8]) -> &[u8] {
         .rposition(|b| !matches!(b, b' ' | b'\t'))
         .map_or(start, |i| i + 1);
     &v[start..end]
-}
-
-/// Whether `hay` holds `needle` (lower-case), ASCII case aside.
-fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 #[cfg(test)]

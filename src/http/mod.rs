@@ -30,10 +30,18 @@ impl<'a> Request<'a> {
             .and_then(|h| std::str::from_utf8(h.value).ok())
     }
 
+    /// Whether the client asked for JSON (then no redirect): checked on
+    /// every post to a profile with a redirect, so without a lower-cased copy.
     pub fn accepts_json(&self) -> bool {
         self.header("accept")
-            .is_some_and(|a| a.to_ascii_lowercase().contains("application/json"))
+            .is_some_and(|a| contains_ignore_case(a.as_bytes(), b"application/json"))
     }
+}
+
+/// Whether `hay` holds `needle` (lower-case), ASCII case aside.
+pub(crate) fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 /// A response body: constant or built for this request.
@@ -162,6 +170,29 @@ pub trait Handler: Send + Sync + 'static {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_is_asked_for_in_any_case() {
+        let accept = |v: &'static str| {
+            let headers = [httparse::Header {
+                name: "Accept",
+                value: v.as_bytes(),
+            }];
+            Request {
+                method: "POST",
+                path: "/f",
+                query: "",
+                headers: &headers,
+                body: b"",
+                peer: std::net::IpAddr::from([127, 0, 0, 1]),
+            }
+            .accepts_json()
+        };
+        assert!(accept("text/html, Application/JSON;q=0.9"));
+        assert!(accept("application/json"));
+        assert!(!accept("text/html"));
+        assert!(!accept("application/js"));
+    }
 
     #[test]
     fn an_answer_head_is_written_in_full() {
