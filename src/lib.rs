@@ -42,6 +42,7 @@ pub mod inline_str;
 pub mod intake;
 pub mod loadgen;
 pub mod metrics;
+pub mod oneshot;
 pub mod outbox;
 pub mod pool;
 pub mod preload;

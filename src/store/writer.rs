@@ -47,7 +47,7 @@ pub enum Applied {
 }
 
 pub type ReplyResult = std::result::Result<Applied, Arc<StoreError>>;
-type Reply = may::sync::mpsc::Sender<ReplyResult>;
+type Reply = crate::oneshot::Sender<ReplyResult>;
 
 /// One unit of work for the writer.
 pub enum Job {
@@ -137,9 +137,9 @@ impl WriterHandle {
         &self,
         make: impl FnOnce(Reply) -> Job,
     ) -> std::result::Result<ReplyResult, SubmitError> {
-        let (tx, rx) = may::sync::mpsc::channel();
+        let (tx, rx) = crate::oneshot::channel();
         self.submit(make(tx))?;
-        rx.recv().map_err(|_| SubmitError::Stopped)
+        rx.recv().ok_or(SubmitError::Stopped)
     }
 
     pub fn queued(&self) -> usize {
