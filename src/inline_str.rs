@@ -3,48 +3,37 @@
 //! email in, so a flood of duplicates does not allocate for them. A value
 //! longer than `N` bytes spills to a `String`.
 
+use arrayvec::ArrayString;
+
 #[derive(Clone, PartialEq, Eq)]
 pub enum InlineStr<const N: usize> {
-    Inline { len: u8, bytes: [u8; N] },
+    /// `ArrayString` keeps the text UTF-8 by construction, so reading it
+    /// back needs no check (a post's phones and email are read ~6 times).
+    Inline(ArrayString<N>),
     Spilled(String),
 }
 
 impl<const N: usize> InlineStr<N> {
-    const FITS: () = assert!(N <= u8::MAX as usize, "the length is a u8");
-
     pub fn new(s: &str) -> Self {
-        Self::from_bytes(s.as_bytes()).unwrap_or_else(|| InlineStr::Spilled(s.to_string()))
+        match ArrayString::from(s) {
+            Ok(a) => InlineStr::Inline(a),
+            Err(_) => InlineStr::Spilled(s.to_string()),
+        }
     }
 
     /// `s` with ASCII letters lower-cased (the caller checked it is ASCII).
     pub fn ascii_lowercase(s: &str) -> Self {
         let mut v = Self::new(s);
         match &mut v {
-            InlineStr::Inline { len, bytes } => bytes[..*len as usize].make_ascii_lowercase(),
+            InlineStr::Inline(a) => a.as_mut_str().make_ascii_lowercase(),
             InlineStr::Spilled(s) => s.make_ascii_lowercase(),
         }
         v
     }
 
-    fn from_bytes(b: &[u8]) -> Option<Self> {
-        let () = Self::FITS;
-        (b.len() <= N).then(|| {
-            let mut bytes = [0; N];
-            bytes[..b.len()].copy_from_slice(b);
-            InlineStr::Inline {
-                len: b.len() as u8,
-                bytes,
-            }
-        })
-    }
-
     pub fn as_str(&self) -> &str {
         match self {
-            // Filled only from whole &str values (ASCII case changes keep
-            // them UTF-8), so the check never fails.
-            InlineStr::Inline { len, bytes } => {
-                std::str::from_utf8(&bytes[..*len as usize]).unwrap_or("")
-            }
+            InlineStr::Inline(a) => a,
             InlineStr::Spilled(s) => s,
         }
     }
@@ -52,7 +41,7 @@ impl<const N: usize> InlineStr<N> {
     pub fn into_string(self) -> String {
         match self {
             InlineStr::Spilled(s) => s,
-            inline => inline.as_str().to_string(),
+            InlineStr::Inline(a) => a.to_string(),
         }
     }
 
@@ -63,10 +52,7 @@ impl<const N: usize> InlineStr<N> {
 
 impl<const N: usize> Default for InlineStr<N> {
     fn default() -> Self {
-        InlineStr::Inline {
-            len: 0,
-            bytes: [0; N],
-        }
+        InlineStr::Inline(ArrayString::new())
     }
 }
 
@@ -83,7 +69,7 @@ mod tests {
     #[test]
     fn short_values_stay_inline_long_ones_spill() {
         let s: InlineStr<8> = InlineStr::new("97250");
-        assert!(matches!(s, InlineStr::Inline { .. }));
+        assert!(matches!(s, InlineStr::Inline(_)));
         assert_eq!(s.as_str(), "97250");
         let long: InlineStr<8> = InlineStr::new("123456789");
         assert!(matches!(long, InlineStr::Spilled(_)));
