@@ -92,19 +92,14 @@ impl Batch<'_> {
     /// Stores an inbox lead with its indexes; returns its id.
     pub(super) fn put_lead(&mut self, mut lead: InboxLead) -> Result<u64> {
         lead.id = self.seq.next(Collection::Leads);
-        let last = self
-            .store
-            .dbs
-            .meta
-            .get(&self.txn, "last_datum")?
-            .map(|v| String::from_utf8_lossy(v).to_string());
-        match last {
-            Some(l) if l.as_str() > lead.datum.as_str() => lead.datum = l,
-            _ => self
-                .store
-                .dbs
-                .meta
-                .put(&mut self.txn, "last_datum", lead.datum.as_bytes())?,
+        let meta = self.store.dbs.meta;
+        match meta.get(&self.txn, "last_datum")? {
+            Some(l) if l > lead.datum.as_bytes() => {
+                lead.datum = String::from_utf8_lossy(l).into_owned()
+            }
+            // Rewritten only when the day moves on, not for every lead.
+            Some(l) if l == lead.datum.as_bytes() => {}
+            _ => meta.put(&mut self.txn, "last_datum", lead.datum.as_bytes())?,
         }
         lead.status_name = STATUS_NAMES[lead.status.min(3) as usize].into();
         lead.rezult_name = REZULT_NAMES[lead.rezult.min(4) as usize].into();
