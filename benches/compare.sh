@@ -4,7 +4,10 @@
 # (A B A B ...) for each scenario and connection count. Prints req/s, the
 # bare server's p99 (the floor this machine sets), each server's CPU time
 # per request, the ratio to bare, dataport's latency percentiles and
-# response codes.
+# response codes, and where dataport's time went: its writer thread's and
+# HTTP workers' share of the run on a core and waiting for one (run-queue
+# wait: the cores were saturated), and its commits (jobs each, ms each, of
+# which LMDB's page writes and fsync).
 #
 #   bash benches/compare.sh                 # ROUNDS=2 DURATION=5 CONNS="64 1024"
 #   bash benches/compare.sh --rounds 3 --duration 10
@@ -121,6 +124,28 @@ HZ=$(getconf CLK_TCK)
 # a shared machine, since wrk's share of the same cores drops out.
 us_per_req() { awk -v t="$1" -v hz="$HZ" -v r="$2" -v d="$DURATION" 'BEGIN { if (r > 0) printf "%.1f", t * 1e6 / hz / (r * d); else print "-" }'; }
 
+# Per thread of PID: comm, ns on a core, ns runnable but waiting for one.
+sched_snapshot() {
+  for t in /proc/"$1"/task/*; do
+    printf '%s %s\n' "$(tr ' ' _ <"$t/comm")" "$(cut -d' ' -f1,2 "$t/schedstat")"
+  done 2>/dev/null
+}
+# "writer cpu/wait  http cpu/wait" in % of the run's wall time, from two
+# snapshots (the writer is the dataport-writer thread; the HTTP workers
+# are the threads without a dataport- name).
+sched_share() {
+  awk -v d="$DURATION" 'FNR == NR { a[$1 " " FNR] = $2; w[$1 " " FNR] = $3; next }
+    { k = $1 " " FNR; role = ($1 == "dataport-writer") ? "writer" : ($1 ~ /^dataport-/ ? "" : "http")
+      if (role != "") { cpu[role] += $2 - a[k]; wait[role] += $3 - w[k] } }
+    END { printf "writer %.0f/%.0f%% http %.0f/%.0f%%", cpu["writer"] / d / 1e7, wait["writer"] / d / 1e7, cpu["http"] / d / 1e7, wait["http"] / d / 1e7 }' "$1" "$2"
+}
+# "jobs per commit, ms per commit (of which sync ms)" since the server started.
+commit_shape() {
+  curl -s "http://$1/metrics" | awk '/^dataport_commit_batch_jobs_sum/ {j = $2} /^dataport_commit_batch_jobs_count/ {n = $2}
+    /^dataport_commit_duration_seconds_sum/ {t = $2} /^dataport_commit_sync_seconds_sum/ {s = $2}
+    END { if (n > 0) printf "commits %.0f jobs %.2f ms (sync %.2f)", j / n, 1000 * t / n, 1000 * s / n }'
+}
+
 run_wrk() { # addr script conns -> "rps p50 p99 p999 non2xx"
   local out
   out=$(wrk -t"$THREADS" -c"$3" -d"${DURATION}s" --timeout 10s -s "$WORK/$2.lua" "http://$1" 2>&1)
@@ -169,8 +194,11 @@ for scenario in ${SCENARIOS:-new dup unknown mixed}; do
       DPID=$!; wait_up $DP
       [ "$scenario" = dup ] || [ "$scenario" = mixed ] && curl -s -o /dev/null -X POST -d "Phone=0532222222" "http://$DP/land_fb"
       t0=$(cpu_ticks $DPID)
+      sched_snapshot $DPID >"$WORK/sched0"
       read -r drps p50 p99 p999 _ <<<"$(run_wrk $DP "$scenario" "$c")"
       dcpu=$(us_per_req $(( $(cpu_ticks $DPID) - t0 )) "$drps")
+      sched_snapshot $DPID >"$WORK/sched1"
+      shape="$(commit_shape $DP) | $(sched_share "$WORK/sched0" "$WORK/sched1")"
       codes=$(curl -s "http://$DP/metrics" | awk -F'[{}" ]+' '/^dataport_intake_responses_total/ && $NF > 0 {print $(NF-1) "=" $NF}' | sed 's/code=//' | tr '\n' ' ')
       if [ "$scenario" = new ]; then
         # Ids follow commit order: the client before one more fresh lead is
@@ -182,7 +210,7 @@ for scenario in ${SCENARIOS:-new dup unknown mixed}; do
       # Resident memory: the process's own (anonymous) and LMDB's mapped
       # file pages (page cache the kernel can drop), apart.
       rss=$(awk '/RssAnon/ {a = $2} /RssFile/ {f = $2} END {printf "anon %.0f + file %.0f", a / 1024, f / 1024}' /proc/$DPID/status)
-      codes="$codes| rss ${rss} MiB"
+      codes="$codes| rss ${rss} MiB | $shape"
       kill $DPID; wait $DPID 2>/dev/null || true
       ratio=$(awk -v a="$drps" -v b="$brps" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "-" }')
       printf "%-8s %5s %5s | %10s %8s %7s | %10s %6s %7s | %8s %8s %8s | %s\n" "$scenario" "$c" "$r" "$brps" "$bp99" "$bcpu" "$drps" "$ratio" "$dcpu" "$p50" "$p99" "$p999" "$codes"
