@@ -628,3 +628,41 @@ fn log_entries_linger_but_never_hold_an_answer() {
         .len()
         == 3));
 }
+
+/// A duplicate's usage and automation entries travel to the writer as one
+/// job (one queue slot): a flood of duplicates fills the write queue half
+/// as fast as two jobs each would.
+#[test]
+fn a_duplicate_takes_one_writer_job_for_both_its_log_entries() {
+    let s = start();
+    let jobs = || -> u64 {
+        get(s.addr, "/metrics")
+            .body
+            .lines()
+            .find_map(|l| l.strip_prefix("dataport_commit_batch_jobs_sum "))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("dataport_commit_batch_jobs_sum")
+    };
+    let first = post_form(s.addr, "/leads", "Phone=0502119001&Campaign=first");
+    assert_eq!(first.code(), "000");
+    let before = jobs();
+    for i in 0..5 {
+        let r = post_form(
+            s.addr,
+            "/leads",
+            &format!("Phone=0502119001&Campaign=dup{i}"),
+        );
+        assert_eq!(r.code(), "006");
+    }
+    let extras = || admin_json(s.addr, "/admin/v1/automation_log?limit=100").to_string();
+    assert!(
+        eventually(|| (0..5).all(|i| extras().contains(&format!("dup{i}")))),
+        "every duplicate's extra field is in the automation log"
+    );
+    let usage = admin_json(s.addr, "/admin/v1/usage_log?limit=100")["data"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(usage, 6, "the lead and its five duplicates are each logged");
+    assert_eq!(jobs() - before, 5, "one job per duplicate");
+}

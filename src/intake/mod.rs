@@ -4,6 +4,7 @@
 
 pub mod captcha;
 pub mod language;
+mod logs;
 pub mod mapping;
 pub mod normalize;
 pub mod phone_cache;
@@ -13,8 +14,6 @@ mod ticket;
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
-use base64::Engine as _;
-
 use crate::app::App;
 use crate::clock;
 use crate::codes::Code;
@@ -23,9 +22,9 @@ use crate::dedupe::{self, Check};
 use crate::http::{Reply, Request};
 use crate::store::leads::LeadDraft;
 use crate::store::records::BadLead;
-use crate::store::rendered::{RenderedEntry, UsageParts};
 use crate::store::writer::{Applied, Job, SubmitError};
 use crate::store::DuplicateKey;
+use logs::Logs;
 use phone_cache::PhoneNormal;
 
 /// `GET|POST /{form_name}`.
@@ -35,17 +34,20 @@ pub fn handle(app: &App, req: &Request<'_>, form: &str) -> Reply {
     let cfg = app.config();
     // A request that cannot be logged is not taken: the sender is told to
     // retry (005) rather than answered as if it had been kept.
-    if let Err(e) = log_usage(app, req, form, created_at.as_str()) {
-        let code = submit_failed(app, e);
-        let profile = cfg.profile(form).map(|p| &**p);
-        if let Some(p) = profile {
-            p.counters.by_code[code.index()].fetch_add(1, Ordering::Relaxed);
+    let logs = match Logs::start(app, req, form, created_at.as_str()) {
+        Ok(logs) => logs,
+        Err(e) => {
+            let code = submit_failed(app, e);
+            let profile = cfg.profile(form).map(|p| &**p);
+            if let Some(p) = profile {
+                p.counters.by_code[code.index()].fetch_add(1, Ordering::Relaxed);
+            }
+            return answer(profile, req, code, None);
         }
-        return answer(profile, req, code, None);
-    }
+    };
     let Some(profile) = cfg.profile(form) else {
         app.metrics.unknown_form.fetch_add(1, Ordering::Relaxed);
-        return answer(None, req, Code::UnknownForm, None);
+        return answer(None, req, logs.settle(Code::UnknownForm), None);
     };
     // Per-client-IP rate limit: logged (above), then refused.
     let ip = crate::ratelimit::client_ip(
@@ -57,6 +59,9 @@ pub fn handle(app: &App, req: &Request<'_>, form: &str) -> Reply {
         .limiter
         .check(ip, profile.number, profile.rate_limit_per_ip, now)
     {
+        if let Err(e) = logs.flush() {
+            return answer(Some(profile), req, submit_failed(app, e), None);
+        }
         if profile.bot_fake_success && profile.form_mode != FormMode::None {
             return answer(Some(profile), req, Code::Ok, None);
         }
@@ -65,54 +70,25 @@ pub fn handle(app: &App, req: &Request<'_>, form: &str) -> Reply {
             .push_str(&format!("Retry-After: {wait}\r\n"));
         return r;
     }
-    let (code, id) = match run(app, &cfg, req, profile, now, created_at.as_str()) {
+    let (code, id) = match run(app, &logs, &cfg, req, profile, now, created_at.as_str()) {
         Ok(r) => r,
-        Err(refusal) => return refusal,
-    };
-    profile.counters.by_code[code.index()].fetch_add(1, Ordering::Relaxed);
-    answer(Some(profile), req, code, id)
-}
-
-/// Step 1: the request, whole, to the usage log (batched; not part of the
-/// acknowledgement, but queued before anything can reject the request, so it
-/// shares the commit of the record the request makes). Err when the write
-/// queue is full or the writer has stopped.
-fn log_usage(
-    app: &App,
-    req: &Request<'_>,
-    form: &str,
-    created_at: &str,
-) -> Result<(), SubmitError> {
-    let encoded;
-    // SIMD validation: every request's body goes through here.
-    let (body, body_base64) = match simdutf8::basic::from_utf8(req.body) {
-        Ok(s) => (s, false),
-        Err(_) => {
-            encoded = base64::engine::general_purpose::STANDARD.encode(req.body);
-            (encoded.as_str(), true)
+        Err(refusal) => {
+            return match logs.flush() {
+                Ok(()) => refusal,
+                Err(e) => answer(Some(profile), req, submit_failed(app, e), None),
+            }
         }
     };
-    let entry = RenderedEntry::usage(
-        app.writer.buffer(),
-        &UsageParts {
-            created_at,
-            ip: req.peer,
-            method: req.method,
-            form,
-            query: req.query,
-            content_type: req.header("content-type").unwrap_or(""),
-            user_agent: req.header("user-agent").unwrap_or(""),
-            body,
-            body_base64,
-        },
-    );
-    app.writer.submit(Job::Usage(entry))
+    let code = logs.settle(code);
+    profile.counters.by_code[code.index()].fetch_add(1, Ordering::Relaxed);
+    answer(Some(profile), req, code, id)
 }
 
 /// Steps 2–11. Err = an answer that is not an intake code (an undecodable
 /// body's 400, the mini form's page).
 fn run(
     app: &App,
+    logs: &Logs<'_>,
     cfg: &Config,
     req: &Request<'_>,
     profile: &Profile,
@@ -141,7 +117,7 @@ fn run(
     }
     fields.retain_keys(|k| !k.starts_with("_captcha_") && k != captcha::HONEYPOT_FIELD);
     if profile.kind == ProfileType::ServiceTicket {
-        return Ok(ticket::run(app, cfg, profile, &fields, now));
+        return Ok(ticket::run(app, logs, cfg, profile, &fields, now));
     }
 
     // 2–7 read the post in place (`mapping::View`): a post that becomes no
@@ -158,7 +134,7 @@ fn run(
             .stored_values()
             .all(|v| language::acceptable(&cfg.scripts, v))
     {
-        let code = without_record(app, profile, created_at, view.extras(), Code::Language);
+        let code = logs.without_record(profile, created_at, view.extras(), Code::Language);
         return Ok((code, None));
     }
 
@@ -234,7 +210,10 @@ fn run(
                 data: serde_json::to_value(mapping::posted(&fields)).unwrap_or_default(),
                 ..BadLead::default()
             };
-            if let Err(e) = log_extras(app, profile, created_at, view.extras()) {
+            if let Err(e) = logs
+                .extras(profile, created_at, view.extras())
+                .and_then(|()| logs.flush())
+            {
                 return Ok((submit_failed(app, e), None));
             }
             return Ok(match app.writer.call(|r| Job::BadLead(bad, r)) {
@@ -273,7 +252,7 @@ fn run(
             }
         };
         if seen {
-            let code = without_record(app, profile, created_at, view.extras(), Code::Duplicate);
+            let code = logs.without_record(profile, created_at, view.extras(), Code::Duplicate);
             return Ok((code, None));
         }
         Some(DuplicateKey::new(key, now, anchor))
@@ -374,7 +353,10 @@ fn run(
             Vec::new()
         },
     };
-    let outcome = app.writer.call(|r| Job::Lead(Box::new(draft), r));
+    // The usage entry first, so it shares the lead's commit or an earlier one.
+    let outcome = logs
+        .flush()
+        .and_then(|()| app.writer.call(|r| Job::Lead(Box::new(draft), r)));
     let release = || {
         if let Some((key, at)) = reserved {
             app.dedupe.release(key, at);
@@ -446,39 +428,7 @@ fn matching_rules(
         .collect()
 }
 
-/// The answer of a post that became no record: `code` once its unmapped
-/// fields are queued for the automation log (step 3), 005 if they cannot be.
-fn without_record<'f>(
-    app: &App,
-    profile: &Profile,
-    created_at: &str,
-    extras: impl Iterator<Item = (&'f str, &'f str)>,
-    code: Code,
-) -> Code {
-    match log_extras(app, profile, created_at, extras) {
-        Ok(()) => code,
-        Err(e) => submit_failed(app, e),
-    }
-}
-
-/// Step 3 for a post that became no record: its unmapped fields, kept
-/// anyway. Err (the write queue is full) means they could not be kept, and
-/// the post is answered 005 instead.
-fn log_extras<'f>(
-    app: &App,
-    profile: &Profile,
-    created_at: &str,
-    extras: impl Iterator<Item = (&'f str, &'f str)>,
-) -> Result<(), SubmitError> {
-    let mut extras = extras.peekable();
-    if extras.peek().is_none() {
-        return Ok(());
-    }
-    let entry = RenderedEntry::automation(app.writer.buffer(), created_at, profile.number, extras);
-    app.writer.submit(Job::Automation(entry))
-}
-
-/// An owned map's entries as the borrowed pairs [`log_extras`] takes.
+/// An owned map's entries as the borrowed pairs [`Logs::extras`] takes.
 fn pairs(map: &std::collections::BTreeMap<String, String>) -> impl Iterator<Item = (&str, &str)> {
     map.iter().map(|(k, v)| (k.as_str(), v.as_str()))
 }

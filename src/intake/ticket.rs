@@ -4,7 +4,8 @@
 //! (profile, complainer, phone, email, subject), then number and store.
 //! No email or SMS goes to the sender.
 
-use super::{language, mapping, normalize, pairs, submit_failed, without_record};
+use super::logs::Logs;
+use super::{language, mapping, normalize, pairs, submit_failed};
 use crate::app::App;
 use crate::clock;
 use crate::codes::Code;
@@ -18,6 +19,7 @@ use crate::store::DuplicateKey;
 
 pub(super) fn run(
     app: &App,
+    logs: &Logs<'_>,
     cfg: &Config,
     profile: &Profile,
     fields: &Fields,
@@ -29,8 +31,7 @@ pub(super) fn run(
     };
     let created_at = clock::rfc3339_utc(now);
     if m.ticket.complainer_name.is_empty() || m.ticket.subject.is_empty() {
-        let code = without_record(
-            app,
+        let code = logs.without_record(
             profile,
             &created_at,
             pairs(&m.extras),
@@ -46,7 +47,7 @@ pub(super) fn run(
             .iter()
             .all(|(_, v)| language::acceptable(&cfg.scripts, v))
     {
-        let code = without_record(app, profile, &created_at, pairs(&m.extras), Code::Language);
+        let code = logs.without_record(profile, &created_at, pairs(&m.extras), Code::Language);
         return (code, None);
     }
     let t = &mut m.ticket;
@@ -95,7 +96,7 @@ pub(super) fn run(
             },
         };
         if seen {
-            let code = without_record(app, profile, &created_at, pairs(&m.extras), Code::Duplicate);
+            let code = logs.without_record(profile, &created_at, pairs(&m.extras), Code::Duplicate);
             return (code, None);
         }
         Some(DuplicateKey::new(key, now, anchor))
@@ -108,7 +109,9 @@ pub(super) fn run(
         extras: m.extras,
         duplicate_key,
     };
-    let outcome = app.writer.call(|r| Job::Ticket(Box::new(draft), r));
+    let outcome = logs
+        .flush()
+        .and_then(|()| app.writer.call(|r| Job::Ticket(Box::new(draft), r)));
     if !matches!(outcome, Ok(Ok(_))) {
         if let Some((key, at)) = reserved {
             app.dedupe.release(key, at);

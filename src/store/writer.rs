@@ -55,6 +55,9 @@ pub enum Job {
     Usage(RenderedEntry),
     /// Fire-and-forget: extra fields of a post that became no record.
     Automation(RenderedEntry),
+    /// Both of the above for one post (a duplicate's usual pair): one queue
+    /// slot and one hand-over instead of two.
+    UsageAndAutomation(RenderedEntry, RenderedEntry),
     Lead(Box<LeadDraft>, Reply),
     Ticket(Box<TicketDraft>, Reply),
     BadLead(BadLead, Reply),
@@ -144,6 +147,11 @@ impl WriterHandle {
 
     pub fn queued(&self) -> usize {
         self.tx.len()
+    }
+
+    /// Whether a job submitted now would be refused for a full queue.
+    pub fn is_full(&self) -> bool {
+        self.tx.is_full()
     }
 
     /// An empty buffer to render a [`RenderedEntry`] into; the writer gives
@@ -300,14 +308,19 @@ fn run(
 
 /// A finished job's entry buffer, back to the pool the worker took it from.
 fn recycle(buffers: &Pool<Vec<u8>>, job: Job) {
-    if let Job::Usage(e) | Job::Automation(e) = job {
-        buffers.give(e.into_buffer());
+    match job {
+        Job::Usage(e) | Job::Automation(e) => buffers.give(e.into_buffer()),
+        Job::UsageAndAutomation(u, a) => {
+            buffers.give(u.into_buffer());
+            buffers.give(a.into_buffer());
+        }
+        _ => {}
     }
 }
 
 fn reply_of(job: &Job) -> Option<&Reply> {
     match job {
-        Job::Usage(_) | Job::Automation(_) => None,
+        Job::Usage(_) | Job::Automation(_) | Job::UsageAndAutomation(..) => None,
         Job::Lead(_, r)
         | Job::Ticket(_, r)
         | Job::BadLead(_, r)
@@ -347,6 +360,11 @@ fn commit(
                 }
                 Job::Automation(e) => {
                     b.put_rendered(super::Collection::AutomationLog, e)?;
+                    None
+                }
+                Job::UsageAndAutomation(u, a) => {
+                    b.put_usage(u)?;
+                    b.put_rendered(super::Collection::AutomationLog, a)?;
                     None
                 }
                 Job::Lead(d, _) => Some(Applied::Lead(b.apply_lead(d)?)),

@@ -1,0 +1,135 @@
+//! A post's log entries on their way to the writer (SPEC §4 steps 1 and 3).
+//!
+//! Step 1's usage entry is rendered at once but held until the post's next
+//! write, and then goes in the same job: a duplicate's usage and automation
+//! entries take one queue slot and one hand-over instead of two, so a flood
+//! of duplicates fills the write queue half as fast. Held, not skipped: it
+//! is sent before any record of the post is (so it shares that record's
+//! commit or an earlier one), before the answer, and alone when the post
+//! makes no other write. A request whose entry cannot be queued is not
+//! taken (005).
+
+use std::cell::Cell;
+
+use super::submit_failed;
+use crate::app::App;
+use crate::codes::Code;
+use crate::config::Profile;
+use crate::http::Request;
+use crate::store::rendered::{RenderedEntry, UsageParts};
+use crate::store::writer::{Job, SubmitError};
+
+use base64::Engine as _;
+
+pub(super) struct Logs<'a> {
+    app: &'a App,
+    /// The usage entry while it is held; None once sent (or lost to a
+    /// full queue, which the post was answered 005 for).
+    usage: Cell<Option<RenderedEntry>>,
+}
+
+impl<'a> Logs<'a> {
+    /// Step 1: the request as it arrived, whole. Err when the write queue is
+    /// full (or the writer stopped): the sender is told to retry (005)
+    /// rather than answered as if the request had been kept.
+    pub fn start(
+        app: &'a App,
+        req: &Request<'_>,
+        form: &str,
+        created_at: &str,
+    ) -> Result<Logs<'a>, SubmitError> {
+        if app.writer.is_full() {
+            return Err(SubmitError::Full);
+        }
+        let encoded;
+        // SIMD validation: every request's body goes through here.
+        let (body, body_base64) = match simdutf8::basic::from_utf8(req.body) {
+            Ok(s) => (s, false),
+            Err(_) => {
+                encoded = base64::engine::general_purpose::STANDARD.encode(req.body);
+                (encoded.as_str(), true)
+            }
+        };
+        let entry = RenderedEntry::usage(
+            app.writer.buffer(),
+            &UsageParts {
+                created_at,
+                ip: req.peer,
+                method: req.method,
+                form,
+                query: req.query,
+                content_type: req.header("content-type").unwrap_or(""),
+                user_agent: req.header("user-agent").unwrap_or(""),
+                body,
+                body_base64,
+            },
+        );
+        Ok(Logs {
+            app,
+            usage: Cell::new(Some(entry)),
+        })
+    }
+
+    /// Sends the usage entry if it is still held: before a job that stores
+    /// a record of the post, and before the answer.
+    pub fn flush(&self) -> Result<(), SubmitError> {
+        match self.usage.take() {
+            Some(e) => self.app.writer.submit(Job::Usage(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// `code`, or 005 if the usage entry cannot be queued now.
+    pub fn settle(&self, code: Code) -> Code {
+        match self.flush() {
+            Ok(()) => code,
+            Err(e) => submit_failed(self.app, e),
+        }
+    }
+
+    /// Step 3: a post's unmapped fields for the automation log (when there
+    /// are any), with the usage entry if it is still held. Err (the write
+    /// queue is full) means they could not be kept.
+    pub fn extras<'f>(
+        &self,
+        profile: &Profile,
+        created_at: &str,
+        extras: impl Iterator<Item = (&'f str, &'f str)>,
+    ) -> Result<(), SubmitError> {
+        let mut extras = extras.peekable();
+        if extras.peek().is_none() {
+            return Ok(());
+        }
+        let writer = &self.app.writer;
+        let entry = RenderedEntry::automation(writer.buffer(), created_at, profile.number, extras);
+        writer.submit(match self.usage.take() {
+            Some(usage) => Job::UsageAndAutomation(usage, entry),
+            None => Job::Automation(entry),
+        })
+    }
+
+    /// The answer of a post that became no record: `code` once its log
+    /// entries are queued, 005 if they cannot be.
+    pub fn without_record<'f>(
+        &self,
+        profile: &Profile,
+        created_at: &str,
+        extras: impl Iterator<Item = (&'f str, &'f str)>,
+        code: Code,
+    ) -> Code {
+        match self.extras(profile, created_at, extras) {
+            Ok(()) => self.settle(code),
+            Err(e) => submit_failed(self.app, e),
+        }
+    }
+}
+
+impl Drop for Logs<'_> {
+    /// A path that ends without settling (a panic unwinding through the
+    /// request) still sends the entry it holds.
+    fn drop(&mut self) {
+        if let Some(e) = self.usage.take() {
+            let _ = self.app.writer.submit(Job::Usage(e));
+        }
+    }
+}
