@@ -404,7 +404,7 @@ impl Default for StorageSection {
             map_size_mb: 16 * 1024,
             write_queue: 65_536,
             max_batch: 4096,
-            log_linger_ms: 5,
+            log_linger_ms: 20,
         }
     }
 }

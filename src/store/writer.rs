@@ -11,13 +11,17 @@
 //! A batch of background entries only (the usage and automation logs, which
 //! no answer waits for) lingers up to `log_linger` for more before its
 //! commit, so a flood of duplicates or unknown forms makes fewer, fuller
-//! commits; the first job someone waits for ends the linger at once.
+//! commits; the first job someone waits for ends the linger at once. The
+//! thread sleeps through a linger instead of receiving entry by entry: a
+//! blocking receive per entry spun, yielded its core (`sched_yield`, about
+//! one per two posts under a flood) and had every sender wake it; now only
+//! a waited-for job wakes it (`WriterHandle::call` counts and unparks).
 //!
 //! A full map (`MapFull`) first makes room by dropping the oldest usage-log
 //! entries and retries once; if it still fails, every job of the batch is
 //! answered with the error (intake code 004), nothing acknowledged.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -115,6 +119,11 @@ pub struct WriterHandle {
 /// What the handles and the writer thread share.
 struct Shared {
     stopped: AtomicBool,
+    /// Jobs someone waits for, submitted and not yet taken by the writer:
+    /// a lingering batch commits at once when this is not 0.
+    waited: AtomicUsize,
+    /// The writer thread, unparked by `call` to end a linger.
+    thread: std::sync::OnceLock<std::thread::Thread>,
     /// Entry buffers, given back by the writer once committed.
     buffers: Pool<Vec<u8>>,
 }
@@ -141,7 +150,16 @@ impl WriterHandle {
         make: impl FnOnce(Reply) -> Job,
     ) -> std::result::Result<ReplyResult, SubmitError> {
         let (tx, rx) = crate::oneshot::channel();
-        self.submit(make(tx))?;
+        // Counted before it is queued, so a writer that sees 0 and parks is
+        // woken by the unpark below.
+        self.shared.waited.fetch_add(1, Ordering::SeqCst);
+        if let Err(e) = self.submit(make(tx)) {
+            self.shared.waited.fetch_sub(1, Ordering::SeqCst);
+            return Err(e);
+        }
+        if let Some(t) = self.shared.thread.get() {
+            t.unpark();
+        }
         rx.recv().ok_or(SubmitError::Stopped)
     }
 
@@ -172,16 +190,20 @@ pub fn spawn(
     let seq = Sequences::load(&store)?;
     let shared = Arc::new(Shared {
         stopped: AtomicBool::new(false),
+        waited: AtomicUsize::new(0),
+        thread: std::sync::OnceLock::new(),
         buffers: Pool::new(BUFFERS_KEPT),
     });
     let handle = WriterHandle {
         tx,
         shared: shared.clone(),
     };
+    let writer_shared = shared.clone();
     let join = std::thread::Builder::new()
         .name("dataport-writer".into())
-        .spawn(move || run(store, rx, cfg, seq, clock, metrics, shared))
+        .spawn(move || run(store, rx, cfg, seq, clock, metrics, writer_shared))
         .map_err(|e| StoreError::DataDir("writer thread".into(), e))?;
+    let _ = shared.thread.set(join.thread().clone());
     Ok((handle, join))
 }
 
@@ -204,13 +226,21 @@ pub fn plan_batch(queued: usize, taken: usize, max_batch: usize) -> usize {
 }
 
 /// Moves what is already queued into `batch`, up to `max_batch` in all.
-fn take_queued(rx: &Receiver<Job>, batch: &mut Vec<Job>, max_batch: usize) {
+fn take_queued(rx: &Receiver<Job>, batch: &mut Vec<Job>, max_batch: usize, shared: &Shared) {
     for _ in 0..plan_batch(rx.len(), batch.len(), max_batch) {
         match rx.try_recv() {
-            Ok(job) => batch.push(job),
+            Ok(job) => take(batch, job, shared),
             Err(_) => break,
         }
     }
+}
+
+/// Adds a job just received to `batch`, uncounting a waited-for one.
+fn take(batch: &mut Vec<Job>, job: Job, shared: &Shared) {
+    if reply_of(&job).is_some() {
+        shared.waited.fetch_sub(1, Ordering::SeqCst);
+    }
+    batch.push(job);
 }
 
 fn run(
@@ -226,11 +256,11 @@ fn run(
     let mut batch: Vec<Job> = Vec::with_capacity(cfg.max_batch);
     loop {
         match rx.recv_timeout(Duration::from_secs(1)) {
-            Ok(job) => batch.push(job),
+            Ok(job) => take(&mut batch, job, &shared),
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
         }
-        take_queued(&rx, &mut batch, cfg.max_batch);
+        take_queued(&rx, &mut batch, cfg.max_batch, &shared);
         // Nobody waits for a batch of background entries: let it gather
         // more (fewer, fuller commits under a flood of 003/006/429 posts)
         // until a job someone waits for arrives, the batch is full, or the
@@ -240,19 +270,17 @@ fn run(
             && batch.iter().all(|j| reply_of(j).is_none())
         {
             let until = Instant::now() + cfg.log_linger;
-            while batch.len() < cfg.max_batch {
-                match rx.recv_deadline(until) {
-                    Ok(job) => {
-                        let waited_for = reply_of(&job).is_some();
-                        batch.push(job);
-                        if waited_for {
-                            break;
-                        }
-                    }
-                    Err(_) => break,
+            loop {
+                let now = Instant::now();
+                if now >= until
+                    || shared.waited.load(Ordering::SeqCst) > 0
+                    || batch.len() + rx.len() >= cfg.max_batch
+                {
+                    break;
                 }
+                std::thread::park_timeout(until - now);
             }
-            take_queued(&rx, &mut batch, cfg.max_batch);
+            take_queued(&rx, &mut batch, cfg.max_batch, &shared);
         }
         let housekeeping = last_housekeeping.elapsed() >= Duration::from_secs(1);
         if batch.is_empty() && !housekeeping {
