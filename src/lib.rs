@@ -10,6 +10,7 @@
 //! | [`app`]     | the router: path → module | request coroutine |
 //! | [`intake`]  | the client-lead pipeline, steps 1–8 (SPEC §4) | request coroutine |
 //! | [`dedupe`]  | the hour window of accepted posts (code 006), lock-free | request coroutine |
+//! | [`oneshot`] | the one-value channel a coroutine parks on for the writer's reply | request coroutine + writer thread |
 //! | [`pool`], [`inline_str`], [`ascii`] | reusable buffers, in-place short strings, decimals without `core::fmt`: what keeps the flood paths off the allocator and the formatter | anywhere |
 //! | [`dns`]     | email domain checks, cached | its own OS thread (tokio inside); coroutines park on a channel |
 //! | [`store`]   | LMDB: records, indexes, steps 9–11, inbox, deliveries, dial queues, the group-commit writer | the writer OS thread (writes), coroutines (reads) |
@@ -24,8 +25,9 @@
 //! | [`server`]  | start-up wiring | main thread |
 //!
 //! A request's coroutine never blocks its thread: writes go to the writer
-//! thread over a channel and the coroutine parks on a `may` channel until the
-//! batch carrying its record is committed.
+//! thread over a channel and the coroutine parks on a [`oneshot`] channel
+//! (may's `Blocker` underneath) until the batch carrying its record is
+//! committed.
 
 pub mod api;
 pub mod app;
