@@ -1,8 +1,9 @@
 //! A one-value channel for a coroutine (or thread) waiting on another
-//! thread's answer: the writer's reply to a job it committed. `may::sync::mpsc::channel` would do, but it allocates and
-//! initialises a 64-slot queue block for each channel, ~5k instructions per
-//! new lead for one value; this is one small allocation, an atomic state and
-//! may's `Blocker` (which parks a coroutine or, off a coroutine, a thread).
+//! thread's answer: the writer's reply to a job it committed.
+//! `may::sync::mpsc::channel` would do, but it allocates and initialises a
+//! 64-slot queue block for each channel, ~5k instructions per new lead for
+//! one value; this is one small allocation, an atomic state and may's
+//! `Blocker` (which parks a coroutine or, off a coroutine, a thread).
 //!
 //! The sender may be dropped without sending (a writer that stopped with
 //! the job still queued): the receiver then wakes with `None`.

@@ -108,8 +108,9 @@ impl<'a> Logs<'a> {
         })
     }
 
-    /// The answer of a post that became no record: `code` once its log
-    /// entries are queued, 005 if they cannot be.
+    /// The answer of a post that became no record: `code` once its unmapped
+    /// fields are queued, 005 if they cannot be. (A usage entry still held
+    /// is sent by the caller's [`Logs::settle`], as for every post.)
     pub fn without_record<'f>(
         &self,
         profile: &Profile,
@@ -118,7 +119,7 @@ impl<'a> Logs<'a> {
         code: Code,
     ) -> Code {
         match self.extras(profile, created_at, extras) {
-            Ok(()) => self.settle(code),
+            Ok(()) => code,
             Err(e) => submit_failed(self.app, e),
         }
     }

@@ -2,11 +2,11 @@
 //!
 //! Coroutines hand it [`Job`]s over a bounded crossbeam channel (`try_send`
 //! never blocks; a full queue is answered 005) and park on a one-value
-//! channel ([`crate::oneshot`]) for the reply. The thread takes the first job, then everything else
-//! already queued (up to `max_batch`), applies them all in one write
-//! transaction and commits once — one fsync for the whole batch — and only
-//! then replies. While it fsyncs, the next batch queues up, so the batch size
-//! follows the load by itself.
+//! channel ([`crate::oneshot`]) for the reply. The thread takes the first
+//! job, then everything else already queued (up to `max_batch`), applies
+//! them all in one write transaction and commits once — one fsync for the
+//! whole batch — and only then replies. While it fsyncs, the next batch
+//! queues up, so the batch size follows the load by itself.
 //!
 //! A batch of background entries only (the usage and automation logs, which
 //! no answer waits for) lingers up to `log_linger` for more before its
