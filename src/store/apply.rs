@@ -6,6 +6,7 @@
 use heed::types::{Bytes, Str};
 use heed::{Database, MdbError, PutFlags, RwTxn};
 
+use super::record_json::RecordJson;
 use super::records::*;
 use super::rendered::RenderedEntry;
 use super::{Collection, Result, Store};
@@ -160,6 +161,19 @@ impl<'s> Batch<'s> {
         Ok(self.scratch.len())
     }
 
+    /// Stores a record whose JSON is written without serde (the records
+    /// of every new lead: `record_json.rs`).
+    pub(super) fn put_record_json<T: RecordJson>(
+        &mut self,
+        c: Collection,
+        id: u64,
+        value: &T,
+    ) -> Result<()> {
+        self.scratch.clear();
+        value.write_json(&mut self.scratch);
+        self.put_record(c, id)
+    }
+
     /// Stores `self.scratch` under `id`. Ids come from the collection's
     /// sequence, so a new record's id is past every stored one: LMDB is
     /// told to append (it goes straight to the last page, no search, and a
@@ -210,7 +224,7 @@ impl<'s> Batch<'s> {
 
     pub fn put_automation(&mut self, e: &mut AutomationEntry) -> Result<u64> {
         e.id = self.seq.next(Collection::AutomationLog);
-        self.put_json(Collection::AutomationLog, e.id, &e)?;
+        self.put_record_json(Collection::AutomationLog, e.id, e)?;
         Ok(e.id)
     }
 
@@ -222,7 +236,7 @@ impl<'s> Batch<'s> {
 
     pub(super) fn put_relationship(&mut self, mut r: Relationship) -> Result<u64> {
         r.id = self.seq.next(Collection::Relationships);
-        self.put_json(Collection::Relationships, r.id, &r)?;
+        self.put_record_json(Collection::Relationships, r.id, &r)?;
         Ok(r.id)
     }
 }

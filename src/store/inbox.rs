@@ -103,7 +103,7 @@ impl Batch<'_> {
         }
         lead.status_name = STATUS_NAMES[lead.status.min(3) as usize].into();
         lead.rezult_name = REZULT_NAMES[lead.rezult.min(4) as usize].into();
-        self.put_json(Collection::Leads, lead.id, &lead)?;
+        self.put_record_json(Collection::Leads, lead.id, &lead)?;
         let dbs = &self.store.dbs;
         dbs.idx_lead_datum
             .put(&mut self.txn, &id_key(lead.datum.as_bytes(), lead.id), &())?;
@@ -268,7 +268,7 @@ impl Batch<'_> {
             .put(&mut self.txn, &datum_do_key(&lead), &())?;
         dbs.idx_lead_status
             .put(&mut self.txn, &id_key(&[lead.status], id), &())?;
-        self.put_json(Collection::Leads, id, &lead)?;
+        self.put_record_json(Collection::Leads, id, &lead)?;
         Ok(Some(lead))
     }
 }

@@ -140,7 +140,7 @@ impl Batch<'_> {
                 &(),
             )?;
         }
-        self.put_json(Collection::Clients, id, client)
+        self.put_record_json(Collection::Clients, id, client)
     }
 
     /// Step 9: the oldest client (active or archived) sharing a phone or the email.

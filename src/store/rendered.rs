@@ -166,50 +166,118 @@ fn push_ip(out: &mut Vec<u8>, ip: std::net::IpAddr) {
     }
 }
 
-/// Appends `s` as a JSON string, escaped as serde_json escapes it. A logged
-/// request is mostly text that needs no escape: it is checked 16 bytes at
-/// a time and copied in runs, where serde_json looks at every byte.
-fn push_json_str(out: &mut Vec<u8>, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let needs_escape = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
+/// Whether any byte of `bytes` needs a JSON escape (a control character,
+/// `"` or `\\`). Whole words are checked, never a byte at a time: 16-byte
+/// blocks (the last one overlapping the one before it), and a short string
+/// as two overlapping words.
+fn needs_escape(bytes: &[u8]) -> bool {
+    let n = bytes.len();
+    if n >= 16 {
+        let mut any = false;
+        for block in bytes.chunks_exact(16) {
+            any |= block_needs_escape(block.try_into().unwrap());
+        }
+        return any | block_needs_escape(bytes[n - 16..].try_into().unwrap());
+    }
+    let word = |at: usize, len: usize| -> u64 {
+        let mut w = [b' '; 8];
+        w[..len].copy_from_slice(&bytes[at..at + len]);
+        u64::from_le_bytes(w)
+    };
+    let (a, b) = match n {
+        8.. => (word(0, 8), word(n - 8, 8)),
+        4.. => (word(0, 4), word(n - 4, 4)),
+        _ => (word(0, n), 0x2020_2020_2020_2020),
+    };
+    word_needs_escape(a) | word_needs_escape(b)
+}
+
+/// Whether a byte of the word is below 0x20, `"` or `\\` (the classic
+/// "has a byte less than n / equal to c" tricks: exact as a yes or no).
+fn word_needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below = |v: u64, n: u8| v.wrapping_sub(ONES * u64::from(n)) & !v & HIGH;
+    let control = below(w, 0x20);
+    let quote = below(w ^ (ONES * u64::from(b'"')), 1);
+    let backslash = below(w ^ (ONES * u64::from(b'\\')), 1);
+    control | quote | backslash != 0
+}
+
+#[cfg(target_arch = "x86_64")]
+fn block_needs_escape(block: &[u8; 16]) -> bool {
+    use std::arch::x86_64::*;
+    // SAFETY: SSE2 is part of x86_64; the load is unaligned and reads the
+    // 16 bytes of `block` only.
+    unsafe {
+        let v = _mm_loadu_si128(block.as_ptr().cast());
+        // b <= 0x1f exactly when max(b, 0x1f) == 0x1f (unsigned).
+        let control = _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1f)), _mm_set1_epi8(0x1f));
+        let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+        let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+        _mm_movemask_epi8(_mm_or_si128(control, _mm_or_si128(quote, backslash))) != 0
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn block_needs_escape(block: &[u8; 16]) -> bool {
+    let (a, b) = block.split_at(8);
+    word_needs_escape(u64::from_le_bytes(a.try_into().unwrap()))
+        | word_needs_escape(u64::from_le_bytes(b.try_into().unwrap()))
+}
+
+/// Appends `s` as a JSON string, escaped as serde_json escapes it. Most
+/// values need no escape: they are checked a block at a time and copied
+/// whole, where serde_json looks at every byte.
+pub(super) fn push_json_str(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
-    let (mut copied, mut i) = (0, 0);
-    while i < bytes.len() {
-        if let Some(block) = bytes.get(i..i + 16) {
-            // No early exit inside the block, so the check vectorises.
-            if !block.iter().fold(false, |any, &b| any | needs_escape(b)) {
-                i += 16;
+    if needs_escape(bytes) {
+        push_escaped(out, bytes);
+    } else {
+        out.extend_from_slice(bytes);
+    }
+    out.push(b'"');
+}
+
+/// The contents of a string with escapes: 16-byte blocks without one are
+/// copied whole, the others a byte at a time.
+fn push_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut copied = 0;
+    for (n, block) in bytes.chunks(16).enumerate() {
+        if let Ok(whole) = block.try_into() {
+            if !block_needs_escape(whole) {
                 continue;
             }
         }
-        let b = bytes[i];
-        if needs_escape(b) {
-            out.extend_from_slice(&bytes[copied..i]);
-            match b {
-                b'"' => out.extend_from_slice(b"\\\""),
-                b'\\' => out.extend_from_slice(b"\\\\"),
-                b'\n' => out.extend_from_slice(b"\\n"),
-                b'\r' => out.extend_from_slice(b"\\r"),
-                b'\t' => out.extend_from_slice(b"\\t"),
-                0x08 => out.extend_from_slice(b"\\b"),
-                0x0c => out.extend_from_slice(b"\\f"),
-                _ => out.extend_from_slice(&[
+        for (j, &b) in block.iter().enumerate() {
+            let escaped: &[u8] = match b {
+                b'"' => b"\\\"",
+                b'\\' => b"\\\\",
+                b'\n' => b"\\n",
+                b'\r' => b"\\r",
+                b'\t' => b"\\t",
+                0x08 => b"\\b",
+                0x0c => b"\\f",
+                0..0x20 => &[
                     b'\\',
                     b'u',
                     b'0',
                     b'0',
                     HEX[usize::from(b >> 4)],
                     HEX[usize::from(b & 15)],
-                ]),
-            }
-            copied = i + 1;
+                ],
+                _ => continue,
+            };
+            let at = n * 16 + j;
+            out.extend_from_slice(&bytes[copied..at]);
+            out.extend_from_slice(escaped);
+            copied = at + 1;
         }
-        i += 1;
     }
     out.extend_from_slice(&bytes[copied..]);
-    out.push(b'"');
 }
 
 #[cfg(test)]
@@ -227,13 +295,41 @@ mod tests {
             "b".repeat(15),
             "c".repeat(17)
         );
-        for s in ["", "plain", "\u{1}", every_ascii.as_str(), long.as_str()] {
+        // One escape at every place of every length around the block size.
+        let mut placed = Vec::new();
+        for len in 1..40 {
+            for at in 0..len {
+                let mut s = "a".repeat(len);
+                s.replace_range(at..at + 1, if at % 2 == 0 { "\"" } else { "\u{1f}" });
+                placed.push(s);
+            }
+        }
+        let fixed = ["", "plain", "\u{1}", every_ascii.as_str(), long.as_str()];
+        for s in fixed.into_iter().chain(placed.iter().map(String::as_str)) {
             let mut ours = Vec::new();
             push_json_str(&mut ours, s);
             assert_eq!(
                 String::from_utf8(ours).unwrap(),
                 serde_json::to_string(s).unwrap()
             );
+        }
+    }
+
+    #[test]
+    fn the_word_checks_find_every_byte_that_needs_an_escape() {
+        let naive = |s: &[u8]| s.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
+        for filler in [b'a', b' ', b'!', b'#', b'[', b']', 0x7f, 0x80, 0xff] {
+            for len in 0..40 {
+                let clean = vec![filler; len];
+                assert!(!needs_escape(&clean));
+                for at in 0..len {
+                    for b in 0..=255u8 {
+                        let mut s = clean.clone();
+                        s[at] = b;
+                        assert_eq!(needs_escape(&s), naive(&s), "{s:?}");
+                    }
+                }
+            }
         }
     }
 
