@@ -11,7 +11,6 @@ pub mod phone_cache;
 pub mod phone_validity;
 mod ticket;
 
-use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
 use crate::app::App;
@@ -442,9 +441,12 @@ fn submit_failed(app: &App, e: SubmitError) -> Code {
 
 /// The post as readable text, for the inbox lead's `content`.
 fn content_text(posted: &std::collections::BTreeMap<String, String>) -> String {
-    let mut s = String::new();
+    let mut s = String::with_capacity(posted.iter().map(|(k, v)| k.len() + v.len() + 3).sum());
     for (k, v) in posted {
-        let _ = writeln!(s, "{k}: {v}");
+        s.push_str(k);
+        s.push_str(": ");
+        s.push_str(v);
+        s.push('\n');
     }
     s
 }

@@ -100,9 +100,14 @@ impl Client {
         if !self.full_name.is_empty() {
             return self.full_name.clone();
         }
-        format!("{} {}", self.first_name, self.last_name)
-            .trim()
-            .to_string()
+        let (first, last) = (self.first_name.trim(), self.last_name.trim());
+        let mut name = String::with_capacity(first.len() + last.len() + 1);
+        name.push_str(first);
+        if !first.is_empty() && !last.is_empty() {
+            name.push(' ');
+        }
+        name.push_str(last);
+        name
     }
 }
 
