@@ -1,8 +1,8 @@
 //! Criterion benches for the intake hot path, step by step: the request
 //! head checks, body decoding, field mapping, phone and email
 //! normalisation, the duplicate window (alone and under contention), the
-//! usage-log entry, index lookups on 100,000 clients and a group commit of
-//! 1,000 leads.
+//! usage-log entry, a new lead's records as JSON, index lookups on 100,000
+//! clients and a group commit of 1,000 leads.
 //!
 //! `cargo bench --bench hot_path`
 
@@ -19,7 +19,8 @@ use dataport::intake::mapping;
 use dataport::intake::normalize::{self, Phones};
 use dataport::store::apply::{Batch, Sequences};
 use dataport::store::leads::LeadDraft;
-use dataport::store::records::UsageEntry;
+use dataport::store::record_json::RecordJson;
+use dataport::store::records::{AutomationEntry, Client, InboxLead, Relationship, UsageEntry};
 use dataport::store::rendered::{RenderedEntry, UsageParts};
 use dataport::store::{AnchorIndex, DuplicateKey, Store};
 
@@ -227,6 +228,97 @@ fn usage_entry(c: &mut Criterion) {
     });
 }
 
+/// The four records a new lead writes (as `benches/compare.sh` posts it),
+/// ours against serde_json's, into one reused buffer as the writer does.
+fn record_json(c: &mut Criterion) {
+    let at = "2026-11-23T12:00:00.000Z";
+    let client = Client {
+        id: 1_000_001,
+        number: 1_000_001,
+        created_at: at.into(),
+        created_local: "2026-11-23T14:00:00.000+02:00".into(),
+        updated_at: at.into(),
+        profile: 1,
+        handling_status: 1,
+        lead_status: "New".into(),
+        first_name: "Load".into(),
+        last_name: "Gen".into(),
+        phone1: "972531234567".into(),
+        email: "lg0531234567@loadgen.example".into(),
+        lead_supplier: "land_fb".into(),
+        ..Client::default()
+    };
+    let data: std::collections::BTreeMap<String, String> = client
+        .mapped_fields()
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+    let lead = InboxLead {
+        id: 1_000_001,
+        created_at: at.into(),
+        profile: 1,
+        datum: "2026-11-23".into(),
+        datum_do: "0000-00-00".into(),
+        email: client.email.clone(),
+        phone: client.phone1.clone(),
+        site: "land_fb".into(),
+        content: format!(
+            "Email: {}\nFirstName: Load\nLastName: Gen\nNotes: {}\nPhone: 0531234567\n",
+            client.email,
+            "x".repeat(170)
+        ),
+        clid: 1_000_001,
+        client: "Load Gen".into(),
+        did: 1_000_001,
+        deal: "web lead".into(),
+        status: 1,
+        status_name: "New".into(),
+        rezult_name: "Open".into(),
+        ..InboxLead::default()
+    };
+    let relationship = Relationship {
+        id: 1_000_001,
+        client: 1_000_001,
+        created_at: at.into(),
+        profile: 1,
+        kind: "new web lead".into(),
+        task: true,
+        note: "New lead from web form land_fb".into(),
+        data,
+    };
+    let automation = AutomationEntry {
+        id: 1_000_001,
+        created_at: at.into(),
+        profile: 1,
+        client: 1_000_001,
+        fields: [("Notes".to_string(), "x".repeat(170))].into(),
+    };
+    let mut g = c.benchmark_group("record_json");
+    let mut out = Vec::with_capacity(4096);
+    g.bench_function("new_lead_ours", |b| {
+        b.iter(|| {
+            out.clear();
+            black_box(&client).write_json(&mut out);
+            black_box(&lead).write_json(&mut out);
+            black_box(&relationship).write_json(&mut out);
+            black_box(&automation).write_json(&mut out);
+            out.len()
+        })
+    });
+    g.bench_function("new_lead_serde_json", |b| {
+        b.iter(|| {
+            out.clear();
+            serde_json::to_writer(&mut out, black_box(&client)).unwrap();
+            serde_json::to_writer(&mut out, black_box(&lead)).unwrap();
+            serde_json::to_writer(&mut out, black_box(&relationship)).unwrap();
+            serde_json::to_writer(&mut out, black_box(&automation)).unwrap();
+            out.len()
+        })
+    });
+    g.finish();
+}
+
 fn duplicate_window(c: &mut Criterion) {
     let w = DuplicateWindow::new(3_600_000, 1 << 20);
     let mut now = 1_000u64;
@@ -302,6 +394,7 @@ criterion_group!(
     head,
     decoding,
     mapping_and_normalisation,
+    record_json,
     duplicate_window,
     index_lookups,
     usage_entry,

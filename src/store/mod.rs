@@ -40,7 +40,7 @@ mod keys;
 pub mod leads;
 mod migrate;
 mod notify;
-mod record_json;
+pub mod record_json;
 pub mod records;
 pub mod rendered;
 mod retention;
