@@ -7,7 +7,9 @@
 # response codes, and where dataport's time went: its writer thread's and
 # HTTP workers' share of the run on a core and waiting for one (run-queue
 # wait: the cores were saturated), and its commits (jobs each, ms each, of
-# which LMDB's page writes and fsync).
+# which LMDB's page writes and fsync). Ends with a summary per scenario and
+# connection count: the median round's ratio and p99, and how many rounds
+# met issue 7's targets.
 #
 #   bash benches/compare.sh                 # ROUNDS=2 DURATION=5 CONNS="64 1024"
 #   bash benches/compare.sh --rounds 3 --duration 10
@@ -222,6 +224,40 @@ for scenario in ${SCENARIOS:-new dup unknown mixed}; do
       kill $DPID; wait $DPID 2>/dev/null || true
       ratio=$(awk -v a="$drps" -v b="$brps" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "-" }')
       printf "%-8s %5s %5s | %10s %8s %7s | %10s %6s %7s | %8s %8s %8s | %s\n" "$scenario" "$c" "$r" "$brps" "$bp99" "$bcpu" "$drps" "$ratio" "$dcpu" "$p50" "$p99" "$p999" "$codes"
+      echo "$scenario $c ${ratio%\%} $p99" >>"$WORK/rounds"
     done
   done
 done
+
+# Per scenario and connection count: the median round and how many rounds
+# met issue 7's targets (ratio: new 50%, dup 80%, unknown 90%; p99: 5 ms
+# at 64 connections, 30 ms at 1,024). One round is this machine's noise;
+# the median of several is the figure to quote.
+echo
+echo "summary: median ratio (range), rounds at the ratio target; median p99, rounds at the p99 target"
+awk '
+  function median(list,   n, a, i, j, t) {
+    n = split(list, a, " ")
+    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+  }
+  {
+    k = $1 " " $2; if (!(k in seen)) { seen[k] = 1; order[++keys] = k }
+    ratios[k] = ratios[k] " " $3; p99s[k] = p99s[k] " " $4; n[k]++
+    if (n[k] == 1 || $3 + 0 < lo[k] + 0) lo[k] = $3
+    if (n[k] == 1 || $3 + 0 > hi[k] + 0) hi[k] = $3
+    want = ($1 == "new") ? 50 : ($1 == "dup") ? 80 : ($1 == "unknown") ? 90 : 0
+    limit = ($2 <= 64) ? 5 : ($2 <= 1024) ? 30 : 0
+    if (want && $3 >= want) at_ratio[k]++
+    if (limit && $4 <= limit) at_p99[k]++
+    wants[k] = want; limits[k] = limit
+  }
+  END {
+    for (i = 1; i <= keys; i++) {
+      k = order[i]; split(k, f, " ")
+      r = sprintf("%s%% (%s-%s%%)", median(ratios[k]), lo[k], hi[k])
+      rt = wants[k] ? sprintf("%d of %d at >= %d%%", at_ratio[k], n[k], wants[k]) : "no target"
+      pt = limits[k] ? sprintf("%d of %d at <= %d ms", at_p99[k], n[k], limits[k]) : "no target"
+      printf "%-8s %5s | ratio %-14s %-18s | p99 %8.3f ms, %s\n", f[1], f[2], r, rt, median(p99s[k]), pt
+    }
+  }' "$WORK/rounds"
