@@ -210,12 +210,6 @@ impl Fields {
     /// second pass over the spans trims them, skips blank names and merges
     /// repeated ones.
     fn add_urlencoded(&mut self, data: &[u8]) -> Result<(), DecodeError> {
-        let hex = |b: u8| match b {
-            b'0'..=b'9' => Ok(b - b'0'),
-            b'a'..=b'f' => Ok(b - b'a' + 10),
-            b'A'..=b'F' => Ok(b - b'A' + 10),
-            _ => Err(DecodeError::Percent),
-        };
         let first = self.spans.len();
         let mut bytes = std::mem::take(&mut self.text).into_bytes();
         // Room for every name, value and lower-cased key without regrowing
@@ -250,8 +244,7 @@ impl Fields {
             match data[i] {
                 b'+' => bytes.push(b' '),
                 b'%' => {
-                    let pair = data.get(i + 1..i + 3).ok_or(DecodeError::Percent)?;
-                    bytes.push(hex(pair[0])? << 4 | hex(pair[1])?);
+                    bytes.push(percent_byte(&data[i + 1..])?);
                     at = i + 3;
                 }
                 // The first `=` ends the name; any later one is the value's.
@@ -452,15 +445,24 @@ pub fn form_decode(raw: &[u8]) -> Result<String, DecodeError> {
     String::from_utf8(out).map_err(|_| DecodeError::Utf8)
 }
 
-/// Appends one form component's bytes, decoded, to `out` (the caller
-/// checks they are UTF-8). Runs without `+` or `%` are copied whole.
-fn decode_component(raw: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
+/// The byte a `%XX` escape stands for, from what follows its `%`: two hex
+/// digits, or an error.
+fn percent_byte(after: &[u8]) -> Result<u8, DecodeError> {
     let hex = |b: u8| match b {
         b'0'..=b'9' => Ok(b - b'0'),
         b'a'..=b'f' => Ok(b - b'a' + 10),
         b'A'..=b'F' => Ok(b - b'A' + 10),
         _ => Err(DecodeError::Percent),
     };
+    match after {
+        [hi, lo, ..] => Ok(hex(*hi)? << 4 | hex(*lo)?),
+        _ => Err(DecodeError::Percent),
+    }
+}
+
+/// Appends one form component's bytes, decoded, to `out` (the caller
+/// checks they are UTF-8). Runs without `+` or `%` are copied whole.
+fn decode_component(raw: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
     let mut rest = raw;
     while let Some(i) = memchr::memchr2(b'+', b'%', rest) {
         out.extend_from_slice(&rest[..i]);
@@ -468,8 +470,7 @@ fn decode_component(raw: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
             out.push(b' ');
             rest = &rest[i + 1..];
         } else {
-            let pair = rest.get(i + 1..i + 3).ok_or(DecodeError::Percent)?;
-            out.push(hex(pair[0])? << 4 | hex(pair[1])?);
+            out.push(percent_byte(&rest[i + 1..])?);
             rest = &rest[i + 3..];
         }
     }

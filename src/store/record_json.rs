@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use super::records::{AutomationEntry, Client, InboxLead, Relationship};
-use super::rendered::push_json_str;
+use super::rendered::{push_json_object, push_json_str};
 use crate::ascii::push_decimal;
 
 /// A record the writer stores as JSON it writes itself.
@@ -72,16 +72,7 @@ impl<'a> Object<'a> {
     /// A string map, in its (sorted) order, as serde writes a `BTreeMap`.
     fn map(&mut self, name: &str, map: &BTreeMap<String, String>) -> &mut Self {
         self.name(name);
-        self.out.push(b'{');
-        for (i, (k, v)) in map.iter().enumerate() {
-            if i > 0 {
-                self.out.push(b',');
-            }
-            push_json_str(self.out, k);
-            self.out.push(b':');
-            push_json_str(self.out, v);
-        }
-        self.out.push(b'}');
+        push_json_object(self.out, map.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         self
     }
 

@@ -113,16 +113,9 @@ impl RenderedEntry {
         push_json_str(&mut json, created_at);
         json.extend_from_slice(b",\"profile\":");
         push_decimal(&mut json, profile.into());
-        json.extend_from_slice(b",\"client\":0,\"fields\":{");
-        for (i, (name, value)) in sorted.iter().enumerate() {
-            if i > 0 {
-                json.push(b',');
-            }
-            push_json_str(&mut json, name);
-            json.push(b':');
-            push_json_str(&mut json, value);
-        }
-        json.extend_from_slice(b"}}");
+        json.extend_from_slice(b",\"client\":0,\"fields\":");
+        push_json_object(&mut json, sorted.iter().copied());
+        json.push(b'}');
         RenderedEntry::from_json(json)
     }
 
@@ -164,6 +157,24 @@ fn push_ip(out: &mut Vec<u8>, ip: std::net::IpAddr) {
             let _ = write!(out, "{v6}");
         }
     }
+}
+
+/// Appends a JSON object of string members, in the order given (sorted
+/// names, for the object serde writes for a `BTreeMap`).
+pub(super) fn push_json_object<'a>(
+    out: &mut Vec<u8>,
+    members: impl Iterator<Item = (&'a str, &'a str)>,
+) {
+    out.push(b'{');
+    for (i, (name, value)) in members.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        push_json_str(out, name);
+        out.push(b':');
+        push_json_str(out, value);
+    }
+    out.push(b'}');
 }
 
 /// Whether any byte of `bytes` needs a JSON escape (a control character,
