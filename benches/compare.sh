@@ -15,6 +15,7 @@
 #   bash benches/compare.sh --rounds 3 --duration 10
 #   bash benches/compare.sh --scenarios "new dup" --conns 64
 #   bash benches/compare.sh --preload 10000000   # or --preload-dir an existing preloaded dir
+#   bash benches/compare.sh --ceiling "nosync noapply"   # plus ceiling runs, below
 #
 # Every option can also be given as the environment variable of the same
 # name in capitals (ROUNDS=3, PRELOAD=10000000, ...); an option wins.
@@ -25,6 +26,15 @@
 # Every dataport run starts on a fresh data dir (or the preloaded one) with
 # LMDB's full sync; after each "new" run the script checks that the last
 # acknowledged lead is stored.
+#
+# --ceiling "LIST ..." adds, after each default dataport run, one run per
+# list of a measurement-only build (cargo feature `ceiling`, never served)
+# with DATAPORT_CEILING=LIST, labelled scenario/LIST: `nosync` (commits not
+# flushed: what new leads reach when the answer waits for no flush),
+# `noapply` (a new lead answered 000 and not stored: what intake and HTTP
+# cost alone), `nolog` (a duplicate's log entries dropped: whether a
+# flood's tail latency is the writer's). Lists combine with commas
+# ("nosync,nolog"). These rows have no target in the summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 while [ $# -gt 0 ]; do
@@ -37,6 +47,7 @@ while [ $# -gt 0 ]; do
     --scenarios) SCENARIOS=$2 ;;
     --preload) PRELOAD=$2 ;;
     --preload-dir) PRELOAD_DIR=$2 ;;
+    --ceiling) CEILING=$2 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -48,6 +59,7 @@ CONNS=${CONNS:-"64 1024"}
 THREADS=${THREADS:-2}
 PRELOAD=${PRELOAD:-0}      # leads stored before every dataport run (dataport preload)
 PRELOAD_DIR=${PRELOAD_DIR:-} # or: an existing preloaded data dir, used in place
+CEILING=${CEILING:-}       # extra runs of a `ceiling` build, one per switch list
 BARE=127.0.0.1:18100
 DP=127.0.0.1:18200
 WORK=$(mktemp -d)
@@ -55,6 +67,11 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 cargo build --release -q
+CEILING_BIN=target/ceiling/release/dataport
+# Measurement only: a build whose DATAPORT_CEILING switches take a part of
+# the storage out (src/store/ceiling.rs), in its own target dir so that
+# target/release/dataport stays the real one.
+[ -z "$CEILING" ] || cargo build --release -q --features ceiling --target-dir target/ceiling
 # The reference is run as its own executable, so that killing it stops it:
 # killed through `cargo bench`, the responder lived on, and with the
 # runtime's SO_REUSEPORT every later "bare" run was served by all of them.
@@ -177,7 +194,53 @@ elif [ "$PRELOAD" -gt 0 ]; then
 fi
 # What the figures belong to: when, which build, on what.
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC') · commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo '+changes') · $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1) · $(uname -r) · ${ROUNDS} rounds of ${DURATION} s, wrk -t${THREADS}"
-printf "%-8s %5s %5s | %10s %8s %7s | %10s %6s %7s | %8s %8s %8s | %s\n" scenario conns round "bare r/s" "bare p99" "us/req" "dp r/s" ratio "us/req" "p50 ms" "p99 ms" "p999 ms" "dataport codes"
+# One dataport run of the current scenario, connection count and round
+# against the reference's figures just measured: BIN [CEILING SWITCHES].
+# With switches (a `ceiling` build, --ceiling) the row is labelled
+# scenario/switches and has no target in the summary.
+dp_run() {
+  local label=$scenario
+  [ -z "$2" ] || label="$scenario/$2"
+  # A fresh store per run; a preloaded one is reused in place (copying
+  # gigabytes per run would measure the copy's cold pages, not dataport).
+  DATA="$WORK/data"
+  # The previous run's store is deleted and its discards flushed before
+  # the next starts, so no run shares the disk with that cleanup.
+  if [ -n "$PRE" ]; then DATA="$PRE"; else rm -rf "$DATA"; sync; fi
+  RUNS=$((RUNS + 1)); export RUN=$RUNS
+  if [ -n "$PRE" ]; then
+    # Runs on a kept store count on across invocations of this script,
+    # so no run posts a phone an earlier one stored.
+    RUN=$(( $(cat "$PRE.runs" 2>/dev/null || echo 0) + 1 )); echo "$RUN" > "$PRE.runs"
+  fi
+  DATAPORT_CEILING="$2" DATAPORT_LOG=warn "$1" serve --config "$WORK/dataport.toml" --listen $DP --data-dir "$DATA" >/dev/null 2>&1 &
+  DPID=$!; wait_up $DP
+  [ "$scenario" = dup ] || [ "$scenario" = mixed ] && curl -s -o /dev/null -X POST -d "Phone=0532222222" "http://$DP/land_fb"
+  t0=$(cpu_ticks $DPID)
+  sched_snapshot $DPID >"$WORK/sched0"
+  read -r drps p50 p99 p999 _ <<<"$(run_wrk $DP "$scenario" "$c")"
+  dcpu=$(us_per_req $(( $(cpu_ticks $DPID) - t0 )) "$drps")
+  sched_snapshot $DPID >"$WORK/sched1"
+  shape="$(commit_shape $DP) | $(sched_share "$WORK/sched0" "$WORK/sched1")"
+  codes=$(curl -s "http://$DP/metrics" | awk -F'[{}" ]+' '/^dataport_intake_responses_total/ && $NF > 0 {print $(NF-1) "=" $NF}' | sed 's/code=//' | tr '\n' ' ')
+  if [ "$scenario" = new ] && [[ "$2" != *noapply* ]]; then
+    # Ids follow commit order: the client before one more fresh lead is
+    # the last one the run had acknowledged.
+    next=$(curl -s "http://$DP/land_fb?Phone=0507$(printf %06d $(( (RANDOM * 32768 + RANDOM) % 1000000 )))" | sed -n 's/.*"RecordId":\([0-9]*\).*/\1/p')
+    stored=$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer change-me' "http://$DP/admin/v1/clients/$((${next:-1} - 1))")
+    codes="$codes| last acked lead stored: $stored"
+  fi
+  # Resident memory: the process's own (anonymous) and LMDB's mapped
+  # file pages (page cache the kernel can drop), apart.
+  rss=$(awk '/RssAnon/ {a = $2} /RssFile/ {f = $2} END {printf "anon %.0f + file %.0f", a / 1024, f / 1024}' /proc/$DPID/status)
+  codes="$codes| rss ${rss} MiB | $shape"
+  kill $DPID; wait $DPID 2>/dev/null || true
+  ratio=$(awk -v a="$drps" -v b="$brps" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "-" }')
+  printf "%-16s %5s %5s | %10s %8s %7s | %10s %6s %7s | %8s %8s %8s | %s\n" "$label" "$c" "$r" "$brps" "$bp99" "$bcpu" "$drps" "$ratio" "$dcpu" "$p50" "$p99" "$p999" "$codes"
+  echo "$label $c ${ratio%\%} $p99" >>"$WORK/rounds"
+}
+
+printf "%-16s %5s %5s | %10s %8s %7s | %10s %6s %7s | %8s %8s %8s | %s\n" scenario conns round "bare r/s" "bare p99" "us/req" "dp r/s" ratio "us/req" "p50 ms" "p99 ms" "p999 ms" "dataport codes"
 for scenario in ${SCENARIOS:-new dup unknown mixed}; do
   for c in $CONNS; do
     for r in $(seq 1 "$ROUNDS"); do
@@ -188,43 +251,8 @@ for scenario in ${SCENARIOS:-new dup unknown mixed}; do
       bcpu=$(us_per_req $(( $(cpu_ticks $BPID) - t0 )) "$brps")
       kill $BPID; wait $BPID 2>/dev/null || true
 
-      # A fresh store per run; a preloaded one is reused in place (copying
-      # gigabytes per run would measure the copy's cold pages, not dataport).
-      DATA="$WORK/data"
-      # The previous run's store is deleted and its discards flushed before
-      # the next starts, so no run shares the disk with that cleanup.
-      if [ -n "$PRE" ]; then DATA="$PRE"; else rm -rf "$DATA"; sync; fi
-      RUNS=$((RUNS + 1)); export RUN=$RUNS
-      if [ -n "$PRE" ]; then
-        # Runs on a kept store count on across invocations of this script,
-        # so no run posts a phone an earlier one stored.
-        RUN=$(( $(cat "$PRE.runs" 2>/dev/null || echo 0) + 1 )); echo "$RUN" > "$PRE.runs"
-      fi
-      DATAPORT_LOG=warn target/release/dataport serve --config "$WORK/dataport.toml" --listen $DP --data-dir "$DATA" >/dev/null 2>&1 &
-      DPID=$!; wait_up $DP
-      [ "$scenario" = dup ] || [ "$scenario" = mixed ] && curl -s -o /dev/null -X POST -d "Phone=0532222222" "http://$DP/land_fb"
-      t0=$(cpu_ticks $DPID)
-      sched_snapshot $DPID >"$WORK/sched0"
-      read -r drps p50 p99 p999 _ <<<"$(run_wrk $DP "$scenario" "$c")"
-      dcpu=$(us_per_req $(( $(cpu_ticks $DPID) - t0 )) "$drps")
-      sched_snapshot $DPID >"$WORK/sched1"
-      shape="$(commit_shape $DP) | $(sched_share "$WORK/sched0" "$WORK/sched1")"
-      codes=$(curl -s "http://$DP/metrics" | awk -F'[{}" ]+' '/^dataport_intake_responses_total/ && $NF > 0 {print $(NF-1) "=" $NF}' | sed 's/code=//' | tr '\n' ' ')
-      if [ "$scenario" = new ]; then
-        # Ids follow commit order: the client before one more fresh lead is
-        # the last one the run had acknowledged.
-        next=$(curl -s "http://$DP/land_fb?Phone=0507$(printf %06d $(( (RANDOM * 32768 + RANDOM) % 1000000 )))" | sed -n 's/.*"RecordId":\([0-9]*\).*/\1/p')
-        stored=$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer change-me' "http://$DP/admin/v1/clients/$((${next:-1} - 1))")
-        codes="$codes| last acked lead stored: $stored"
-      fi
-      # Resident memory: the process's own (anonymous) and LMDB's mapped
-      # file pages (page cache the kernel can drop), apart.
-      rss=$(awk '/RssAnon/ {a = $2} /RssFile/ {f = $2} END {printf "anon %.0f + file %.0f", a / 1024, f / 1024}' /proc/$DPID/status)
-      codes="$codes| rss ${rss} MiB | $shape"
-      kill $DPID; wait $DPID 2>/dev/null || true
-      ratio=$(awk -v a="$drps" -v b="$brps" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "-" }')
-      printf "%-8s %5s %5s | %10s %8s %7s | %10s %6s %7s | %8s %8s %8s | %s\n" "$scenario" "$c" "$r" "$brps" "$bp99" "$bcpu" "$drps" "$ratio" "$dcpu" "$p50" "$p99" "$p999" "$codes"
-      echo "$scenario $c ${ratio%\%} $p99" >>"$WORK/rounds"
+      dp_run target/release/dataport ""
+      for sw in $CEILING; do dp_run "$CEILING_BIN" "$sw"; done
     done
   done
 done
@@ -247,7 +275,7 @@ awk '
     if (n[k] == 1 || $3 + 0 < lo[k] + 0) lo[k] = $3
     if (n[k] == 1 || $3 + 0 > hi[k] + 0) hi[k] = $3
     want = ($1 == "new") ? 50 : ($1 == "dup") ? 80 : ($1 == "unknown") ? 90 : 0
-    limit = ($2 <= 64) ? 5 : ($2 <= 1024) ? 30 : 0
+    limit = ($1 ~ /\//) ? 0 : ($2 <= 64) ? 5 : ($2 <= 1024) ? 30 : 0
     if (want && $3 >= want) at_ratio[k]++
     if (limit && $4 <= limit) at_p99[k]++
     wants[k] = want; limits[k] = limit
@@ -258,6 +286,6 @@ awk '
       r = sprintf("%s%% (%s-%s%%)", median(ratios[k]), lo[k], hi[k])
       rt = wants[k] ? sprintf("%d of %d at >= %d%%", at_ratio[k], n[k], wants[k]) : "no target"
       pt = limits[k] ? sprintf("%d of %d at <= %d ms", at_p99[k], n[k], limits[k]) : "no target"
-      printf "%-8s %5s | ratio %-14s %-18s | p99 %8.3f ms, %s\n", f[1], f[2], r, rt, median(p99s[k]), pt
+      printf "%-16s %5s | ratio %-14s %-18s | p99 %8.3f ms, %s\n", f[1], f[2], r, rt, median(p99s[k]), pt
     }
   }' "$WORK/rounds"

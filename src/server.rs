@@ -112,6 +112,13 @@ pub fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
     configure_runtime(cfg.raw.server.workers, cfg.raw.server.pin_workers);
     raise_open_files_limit(cfg.raw.server.max_connections);
     let map_size = (cfg.raw.storage.map_size_mb as usize) << 20;
+    let ceiling = crate::store::ceiling::switches();
+    if ceiling.any() {
+        tracing::warn!(
+            ?ceiling,
+            "measurement build: parts of the storage are switched off (DATAPORT_CEILING)"
+        );
+    }
     let store = Arc::new(Store::open(&cfg.data_dir, map_size)?);
     // Run-time changes made through the admin API sit on top of the file.
     let file = cfg.raw.clone();

@@ -33,6 +33,7 @@
 //! storage (safe from coroutines) and never hold one across a yield.
 
 pub mod apply;
+pub mod ceiling;
 pub mod deliveries;
 pub mod dialer;
 pub mod inbox;
@@ -207,7 +208,12 @@ impl Store {
         // Safety: the environment is opened once per process (serve owns it) and
         // the data file is not modified by anything but LMDB.
         let env = unsafe {
-            EnvOpenOptions::new()
+            let mut options = EnvOpenOptions::new();
+            if ceiling::switches().no_sync {
+                // Measurement only (a `ceiling` build): see ceiling.rs.
+                options.flags(heed::EnvFlags::NO_SYNC);
+            }
+            options
                 .read_txn_without_tls()
                 .map_size(map_size)
                 .max_dbs(32)

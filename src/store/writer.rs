@@ -377,6 +377,7 @@ fn commit(
     cfg: &WriterConfig,
 ) -> Result<Committed> {
     let snapshot = seq.clone();
+    let ceiling = super::ceiling::switches();
     let res = (|| {
         let mut b = Batch::begin(store, seq)?.with_notifications(&cfg.notifications);
         let mut outcomes = Vec::with_capacity(jobs.len());
@@ -391,10 +392,16 @@ fn commit(
                     None
                 }
                 Job::UsageAndAutomation(u, a) => {
-                    b.put_usage(u)?;
-                    b.put_rendered(super::Collection::AutomationLog, a)?;
+                    if !ceiling.no_log {
+                        b.put_usage(u)?;
+                        b.put_rendered(super::Collection::AutomationLog, a)?;
+                    }
                     None
                 }
+                Job::Lead(_, _) if ceiling.no_apply => Some(Applied::Lead(LeadOutcome {
+                    code: crate::codes::Code::Ok,
+                    client_id: 0,
+                })),
                 Job::Lead(d, _) => Some(Applied::Lead(b.apply_lead(d)?)),
                 Job::Ticket(d, _) => Some(Applied::Lead(b.apply_ticket(d)?)),
                 Job::BadLead(bl, _) => Some(Applied::Stored(b.put_bad_lead(bl.clone())?)),
