@@ -1,5 +1,5 @@
 //! Measurement-only switches that take one part of the storage out, so a
-//! benchmark can show what the rest costs (`benches/ceiling.sh`): what new
+//! benchmark can show what the rest costs (`benches/compare.sh --ceiling`): what new
 //! leads would reach if the acknowledgement waited for no flush, or if a
 //! lead wrote nothing, and whether a flood's tail latency is the writer's.
 //!
