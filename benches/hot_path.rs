@@ -112,6 +112,47 @@ fn decoding(c: &mut Criterion) {
         b.iter(|| Fields::decode("", Some("application/json"), black_box(json)).unwrap())
     });
     g.finish();
+    // Issue 18: a body of the maximum size costs about the same however
+    // many fields it carries. Each body is ~65,500 bytes.
+    const MAX: usize = 65_500;
+    let pad = |mut s: String, filler: &str| {
+        while s.len() + filler.len() <= MAX {
+            s.push_str(filler);
+        }
+        s
+    };
+    // A normal post with one long value.
+    let few = pad(
+        "FirstName=Dana&Phone=052-234-5678&Email=dana%40example.com&Notes=".into(),
+        "x",
+    );
+    // The most fields an accepted post may carry (the default cap, 256),
+    // half of them repeats of the other half.
+    let value = "v".repeat(MAX / 256 - 10);
+    let cap: String = (0..256)
+        .map(|i| format!("f{:03}={value}&", i % 128))
+        .collect();
+    // 13,000 bare names: refused at the 257th.
+    let mut distinct = String::new();
+    let mut i = 0;
+    while distinct.len() + 5 <= MAX {
+        distinct.push_str(&format!("{i:04x}&"));
+        i += 1;
+    }
+    let mut g = c.benchmark_group("decode_max_body");
+    g.throughput(Throughput::Bytes(MAX as u64));
+    for (name, body, ok) in [
+        ("4_fields", &few, true),
+        ("256_fields", &cap, true),
+        ("13k_names_refused", &distinct, false),
+    ] {
+        let mut f = Fields::default();
+        assert_eq!(f.decode_into("", None, body.as_bytes()).is_ok(), ok, "{name}");
+        g.bench_function(name, |b| {
+            b.iter(|| f.decode_into("", None, black_box(body.as_bytes())).is_ok())
+        });
+    }
+    g.finish();
 }
 
 fn mapping_and_normalisation(c: &mut Criterion) {
@@ -194,6 +235,7 @@ fn usage_entry(c: &mut Criterion) {
     let parts = UsageParts {
         created_at: "2026-11-23T05:40:00.123Z",
         ip: "203.0.113.7".parse().unwrap(),
+        client_ip: "203.0.113.7".parse().unwrap(),
         method: "POST",
         form: "land_fb",
         query: "",
@@ -211,6 +253,7 @@ fn usage_entry(c: &mut Criterion) {
         id: 1,
         created_at: parts.created_at.into(),
         ip: "203.0.113.7".into(),
+        client_ip: "203.0.113.7".into(),
         method: "POST".into(),
         form: "land_fb".into(),
         query: String::new(),

@@ -121,20 +121,20 @@ fn serve(
             "embedded data/dataport.toml".to_string(),
         ),
     };
-    let mut raw: dataport::config::RawConfig =
-        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+    let report = |errors: Vec<dataport::config::ConfigError>| {
+        for e in &errors {
+            eprintln!("{origin}: {e}");
+        }
+        anyhow::anyhow!("{origin}: {} configuration error(s)", errors.len())
+    };
+    let mut raw = dataport::config::unknown::parse_toml(&text).map_err(report)?;
     if let Some(l) = listen {
         raw.server.listen = l;
     }
     if let Some(d) = data_dir {
         raw.server.data_dir = d;
     }
-    let cfg = dataport::config::validate(raw).map_err(|errors| {
-        for e in &errors {
-            eprintln!("{origin}: {e}");
-        }
-        anyhow::anyhow!("{origin}: {} configuration error(s)", errors.len())
-    })?;
+    let cfg = dataport::config::validate(raw).map_err(report)?;
     // Everything runs on coroutines and the writer thread; the main thread
     // waits for SIGTERM / SIGINT and then drains. The handlers go in before
     // the server announces itself: a stop sent the moment it is up drains

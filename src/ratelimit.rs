@@ -72,15 +72,36 @@ impl RateLimiter {
 }
 
 /// The client's IP: the peer, or — only when the peer is a trusted proxy —
-/// the last address in the client-IP header.
-pub fn client_ip(peer: IpAddr, header: Option<&str>, trusted: &[IpAddr]) -> IpAddr {
-    if !trusted.contains(&peer) {
-        return peer;
+/// the right-most address of the client-IP header that is not itself a
+/// trusted proxy, all of the header's lines read as one list in order
+/// (nginx's `real_ip_recursive`). Addresses left of the first untrusted one
+/// were written by the client and are never believed. An entry that is no
+/// address stops the walk at the last trusted hop.
+pub fn client_ip<'h>(
+    peer: IpAddr,
+    lines: impl DoubleEndedIterator<Item = &'h str>,
+    trusted: &[IpAddr],
+) -> IpAddr {
+    let mut ip = peer;
+    if !trusted.contains(&ip) {
+        return ip;
     }
-    header
-        .and_then(|h| h.rsplit(',').next())
-        .and_then(|last| last.trim().parse().ok())
-        .unwrap_or(peer)
+    for line in lines.rev() {
+        for hop in line.rsplit(',') {
+            let hop = hop.trim();
+            if hop.is_empty() {
+                continue;
+            }
+            match hop.parse() {
+                Ok(addr) => ip = addr,
+                Err(_) => return ip,
+            }
+            if !trusted.contains(&ip) {
+                return ip;
+            }
+        }
+    }
+    ip
 }
 
 #[cfg(test)]
@@ -112,14 +133,41 @@ mod tests {
     fn proxy_header_only_from_trusted_peers() {
         let proxy: IpAddr = "192.0.2.10".parse().unwrap();
         let other: IpAddr = "198.51.100.7".parse().unwrap();
-        let h = Some("203.0.113.9, 203.0.113.50");
-        assert_eq!(client_ip(proxy, h, &[proxy]).to_string(), "203.0.113.50");
+        let ip = |peer: IpAddr, lines: &[&str], trusted: &[IpAddr]| {
+            client_ip(peer, lines.iter().copied(), trusted).to_string()
+        };
+        let h = ["203.0.113.9, 203.0.113.50"];
+        assert_eq!(ip(proxy, &h, &[proxy]), "203.0.113.50");
         assert_eq!(
-            client_ip(other, h, &[proxy]),
-            other,
+            ip(other, &h, &[proxy]),
+            other.to_string(),
             "spoofed header from an untrusted peer"
         );
-        assert_eq!(client_ip(proxy, Some("garbage"), &[proxy]), proxy);
-        assert_eq!(client_ip(proxy, None, &[proxy]), proxy);
+        assert_eq!(ip(proxy, &["garbage"], &[proxy]), proxy.to_string());
+        assert_eq!(ip(proxy, &[], &[proxy]), proxy.to_string());
+    }
+
+    /// Issue 18: a client's own first line was taken; the last line is the
+    /// proxy's, and trusted hops are skipped from the right.
+    #[test]
+    fn forwarded_lines_are_one_list_read_from_the_right() {
+        let proxy: IpAddr = "127.0.0.1".parse().unwrap();
+        let inner: IpAddr = "10.0.0.5".parse().unwrap();
+        let ip = |lines: &[&str], trusted: &[IpAddr]| {
+            client_ip(proxy, lines.iter().copied(), trusted).to_string()
+        };
+        let spoof = ["198.51.100.1", "203.0.113.88"];
+        assert_eq!(ip(&spoof, &[proxy]), "203.0.113.88");
+        assert_eq!(ip(&["198.51.100.1, 203.0.113.88"], &[proxy]), "203.0.113.88");
+        // Two proxies in a chain: the inner one's own entry is skipped.
+        assert_eq!(
+            ip(&["198.51.100.1, 203.0.113.88", "10.0.0.5"], &[proxy, inner]),
+            "203.0.113.88"
+        );
+        assert_eq!(ip(&["10.0.0.5 ,", " , 10.0.0.5"], &[proxy, inner]), "10.0.0.5");
+        // Garbage a client put left of the real entries changes nothing;
+        // garbage at the proxy's end stops at the last trusted hop.
+        assert_eq!(ip(&["x, 203.0.113.88"], &[proxy]), "203.0.113.88");
+        assert_eq!(ip(&["203.0.113.88, x"], &[proxy]), "127.0.0.1");
     }
 }

@@ -22,12 +22,10 @@ pub fn handle(app: &App, req: &Request<'_>) -> Reply {
     if token.is_empty() {
         return Reply::error(404, "the admin API is off ([admin] token is empty)");
     }
-    let presented = req
-        .header("authorization")
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .unwrap_or("")
-        .trim()
-        .as_bytes();
+    let presented = match req.bearer() {
+        Ok(t) => t.unwrap_or("").as_bytes(),
+        Err(_) => return Reply::error(400, crate::http::TwoAuthorizations::MESSAGE),
+    };
     if !bool::from(presented.ct_eq(token)) {
         let mut r = Reply::error(401, "missing or wrong bearer token");
         r.extra_headers.push_str("WWW-Authenticate: Bearer\r\n");
@@ -109,6 +107,22 @@ fn list(app: &App, coll: Collection, query: &str, format: Format) -> Reply {
                 None => return Reply::error(400, &format!("{} must be an RFC 3339 time", f.key)),
             },
             _ => filters.push((f.name.to_string(), f.value.to_string())),
+        }
+    }
+    if !filters.is_empty() {
+        let known = coll.fields();
+        if let Some((k, _)) = filters
+            .iter()
+            .find(|(k, _)| !known.iter().any(|f| f.eq_ignore_ascii_case(k)))
+        {
+            return Reply::error(
+                400,
+                &format!(
+                    "{} records have no field {k:?}; filter on one of: limit, after, since, until, {}",
+                    coll.name(),
+                    known.join(", ")
+                ),
+            );
         }
     }
     let mut out = Vec::with_capacity(4096);

@@ -49,7 +49,7 @@ pub fn handle(app: &App, req: &Request<'_>) -> Reply {
     }
     let p = match Fields::decode(req.query, req.header("content-type"), req.body) {
         Ok(p) => p,
-        Err(e) => return error(400, &e.to_string()),
+        Err(e) => return error(e.status(), &e.to_string()),
     };
     let cfg = app.config();
     let key = cfg.raw.crm.api_key.as_bytes();

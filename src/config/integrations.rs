@@ -6,7 +6,33 @@ use std::collections::HashSet;
 use super::raw::RawConfig;
 use super::{err, is_http_url, ConfigError, CLIENT_FIELDS, EVENTS};
 
+/// The dialer's directory and do-not-call list: every entry has its key
+/// (an empty member or phone would match nothing, or everything).
+fn directory(raw: &RawConfig, errors: &mut Vec<ConfigError>) {
+    let mut members = HashSet::new();
+    for (i, x) in raw.dialer.extensions.iter().enumerate() {
+        let loc = format!("dialer.extensions[{}] ({:?})", i + 1, x.member);
+        let m = x.member.trim();
+        if m.is_empty() {
+            err(errors, &loc, "member is empty");
+        } else if m != x.member || m.chars().any(char::is_control) {
+            err(errors, &loc, "member has surrounding spaces or control characters");
+        } else if !members.insert(m) {
+            err(errors, &loc, "duplicate member");
+        }
+    }
+    for (i, d) in raw.dnc.iter().enumerate() {
+        let loc = format!("dnc[{}] ({:?})", i + 1, d.phone);
+        if d.phone.trim().is_empty() {
+            err(errors, &loc, "phone is empty");
+        } else if crate::dialer::normalize_target(&d.phone).is_none() {
+            err(errors, &loc, "phone is not a phone number");
+        }
+    }
+}
+
 pub(super) fn validate(raw: &RawConfig, errors: &mut Vec<ConfigError>) {
+    directory(raw, errors);
     // buyers, delivery rules, feedback reasons
     let mut buyer_ids = HashSet::new();
     for (i, b) in raw.buyers.iter().enumerate() {

@@ -7,6 +7,7 @@ mod integrations;
 pub mod overrides;
 mod profiles;
 pub mod raw;
+pub mod unknown;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -233,20 +234,7 @@ pub struct Config {
 impl Config {
     /// Parses and validates TOML text; on failure every error found is returned.
     pub fn from_toml(text: &str) -> Result<Config, Vec<ConfigError>> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let location = match e.span() {
-                Some(span) => {
-                    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-                    format!("line {line}")
-                }
-                None => "file".to_string(),
-            };
-            vec![ConfigError {
-                location,
-                message: e.message().to_string(),
-            }]
-        })?;
-        validate(raw)
+        validate(unknown::parse_toml(text)?)
     }
 
     pub fn profile(&self, form_name: &str) -> Option<&Arc<Profile>> {
@@ -295,6 +283,33 @@ pub(crate) fn err(
     });
 }
 
+/// The admin token the embedded configuration ships with.
+pub const DEFAULT_ADMIN_TOKEN: &str = "change-me";
+/// The shortest admin token accepted off loopback.
+pub const MIN_ADMIN_TOKEN: usize = 32;
+
+/// Why the admin token may not guard an API served on `listen`, if it may
+/// not: off loopback the shipped default, or anything shorter than
+/// [`MIN_ADMIN_TOKEN`], would open `/admin/v1` to whoever guesses it. An
+/// empty token turns the API off and is always fine.
+pub fn admin_token_weakness(token: &str, listen: SocketAddr) -> Option<String> {
+    if token.is_empty() || listen.ip().is_loopback() {
+        return None;
+    }
+    let what = if token == DEFAULT_ADMIN_TOKEN {
+        format!("is the shipped default {DEFAULT_ADMIN_TOKEN:?}")
+    } else if token.chars().count() < MIN_ADMIN_TOKEN {
+        format!("is shorter than {MIN_ADMIN_TOKEN} characters")
+    } else {
+        return None;
+    };
+    Some(format!(
+        "{what}, and the admin API would answer on {listen}, beyond loopback: \
+         set a secret of at least {MIN_ADMIN_TOKEN} characters (`dataport gen-key` prints one), \
+         an empty token to turn the admin API off, or listen on 127.0.0.1"
+    ))
+}
+
 /// Checks a raw configuration against every loader rule of SPEC §2.
 pub fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigError>> {
     validate_with(raw, None)
@@ -319,6 +334,9 @@ pub fn validate_with(
             SocketAddr::from(([127, 0, 0, 1], 8080))
         }
     };
+    if let Some(why) = admin_token_weakness(&raw.admin.token, listen) {
+        err(&mut errors, "admin.token", why);
+    }
     if raw.server.max_body_bytes == 0 {
         err(&mut errors, "server.max_body_bytes", "must be > 0");
     }
@@ -335,6 +353,9 @@ pub fn validate_with(
             "server.max_headers",
             "must be between 1 and 256",
         );
+    }
+    if raw.server.max_fields == 0 {
+        err(&mut errors, "server.max_fields", "must be > 0");
     }
     if raw.server.max_connections == 0 {
         err(&mut errors, "server.max_connections", "must be > 0");

@@ -214,7 +214,7 @@ pub fn parse_entry(kind: Kind, body: &[u8]) -> Result<(String, Vec<u8>), String>
         if let Some(o) = v.as_object_mut() {
             o.remove("source");
         }
-        let e: T = serde_json::from_value(v).map_err(|e| e.to_string())?;
+        let e: T = super::unknown::from_json(v)?;
         Ok((e.id(), serde_json::to_vec(&e).map_err(|e| e.to_string())?))
     }
     match kind {

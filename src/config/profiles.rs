@@ -6,7 +6,29 @@ use std::sync::Arc;
 
 use ahash::AHashMap;
 
+use super::raw::{FieldSpec, ProfileSpec};
 use super::*;
+
+/// How errors name the profile at `index` (0-based) of the file.
+pub(super) fn location(index: usize, p: &ProfileSpec) -> String {
+    format!(
+        "profile #{} ({:?}, entry {})",
+        p.number,
+        p.form_name,
+        index + 1
+    )
+}
+
+/// How errors name row `index` (0-based) of the profile at `ploc`.
+pub(super) fn row_location(ploc: &str, index: usize, f: &FieldSpec) -> String {
+    format!(
+        "{ploc} row {} ({:?} -> {}.{})",
+        index + 1,
+        f.external,
+        f.table,
+        f.field
+    )
+}
 
 /// Checks every profile; errors go to `errors_out`. Profiles that
 /// `previous` also has keep its counters.
@@ -21,12 +43,7 @@ pub(super) fn check(
     let mut by_form = AHashMap::new();
     let mut numbers = HashSet::new();
     for (pi, p) in raw.profiles.iter().enumerate() {
-        let ploc = format!(
-            "profile #{} ({:?}, entry {})",
-            p.number,
-            p.form_name,
-            pi + 1
-        );
+        let ploc = location(pi, p);
         if p.number == 0 {
             err(&mut errors, &ploc, "number must be a positive integer");
         } else if !numbers.insert(p.number) {
@@ -116,13 +133,7 @@ pub(super) fn check(
         }
         let mut rows = Vec::new();
         for (ri, f) in p.fields.iter().enumerate() {
-            let rloc = format!(
-                "{ploc} row {} ({:?} -> {}.{})",
-                ri + 1,
-                f.external,
-                f.table,
-                f.field
-            );
+            let rloc = row_location(&ploc, ri, f);
             let table = match f.table.as_str() {
                 "clients" => Some(Table::Clients),
                 "contacts" => Some(Table::Contacts),

@@ -288,6 +288,9 @@ pub struct ServerSection {
     pub max_body_bytes: usize,
     pub max_header_bytes: usize,
     pub max_headers: usize,
+    /// Distinct fields one post may carry (query and body together);
+    /// more: HTTP 413.
+    pub max_fields: usize,
     pub header_timeout_ms: u64,
     pub body_timeout_ms: u64,
     pub idle_timeout_ms: u64,
@@ -308,6 +311,7 @@ impl Default for ServerSection {
             max_body_bytes: 65536,
             max_header_bytes: 16384,
             max_headers: 64,
+            max_fields: crate::http::body::DEFAULT_MAX_FIELDS,
             header_timeout_ms: 10_000,
             body_timeout_ms: 10_000,
             idle_timeout_ms: 30_000,

@@ -43,11 +43,53 @@ fn slice(text: &str, (a, b): (u32, u32)) -> &str {
 /// sits in one string, so a request's fields cost two buffers however many
 /// there are, and the intake takes them from a pool (`App::fields`): the
 /// duplicate path of a flood does not allocate for them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// A repeated name is found by a linear look over the first few fields and,
+/// past [`INDEX_FROM`], through a hash table of the keys, so every field
+/// costs O(1) however many came before it (a post of thousands of names
+/// would otherwise cost their square). At most `max` fields are taken, a
+/// repeated name counted each time it is posted, like PHP's
+/// `max_input_vars` ([`DecodeError::TooManyFields`] beyond): the decoder
+/// stops at the first field too many.
+#[derive(Debug, Clone)]
 pub struct Fields {
     text: String,
     spans: Vec<Spans>,
+    /// Positions in `spans` of the keys of `spans[..indexed]`, hashed
+    /// with `seed` (random per value: no flooding of a known hash).
+    index: hashbrown::HashTable<u32>,
+    indexed: usize,
+    seed: ahash::RandomState,
+    max: usize,
 }
+
+impl Default for Fields {
+    fn default() -> Self {
+        Fields {
+            text: String::new(),
+            spans: Vec::new(),
+            index: hashbrown::HashTable::new(),
+            indexed: 0,
+            seed: ahash::RandomState::new(),
+            max: DEFAULT_MAX_FIELDS,
+        }
+    }
+}
+
+impl PartialEq for Fields {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Fields {}
+
+/// Below this many fields a repeated name is looked for linearly (cheaper
+/// than hashing for a normal post); from it on, through the index.
+const INDEX_FROM: usize = 16;
+
+/// `server.max_fields`' default.
+pub const DEFAULT_MAX_FIELDS: usize = 256;
 
 /// A pooled `Fields` keeps buffers up to these sizes (a rare big post's
 /// are freed instead).
@@ -58,7 +100,11 @@ impl crate::pool::Reusable for Fields {
     fn reset(&mut self) -> bool {
         self.text.clear();
         self.spans.clear();
-        self.text.capacity() <= TEXT_KEPT && self.spans.capacity() <= SPANS_KEPT
+        self.index.clear();
+        self.indexed = 0;
+        self.text.capacity() <= TEXT_KEPT
+            && self.spans.capacity() <= SPANS_KEPT
+            && self.index.capacity() <= SPANS_KEPT
     }
 }
 
@@ -76,17 +122,82 @@ pub enum DecodeError {
     Multipart(String),
     #[error("unsupported Content-Type {0:?}; use form, multipart or JSON")]
     ContentType(String),
+    #[error("more than {0} fields posted (server.max_fields)")]
+    TooManyFields(usize),
+}
+
+impl DecodeError {
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> u16 {
+        match self {
+            DecodeError::TooManyFields(_) => 413,
+            _ => 400,
+        }
+    }
 }
 
 impl Fields {
     /// The value posted under `key` (lower-cased), if any.
     pub fn get(&self, key: &str) -> Option<&str> {
+        self.position(key, self.spans.len())
+            .map(|i| slice(&self.text, self.spans[i].value))
+    }
+
+    /// Where among `spans[..upto]` the field keyed `key` is: through the
+    /// index for the indexed ones, linearly for the rest (at most
+    /// [`INDEX_FROM`] once [`Fields::catch_up`] has run).
+    fn position(&self, key: &str, upto: usize) -> Option<usize> {
         // Keys compared as bytes; only the match's value is sliced.
         let bytes = self.text.as_bytes();
-        self.spans
-            .iter()
-            .find(|s| &bytes[s.key.0 as usize..s.key.1 as usize] == key.as_bytes())
-            .map(|s| slice(&self.text, s.value))
+        let is = |s: &Spans| &bytes[s.key.0 as usize..s.key.1 as usize] == key.as_bytes();
+        let indexed = self.indexed.min(upto);
+        if indexed > 0 {
+            let hash = self.seed.hash_one(key.as_bytes());
+            if let Some(&i) = self.index.find(hash, |&i| is(&self.spans[i as usize])) {
+                return Some(i as usize);
+            }
+        }
+        (indexed..upto).find(|&i| is(&self.spans[i]))
+    }
+
+    /// Indexes `spans[..upto]` once there are [`INDEX_FROM`] of them, so
+    /// the next [`Fields::position`] hashes instead of scanning.
+    fn catch_up(&mut self, upto: usize) {
+        if upto < INDEX_FROM {
+            return;
+        }
+        let Fields {
+            text,
+            spans,
+            index,
+            indexed,
+            seed,
+            ..
+        } = self;
+        let key_hash = |i: u32| seed.hash_one(slice(text, spans[i as usize].key).as_bytes());
+        for i in *indexed..upto {
+            index.insert_unique(key_hash(i as u32), i as u32, |&j| key_hash(j));
+        }
+        *indexed = upto.max(*indexed);
+    }
+
+    /// The field keyed like `key` among the first `upto`, after indexing
+    /// them if they are many.
+    fn find_key(&mut self, key: (u32, u32), upto: usize) -> Option<usize> {
+        self.catch_up(upto);
+        self.position(slice(&self.text, key), upto)
+    }
+
+    /// Sets the largest number of distinct fields a decode takes.
+    pub fn set_max(&mut self, max: usize) {
+        self.max = max;
+    }
+
+    fn check_count(&self) -> Result<(), DecodeError> {
+        if self.spans.len() > self.max {
+            return Err(DecodeError::TooManyFields(self.max));
+        }
+        Ok(())
     }
 
     /// The fields in arrival order.
@@ -107,6 +218,9 @@ impl Fields {
     pub fn retain_keys(&mut self, mut keep: impl FnMut(&str) -> bool) {
         let text = &self.text;
         self.spans.retain(|s| keep(slice(text, s.key)));
+        // Positions moved: the index is rebuilt if it is needed again.
+        self.index.clear();
+        self.indexed = 0;
     }
 
     fn at(&self, span: (u32, u32)) -> &str {
@@ -141,22 +255,22 @@ impl Fields {
 
     /// Adds (or replaces) a field whose name and value the text already
     /// holds at these spans.
-    fn add(&mut self, name: (u32, u32), value: (u32, u32)) {
+    fn add(&mut self, name: (u32, u32), value: (u32, u32)) -> Result<(), DecodeError> {
         let key = self.key_of(name);
-        let k = self.at(key);
-        if let Some(i) = self.spans.iter().position(|s| self.at(s.key) == k) {
+        if let Some(i) = self.find_key(key, self.spans.len()) {
             self.spans[i].name = name;
             self.spans[i].value = value;
         } else {
             self.spans.push(Spans { key, name, value });
         }
+        self.check_count()
     }
 
     /// Adds (or replaces) a field from decoded strings.
-    fn set(&mut self, name: &str, value: &str) {
+    fn set(&mut self, name: &str, value: &str) -> Result<(), DecodeError> {
         let name = self.push_trimmed(name);
         let value = self.push_trimmed(value);
-        self.add(name, value);
+        self.add(name, value)
     }
 
     /// Decodes the query and body of a request.
@@ -179,6 +293,8 @@ impl Fields {
     ) -> Result<(), DecodeError> {
         self.text.clear();
         self.spans.clear();
+        self.index.clear();
+        self.indexed = 0;
         let f = self;
         f.add_urlencoded(query.as_bytes())?;
         if body.iter().all(|b| b.is_ascii_whitespace()) {
@@ -227,6 +343,11 @@ impl Fields {
             let Some(i) = next.filter(|&i| data[i] != b'&') else {
                 // The end of a pair (an empty one, `&&`, is no field).
                 if end > pair_at {
+                    if self.spans.len() == self.max {
+                        bytes.clear(); // the buffer goes back, empty
+                        self.text = String::from_utf8(bytes).unwrap_or_default();
+                        return Err(DecodeError::TooManyFields(self.max));
+                    }
                     let value_at = name_end.unwrap_or(bytes.len());
                     self.spans.push(Spans {
                         key: span(name_at, value_at),
@@ -272,8 +393,7 @@ impl Fields {
             }
             let value = self.trimmed(raw.value);
             let key = self.key_of(name);
-            let k = self.at(key);
-            if let Some(i) = self.spans[..kept].iter().position(|s| self.at(s.key) == k) {
+            if let Some(i) = self.find_key(key, kept) {
                 self.spans[i].name = name;
                 self.spans[i].value = value;
             } else {
@@ -308,6 +428,9 @@ impl Fields {
         let mut copy = body.to_vec();
         let value = simd_json::to_borrowed_value(&mut copy).map_err(|_| DecodeError::Json)?;
         let obj = value.as_object().ok_or(DecodeError::JsonShape)?;
+        if self.spans.len() + obj.len() > self.max {
+            return Err(DecodeError::TooManyFields(self.max));
+        }
         for (k, v) in obj.iter() {
             let text = match v {
                 simd_json::BorrowedValue::String(s) => s.to_string(),
@@ -315,7 +438,7 @@ impl Fields {
                 simd_json::BorrowedValue::Static(s) => s.to_string(),
                 _ => return Err(DecodeError::JsonShape),
             };
-            self.set(k, &text);
+            self.set(k, &text)?;
         }
         Ok(())
     }
@@ -327,21 +450,26 @@ impl Fields {
         let stream =
             futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(data) });
         let mut mp = multer::Multipart::new(stream, boundary);
+        let (max, already) = (self.max, self.spans.len());
         // The whole body is in memory, so every future is ready at once: poll
         // it with a no-op waker instead of an executor (no thread-locals, no
         // blocking inside a coroutine).
         let fields = poll_ready(async move {
             let mut out = Vec::new();
             while let Some(field) = mp.next_field().await? {
+                if out.len() + already >= max {
+                    return Ok(None);
+                }
                 let name = field.name().unwrap_or("").to_string();
                 let file = field.file_name().map(str::to_string);
                 let bytes = field.bytes().await?;
                 out.push((name, file, bytes));
             }
-            Ok::<_, multer::Error>(out)
+            Ok::<_, multer::Error>(Some(out))
         })
         .ok_or_else(|| DecodeError::Multipart("incomplete".into()))?
-        .map_err(|e| DecodeError::Multipart(e.to_string()))?;
+        .map_err(|e| DecodeError::Multipart(e.to_string()))?
+        .ok_or(DecodeError::TooManyFields(max))?;
         for (name, file, bytes) in fields {
             if name.trim().is_empty() {
                 continue;
@@ -352,7 +480,7 @@ impl Fields {
                 // An uploaded file is not a lead field: note it; the usage log keeps the bytes.
                 (Some(f), _) => format!("[file {f}, {} bytes]", bytes.len()),
             };
-            self.set(&name, &value);
+            self.set(&name, &value)?;
         }
         Ok(())
     }
@@ -600,6 +728,88 @@ mod tests {
                 String::from_utf8_lossy(&data)
             );
         }
+    }
+
+    /// Past `INDEX_FROM` fields a repeat is found through the index: the
+    /// same answers as the linear look, across query and body, after
+    /// `retain_keys` and for JSON.
+    #[test]
+    fn many_fields_merge_through_the_index() {
+        let n = 200;
+        let mut body = String::new();
+        for i in 0..n {
+            body.push_str(&format!("F{i}=first{i}&"));
+        }
+        // Every third name again, in another case: replaces in place.
+        for i in (0..n).step_by(3) {
+            body.push_str(&format!("f{i}=again{i}&"));
+        }
+        let mut f = Fields::default();
+        f.set_max(1000);
+        f.decode_into("F5=query&q=1", None, body.as_bytes()).unwrap();
+        assert_eq!(f.len(), n + 1);
+        let first = f.iter().next().unwrap();
+        assert_eq!(
+            (first.name, first.value),
+            ("F5", "first5"),
+            "the query's F5 kept its place, the body's value"
+        );
+        for i in 0..n {
+            let want = if i % 3 == 0 {
+                format!("again{i}")
+            } else {
+                format!("first{i}")
+            };
+            assert_eq!(f.get(&format!("f{i}")), Some(want.as_str()), "f{i}");
+        }
+        assert_eq!(f.get("q"), Some("1"));
+        assert_eq!(f.get("f200"), None);
+        let mut f = f;
+        f.retain_keys(|k| k != "f7");
+        assert_eq!((f.get("f7"), f.get("f8")), (None, Some("first8")));
+
+        let json = format!(
+            "{{{}}}",
+            (0..n)
+                .map(|i| format!("\"K{i}\":\"v{i}\""))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let f = Fields::decode("k3=q", Some("application/json"), json.as_bytes()).unwrap();
+        assert_eq!((f.len(), f.get("k3"), f.get("k199")), (n, Some("v3"), Some("v199")));
+    }
+
+    #[test]
+    fn more_fields_than_the_cap_are_refused() {
+        let body = |n: usize| (0..n).map(|i| format!("a{i}=1")).collect::<Vec<_>>().join("&");
+        let mut f = Fields::default();
+        f.set_max(10);
+        assert!(f.decode_into("", None, body(10).as_bytes()).is_ok());
+        // Each repeat of a name counts (the decoder stops at the 11th).
+        assert!(f.decode_into("", None, "a=1&".repeat(10).as_bytes()).is_ok());
+        assert_eq!(f.len(), 1);
+        let r = f.decode_into("", None, "a=1&".repeat(5000).as_bytes());
+        assert_eq!(r, Err(DecodeError::TooManyFields(10)));
+        // Empty pairs are no fields.
+        assert!(f.decode_into("", None, "&".repeat(5000).as_bytes()).is_ok());
+        let too_many = f.decode_into("", None, body(11).as_bytes());
+        assert_eq!(too_many, Err(DecodeError::TooManyFields(10)));
+        assert_eq!(too_many.unwrap_err().status(), 413);
+        // The query counts too.
+        assert!(f.decode_into("x=1", None, body(10).as_bytes()).is_err());
+        let json = format!(
+            "{{{}}}",
+            (0..11).map(|i| format!("\"a{i}\":1")).collect::<Vec<_>>().join(",")
+        );
+        let r = f.decode_into("", Some("application/json"), json.as_bytes());
+        assert_eq!(r, Err(DecodeError::TooManyFields(10)));
+        let part = |i: usize| format!("--B\r\nContent-Disposition: form-data; name=\"a{i}\"\r\n\r\nv\r\n");
+        let mp = format!("{}--B--\r\n", (0..11).map(part).collect::<String>());
+        let r = f.decode_into("", Some("multipart/form-data; boundary=B"), mp.as_bytes());
+        assert_eq!(r, Err(DecodeError::TooManyFields(10)));
+        // The default cap, on a default value.
+        let r = Fields::decode("", None, body(DEFAULT_MAX_FIELDS + 1).as_bytes());
+        assert_eq!(r, Err(DecodeError::TooManyFields(DEFAULT_MAX_FIELDS)));
     }
 
     #[test]

@@ -30,12 +30,58 @@ impl<'a> Request<'a> {
             .and_then(|h| std::str::from_utf8(h.value).ok())
     }
 
+    /// Every header line named `name`, in order, as text (lines that are
+    /// not UTF-8 are skipped).
+    pub fn headers_named<'n>(
+        &self,
+        name: &'n str,
+    ) -> impl DoubleEndedIterator<Item = &'a str> + use<'a, 'n> {
+        let headers: &'a [httparse::Header<'a>] = self.headers;
+        headers
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+            .filter_map(|h| std::str::from_utf8(h.value).ok())
+    }
+
+    /// The credentials of an `Authorization: Bearer …` header: the scheme
+    /// in any case (RFC 9110 §11.1), the token trimmed; None without one
+    /// (or with another scheme). Err when the header comes more than once:
+    /// which of two would a proxy and we each have read?
+    pub fn bearer(&self) -> Result<Option<&'a str>, TwoAuthorizations> {
+        let mut all = self
+            .headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case("authorization"));
+        let Some(h) = all.next() else {
+            return Ok(None);
+        };
+        if all.next().is_some() {
+            return Err(TwoAuthorizations);
+        }
+        let Ok(value) = std::str::from_utf8(h.value) else {
+            return Ok(None);
+        };
+        let value = value.trim_start();
+        Ok(match value.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Some(token.trim()),
+            _ => None,
+        })
+    }
+
     /// Whether the client asked for JSON (then no redirect): checked on
     /// every post to a profile with a redirect, so without a lower-cased copy.
     pub fn accepts_json(&self) -> bool {
         self.header("accept")
             .is_some_and(|a| contains_ignore_case(a.as_bytes(), b"application/json"))
     }
+}
+
+/// A request carried more than one `Authorization` header (answered 400).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TwoAuthorizations;
+
+impl TwoAuthorizations {
+    pub const MESSAGE: &'static str = "send one Authorization header, not several";
 }
 
 /// Whether `hay` holds `needle` (lower-case), ASCII case aside.

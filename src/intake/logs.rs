@@ -35,6 +35,7 @@ impl<'a> Logs<'a> {
     pub fn start(
         app: &'a App,
         req: &Request<'_>,
+        client_ip: std::net::IpAddr,
         form: &str,
         created_at: &str,
     ) -> Result<Logs<'a>, SubmitError> {
@@ -55,6 +56,7 @@ impl<'a> Logs<'a> {
             &UsageParts {
                 created_at,
                 ip: req.peer,
+                client_ip,
                 method: req.method,
                 form,
                 query: req.query,

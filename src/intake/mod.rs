@@ -31,9 +31,15 @@ pub fn handle(app: &App, req: &Request<'_>, form: &str) -> Reply {
     let now = app.clock.now_ms();
     let created_at = clock::Rfc3339Utc::new(now);
     let cfg = app.config();
+    // The client behind a trusted proxy: rate-limited, and logged with the peer.
+    let ip = crate::ratelimit::client_ip(
+        req.peer,
+        req.headers_named(&cfg.raw.server.client_ip_header),
+        &cfg.trusted_proxies,
+    );
     // A request that cannot be logged is not taken: the sender is told to
     // retry (005) rather than answered as if it had been kept.
-    let logs = match Logs::start(app, req, form, created_at.as_str()) {
+    let logs = match Logs::start(app, req, ip, form, created_at.as_str()) {
         Ok(logs) => logs,
         Err(e) => {
             let code = submit_failed(app, e);
@@ -49,11 +55,6 @@ pub fn handle(app: &App, req: &Request<'_>, form: &str) -> Reply {
         return answer(None, req, logs.settle(Code::UnknownForm), None);
     };
     // Per-client-IP rate limit: logged (above), then refused.
-    let ip = crate::ratelimit::client_ip(
-        req.peer,
-        req.header(&cfg.raw.server.client_ip_header),
-        &cfg.trusted_proxies,
-    );
     if let Err(wait) = app
         .limiter
         .check(ip, profile.number, profile.rate_limit_per_ip, now)
@@ -95,9 +96,10 @@ fn run(
     created_at: &str,
 ) -> Result<(Code, Option<u64>), Reply> {
     let mut fields = app.fields.lend();
+    fields.set_max(cfg.raw.server.max_fields);
     fields
         .decode_into(req.query, req.header("content-type"), req.body)
-        .map_err(|e| Reply::error(400, &e.to_string()))?;
+        .map_err(|e| Reply::error(e.status(), &e.to_string()))?;
     // The mini form: a bare GET is the page, a captcha guards every post.
     if profile.form_mode != FormMode::None && req.method == "GET" && fields.is_empty() {
         let challenge = (profile.form_mode == FormMode::HtmlFormCaptcha)

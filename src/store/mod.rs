@@ -119,6 +119,31 @@ impl Collection {
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|c| c.name() == name)
     }
+
+    /// The top-level fields a record of this collection has (what an
+    /// admin list may filter on).
+    pub fn fields(self) -> Vec<String> {
+        use records::*;
+        fn keys<T: serde::Serialize + Default>() -> Vec<String> {
+            match serde_json::to_value(T::default()) {
+                Ok(serde_json::Value::Object(o)) => o.keys().cloned().collect(),
+                _ => Vec::new(),
+            }
+        }
+        match self {
+            Collection::Clients => keys::<Client>(),
+            Collection::Contacts => keys::<Contact>(),
+            Collection::Relationships => keys::<Relationship>(),
+            Collection::BadLeads => keys::<BadLead>(),
+            Collection::UsageLog => keys::<UsageEntry>(),
+            Collection::AutomationLog => keys::<AutomationEntry>(),
+            Collection::Leads => keys::<InboxLead>(),
+            Collection::Tickets => keys::<Ticket>(),
+            Collection::Outbox => keys::<OutboxItem>(),
+            Collection::Deliveries => keys::<DeliveryRecord>(),
+            Collection::Calls => keys::<dialer::DialCall>(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -193,7 +193,11 @@ pub struct BadLead {
 pub struct UsageEntry {
     pub id: u64,
     pub created_at: String,
+    /// The socket's peer.
     pub ip: String,
+    /// The client as the rate limiter saw it: the peer, or behind a
+    /// trusted proxy the address its forwarding header names.
+    pub client_ip: String,
     pub method: String,
     pub form: String,
     pub query: String,

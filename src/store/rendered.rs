@@ -28,6 +28,7 @@ const EXTRAS_ON_STACK: usize = 64;
 pub struct UsageParts<'a> {
     pub created_at: &'a str,
     pub ip: std::net::IpAddr,
+    pub client_ip: std::net::IpAddr,
     pub method: &'a str,
     pub form: &'a str,
     pub query: &'a str,
@@ -52,6 +53,8 @@ impl RenderedEntry {
         // An address needs no escape.
         json.extend_from_slice(b",\"ip\":\"");
         push_ip(&mut json, parts.ip);
+        json.extend_from_slice(b"\",\"client_ip\":\"");
+        push_ip(&mut json, parts.client_ip);
         json.push(b'"');
         for (name, value) in [
             (&b",\"method\":"[..], parts.method),
@@ -400,6 +403,7 @@ mod tests {
         let parts = UsageParts {
             created_at: "2026-11-23T04:10:00.123Z",
             ip: "::1".parse().unwrap(),
+            client_ip: "203.0.113.9".parse().unwrap(),
             method: "POST",
             form: "land_fb",
             query: "a=1&b=\"2\"",
@@ -417,6 +421,7 @@ mod tests {
                 id: 42,
                 created_at: parts.created_at.into(),
                 ip: "::1".into(),
+                client_ip: "203.0.113.9".into(),
                 method: "POST".into(),
                 form: "land_fb".into(),
                 query: parts.query.into(),

@@ -203,6 +203,7 @@ mod tests {
         let parts = crate::store::rendered::UsageParts {
             created_at: "2026-11-23T05:20:00.250Z",
             ip: "127.0.0.1".parse().unwrap(),
+            client_ip: "127.0.0.1".parse().unwrap(),
             method: "POST",
             form: "f",
             query: "",

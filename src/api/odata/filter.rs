@@ -117,7 +117,11 @@ fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
                     w => Tok::Ident(w.to_string()),
                 });
             }
-            _ => return Err(format!("unexpected character {:?}", c as char)),
+            _ => {
+                // The whole character, not its first byte as Latin-1.
+                let c = s[i..].chars().next().unwrap_or('\u{fffd}');
+                return Err(format!("unexpected character {c:?}"));
+            }
         }
     }
     Ok(out)
@@ -351,5 +355,18 @@ mod tests {
         let deep = format!("{}Age eq 1{}", "(".repeat(100), ")".repeat(100));
         assert!(parse(&deep, PROPS).is_err());
         assert!(parse(&"Age eq 1 and ".repeat(2000), PROPS).is_err());
+    }
+
+    /// Issue 18: the character was its first byte read as Latin-1 (`'Ã'`).
+    #[test]
+    fn a_non_ascii_character_is_quoted_as_itself() {
+        assert_eq!(
+            parse("City eq Ãµ", PROPS).unwrap_err(),
+            "unexpected character 'Ã'"
+        );
+        assert_eq!(
+            parse("City eq דנה", PROPS).unwrap_err(),
+            "unexpected character 'ד'"
+        );
     }
 }

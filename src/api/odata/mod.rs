@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use crate::app::App;
 use crate::config::CLIENT_FIELDS;
 use crate::http::body::Fields;
-use crate::http::{Body, Reply, Request};
+use crate::http::{Body, Reply, Request, TwoAuthorizations};
 use crate::store::records::{DeliveryRecord, Feedback};
 use crate::store::writer::{Applied, Job};
 
@@ -141,15 +141,14 @@ fn lead_entity(d: &DeliveryRecord) -> Value {
     Value::Object(m)
 }
 
-/// The calling buyer, by its key.
-fn buyer_of(app: &App, req: &Request<'_>) -> Option<u64> {
-    let key = req
-        .header("authorization")
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .or_else(|| req.header("x-api-key"))?
-        .trim();
+/// The calling buyer, by its key; Err for two `Authorization` headers.
+fn buyer_of(app: &App, req: &Request<'_>) -> Result<Option<u64>, TwoAuthorizations> {
+    let Some(key) = req.bearer()?.or_else(|| req.header("x-api-key")) else {
+        return Ok(None);
+    };
+    let key = key.trim();
     if key.is_empty() {
-        return None;
+        return Ok(None);
     }
     let cfg = app.config();
     // Every buyer is checked, so the time taken does not say which one matched.
@@ -159,12 +158,16 @@ fn buyer_of(app: &App, req: &Request<'_>) -> Option<u64> {
             found = Some(b.id);
         }
     }
-    found
+    Ok(found)
 }
 
 pub fn handle(app: &App, req: &Request<'_>) -> Reply {
     let rest = req.path.strip_prefix("/odata").unwrap_or("");
-    let Some(buyer) = buyer_of(app, req) else {
+    let buyer = match buyer_of(app, req) {
+        Ok(b) => b,
+        Err(_) => return error(400, "BadRequest", TwoAuthorizations::MESSAGE),
+    };
+    let Some(buyer) = buyer else {
         let mut r = error(
             401,
             "Unauthorized",
