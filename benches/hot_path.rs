@@ -147,7 +147,11 @@ fn decoding(c: &mut Criterion) {
         ("13k_names_refused", &distinct, false),
     ] {
         let mut f = Fields::default();
-        assert_eq!(f.decode_into("", None, body.as_bytes()).is_ok(), ok, "{name}");
+        assert_eq!(
+            f.decode_into("", None, body.as_bytes()).is_ok(),
+            ok,
+            "{name}"
+        );
         g.bench_function(name, |b| {
             b.iter(|| f.decode_into("", None, black_box(body.as_bytes())).is_ok())
         });

@@ -158,13 +158,19 @@ mod tests {
         };
         let spoof = ["198.51.100.1", "203.0.113.88"];
         assert_eq!(ip(&spoof, &[proxy]), "203.0.113.88");
-        assert_eq!(ip(&["198.51.100.1, 203.0.113.88"], &[proxy]), "203.0.113.88");
+        assert_eq!(
+            ip(&["198.51.100.1, 203.0.113.88"], &[proxy]),
+            "203.0.113.88"
+        );
         // Two proxies in a chain: the inner one's own entry is skipped.
         assert_eq!(
             ip(&["198.51.100.1, 203.0.113.88", "10.0.0.5"], &[proxy, inner]),
             "203.0.113.88"
         );
-        assert_eq!(ip(&["10.0.0.5 ,", " , 10.0.0.5"], &[proxy, inner]), "10.0.0.5");
+        assert_eq!(
+            ip(&["10.0.0.5 ,", " , 10.0.0.5"], &[proxy, inner]),
+            "10.0.0.5"
+        );
         // Garbage a client put left of the real entries changes nothing;
         // garbage at the proxy's end stops at the last trusted hop.
         assert_eq!(ip(&["x, 203.0.113.88"], &[proxy]), "203.0.113.88");

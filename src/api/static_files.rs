@@ -100,7 +100,11 @@ mod tests {
         link(&http.join("ok.html"), "inside.html");
         let status = |name: &str| serve(&http, name).status;
         assert_eq!(status("ok.html"), 200);
-        assert_eq!(status("inside.html"), 200, "a link that stays inside is fine");
+        assert_eq!(
+            status("inside.html"),
+            200,
+            "a link that stays inside is fine"
+        );
         assert_eq!(status("conf.html"), 404);
         assert_eq!(status("rel.html"), 404);
         assert_eq!(status("dir.html"), 404, "only regular files");

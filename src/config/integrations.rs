@@ -16,7 +16,11 @@ fn directory(raw: &RawConfig, errors: &mut Vec<ConfigError>) {
         if m.is_empty() {
             err(errors, &loc, "member is empty");
         } else if m != x.member || m.chars().any(char::is_control) {
-            err(errors, &loc, "member has surrounding spaces or control characters");
+            err(
+                errors,
+                &loc,
+                "member has surrounding spaces or control characters",
+            );
         } else if !members.insert(m) {
             err(errors, &loc, "duplicate member");
         }

@@ -311,7 +311,7 @@ impl Default for ServerSection {
             max_body_bytes: 65536,
             max_header_bytes: 16384,
             max_headers: 64,
-            max_fields: crate::http::body::DEFAULT_MAX_FIELDS,
+            max_fields: 256, // http::body::DEFAULT_MAX_FIELDS
             header_timeout_ms: 10_000,
             body_timeout_ms: 10_000,
             idle_timeout_ms: 30_000,

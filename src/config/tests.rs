@@ -141,3 +141,26 @@ fn phone_pattern_cache_is_at_least_the_library_default() {
         .iter()
         .any(|e| e.contains("phone_pattern_cache")));
 }
+
+#[test]
+fn max_fields_default_is_the_decoders() {
+    assert_eq!(
+        raw::ServerSection::default().max_fields,
+        crate::http::body::DEFAULT_MAX_FIELDS
+    );
+}
+
+#[test]
+fn weak_admin_token_only_matters_off_loopback() {
+    let public: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+    let v6: SocketAddr = "[::]:8080".parse().unwrap();
+    let local: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+    let strong = "x".repeat(MIN_ADMIN_TOKEN);
+    assert!(admin_token_weakness(DEFAULT_ADMIN_TOKEN, public).is_some());
+    assert!(admin_token_weakness(DEFAULT_ADMIN_TOKEN, v6).is_some());
+    assert!(admin_token_weakness(&strong[1..], public).is_some());
+    assert!(admin_token_weakness(&strong, public).is_none());
+    assert!(admin_token_weakness("", public).is_none(), "off");
+    assert!(admin_token_weakness(DEFAULT_ADMIN_TOKEN, local).is_none());
+    assert!(admin_token_weakness("a", "[::1]:1".parse().unwrap()).is_none());
+}

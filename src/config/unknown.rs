@@ -173,7 +173,8 @@ emial = "b"
         }
         assert_eq!(errs.len(), want.len(), "{errs:#?}");
         // Free-form maps (templates, a rule's fields) take any key.
-        let maps = "[[rules]]\nid = 1\n[rules.fields]\nanything = \"x\"\n[templates.t]\nsubject = \"s\"\n";
+        let maps =
+            "[[rules]]\nid = 1\n[rules.fields]\nanything = \"x\"\n[templates.t]\nsubject = \"s\"\n";
         assert_eq!(errors(maps), Vec::<String>::new());
     }
 

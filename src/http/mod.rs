@@ -5,6 +5,7 @@
 pub mod body;
 pub mod conn;
 pub mod head;
+mod urlencoded;
 pub mod watchdog;
 
 use std::net::IpAddr;
