@@ -225,39 +225,41 @@ fn run(
         }
     }
 
-    // 7. Duplicate post within the window.
-    let duplicate_key = if profile.kind == ProfileType::ClientLeadNoDedupe || sync_target.is_some()
-    {
-        None
-    } else {
-        let (p1, p2, p3) = (
-            normals[0].as_str(),
-            normals[1].as_str(),
-            normals[2].as_str(),
-        );
-        let key = dedupe::key_hash(profile.number, &[p1, p2, p3, email.as_str()]);
-        let anchor = DuplicateKey::anchor_of(&[p1, p2, p3], email.as_str());
-        let seen = match app.dedupe.check(key, now) {
-            Check::Reserved => false,
-            Check::Duplicate => true,
-            Check::AskStorage => {
-                app.metrics
-                    .duplicate_storage_lookups
-                    .fetch_add(1, Ordering::Relaxed);
-                match app.store.duplicate_accepted_at(key, anchor) {
-                    Ok(Some(at)) if at + app.dedupe.window_ms() > now => true,
-                    // A post admitted meanwhile makes this one its duplicate.
-                    Ok(_) => !app.dedupe.admit(key, now),
-                    Err(_) => return Ok((Code::DatabaseError, None)),
+    // 7. Duplicate post within the window. A posted external key replaces
+    // the duplicate checks (seed 000: "the responsibility lies with the
+    // external system"): no window here, no client matching in step 9.
+    let duplicate_key =
+        if profile.kind == ProfileType::ClientLeadNoDedupe || !external_key.is_empty() {
+            None
+        } else {
+            let (p1, p2, p3) = (
+                normals[0].as_str(),
+                normals[1].as_str(),
+                normals[2].as_str(),
+            );
+            let key = dedupe::key_hash(profile.number, &[p1, p2, p3, email.as_str()]);
+            let anchor = DuplicateKey::anchor_of(&[p1, p2, p3], email.as_str());
+            let seen = match app.dedupe.check(key, now) {
+                Check::Reserved => false,
+                Check::Duplicate => true,
+                Check::AskStorage => {
+                    app.metrics
+                        .duplicate_storage_lookups
+                        .fetch_add(1, Ordering::Relaxed);
+                    match app.store.duplicate_accepted_at(key, anchor) {
+                        Ok(Some(at)) if at + app.dedupe.window_ms() > now => true,
+                        // A post admitted meanwhile makes this one its duplicate.
+                        Ok(_) => !app.dedupe.admit(key, now),
+                        Err(_) => return Ok((Code::DatabaseError, None)),
+                    }
                 }
+            };
+            if seen {
+                let code = logs.without_record(profile, created_at, view.extras(), Code::Duplicate);
+                return Ok((code, None));
             }
+            Some(DuplicateKey::new(key, now, anchor))
         };
-        if seen {
-            let code = logs.without_record(profile, created_at, view.extras(), Code::Duplicate);
-            return Ok((code, None));
-        }
-        Some(DuplicateKey::new(key, now, anchor))
-    };
     let reserved = duplicate_key.as_ref().map(|k| (k.hash, k.at));
 
     // The post becomes a record: now the owned copy, with the normal forms.
@@ -329,7 +331,7 @@ fn run(
         extras: m.extras,
         posted,
         duplicate_key,
-        match_existing: profile.kind != ProfileType::ClientLeadNoDedupe,
+        match_existing: profile.kind != ProfileType::ClientLeadNoDedupe && external_key.is_empty(),
         high_range_start: cfg.raw.intake.high_range_start,
         external_key: external_key.to_string(),
         at_ms: now,

@@ -50,10 +50,13 @@ impl Phones {
 
     /// E.164 digits without `+`; "" when the value holds no digit.
     ///
-    /// A number the phone library can place (national with the default
-    /// country, or international with `+` / `00`) is written in E.164;
-    /// anything else keeps its digits as they are, so nothing posted is lost.
-    /// Plausibility checks (code 008) belong to contact validation.
+    /// A valid number is written in E.164: read with the default country
+    /// first (a national number, or one with `+` / `00`), else — when it
+    /// came without `+` — its digits read as an international number
+    /// (affiliates send `13102345678` and `447911123456` bare). Anything
+    /// else is kept exactly as sent (trimmed), so nothing posted is lost or
+    /// rewritten into another country's number. Plausibility checks (code
+    /// 008) belong to contact validation.
     pub fn normalize(&self, raw: &str) -> String {
         self.check(raw).0
     }
@@ -103,18 +106,28 @@ impl Phones {
             }
             None => raw,
         };
-        if let Ok(n) = phonenumber::parse(self.region_hint(candidate), candidate) {
-            // E.164 is the country code and the national number (with its
-            // leading zeros) side by side. The library's formatter writes
-            // the same, but first searches the country's display patterns
-            // it does not use for E.164: a quarter of the parse's time.
-            let national = n.national().to_string();
-            let digits = format!("{}{national}", n.code().value());
-            if digits.len() >= 7 {
-                return (digits, self.validity.is_valid(&n, &national));
+        if let Some(valid) = self.valid_e164(self.region_hint(candidate), candidate) {
+            return (valid, true);
+        }
+        if !candidate.starts_with('+') {
+            let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
+            if let Some(valid) = self.valid_e164(None, &format!("+{digits}")) {
+                return (valid, true);
             }
         }
-        (raw.chars().filter(char::is_ascii_digit).collect(), false)
+        (raw.to_string(), false)
+    }
+
+    /// The E.164 digits of `text` read with `region`, if it is a valid number.
+    fn valid_e164(&self, region: Option<country::Id>, text: &str) -> Option<String> {
+        let n = phonenumber::parse(region, text).ok()?;
+        // E.164 is the country code and the national number (with its
+        // leading zeros) side by side. The library's formatter writes the
+        // same, but first searches the country's display patterns it does
+        // not use for E.164: a quarter of the parse's time.
+        let national = n.national().to_string();
+        let digits = format!("{}{national}", n.code().value());
+        (digits.len() >= 7 && self.validity.is_valid(&n, &national)).then_some(digits)
     }
 }
 
@@ -259,13 +272,45 @@ mod tests {
             "+49 30 123456",
             "+7 495 123-45-67",
             "+225 07 12 34 56 78",
-            "1-800-123",
         ] {
             // The library's own E.164 of the number parsed the same way.
             let n = phonenumber::parse(p.region_hint(raw), raw).unwrap();
             let e164 = n.format().mode(phonenumber::Mode::E164).to_string();
             assert_eq!(format!("+{}", p.normalize(raw)), e164, "{raw}");
         }
+    }
+
+    /// Issue 19: the default country first, then the digits as an
+    /// international number, else the field exactly as sent.
+    #[test]
+    fn international_numbers_without_plus() {
+        let p = Phones::new("IL");
+        let cases = [
+            // Israeli, national and international.
+            ("052-234-5678", "972522345678", true),
+            ("972522345678", "972522345678", true),
+            // Bare international digits of other countries.
+            ("13102345678", "13102345678", true),
+            ("1 (310) 234-5678", "13102345678", true),
+            ("447911123456", "447911123456", true),
+            ("4930123456", "4930123456", true),
+            ("33612345678", "33612345678", true),
+            ("5511961234567", "5511961234567", true),
+            ("61412345678", "61412345678", true),
+            ("79123456789", "79123456789", true),
+            // Valid nowhere: kept as sent, not glued to 972.
+            ("13101234567", "13101234567", false),
+            ("050-123-4567", "050-123-4567", false),
+            ("+44 12", "+44 12", false),
+            ("12345", "12345", false),
+        ];
+        for (raw, stored, valid) in cases {
+            assert_eq!(p.check(raw), (stored.to_string(), valid), "{raw}");
+        }
+        // With another default country, the same digits read nationally first.
+        let us = Phones::new("US");
+        assert_eq!(us.check("3102345678"), ("13102345678".into(), true));
+        assert_eq!(us.check("972522345678"), ("972522345678".into(), true));
     }
 
     #[test]

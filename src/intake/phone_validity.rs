@@ -6,15 +6,18 @@
 //! hashed with SipHash and every match made under that cache's one mutex.
 //! That lookup alone cost about as much as the matching, both HTTP workers
 //! queued on the mutex, and numbers from more countries than the LRU holds
-//! recompiled patterns. Here each country's patterns are compiled once into
-//! a map of our own (at most [`MAX_COUNTRIES`] countries; numbers of further
-//! countries, and of calling codes several regions share, are left to the
-//! library) and matched without a lock.
+//! recompiled patterns. Here each calling code's patterns are compiled once
+//! into a map of our own (at most [`MAX_COUNTRIES`] codes; a number of a
+//! further code compiles its patterns for itself and drops them) and
+//! matched without a lock.
 //!
-//! The rule is the library's (`validator::number_type` not `Unknown`): the
-//! general pattern matches, then any of the type patterns does; a pattern
-//! matches when the number's length is one its descriptor allows (or it
-//! lists none) and a match starts at the number's first digit.
+//! The rule is libphonenumber's: the general pattern matches, then any of
+//! the type patterns does; a pattern matches when the number's length is
+//! one its descriptor allows (or it lists none) and the pattern matches the
+//! *whole* national number. (The Rust `phonenumber` crate accepts a match
+//! of the number's beginning, so `447911123456` passed as an Israeli
+//! number.) A calling code several regions share (+1, +7, +44, ...) is
+//! valid when the number is valid in any of them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -35,9 +38,8 @@ struct Pattern {
 
 impl Pattern {
     fn new(d: &Descriptor) -> Option<Pattern> {
-        // `^(?:p)` matches exactly when a match of `p` can start at 0,
-        // which is the library's test (leftmost match starting at 0).
-        let re = regex::RegexBuilder::new(&format!("^(?:{})", d.national_number().as_str()))
+        // The whole number, as libphonenumber's `matcher.matches()`.
+        let re = regex::RegexBuilder::new(&format!("^(?:{})$", d.national_number().as_str()))
             .ignore_whitespace(true)
             .build()
             .ok()?;
@@ -90,11 +92,13 @@ impl Country {
     }
 }
 
-/// Compiled countries by calling code; `None` marks a code left to the
-/// library (shared by several regions, or a pattern this regex engine
-/// refuses).
+/// The regions of one calling code, compiled.
+type Regions = Arc<Vec<Country>>;
+
+/// Compiled regions by calling code; `None` marks a code left to the
+/// library (no metadata, or a pattern this regex engine refuses).
 pub struct PhoneValidity {
-    countries: RwLock<HashMap<u16, Option<Arc<Country>>>>,
+    countries: RwLock<HashMap<u16, Option<Regions>>>,
     max_countries: usize,
 }
 
@@ -117,7 +121,7 @@ impl PhoneValidity {
     /// national significant number as the library writes it.
     pub fn is_valid(&self, n: &PhoneNumber, national: &str) -> bool {
         match self.country(n.code().value()) {
-            Some(c) => c.is_valid(national),
+            Some(regions) => regions.iter().any(|c| c.is_valid(national)),
             None => phonenumber::is_valid(n),
         }
     }
@@ -128,19 +132,16 @@ impl PhoneValidity {
         map.values().filter(|c| c.is_some()).count()
     }
 
-    fn country(&self, code: u16) -> Option<Arc<Country>> {
+    fn country(&self, code: u16) -> Option<Regions> {
         {
             let map = self.countries.read().unwrap_or_else(|p| p.into_inner());
             if let Some(known) = map.get(&code) {
                 return known.clone();
             }
-            if map.len() >= self.max_countries {
-                return None;
-            }
         }
-        // Compiled outside the lock (milliseconds, once per country); a race
-        // compiles twice and keeps one.
-        let compiled = single_region(code).and_then(Country::new).map(Arc::new);
+        // Compiled outside the lock (milliseconds, once per code); a race
+        // compiles twice and keeps one. Past the cap, for this number only.
+        let compiled = regions(code).map(Arc::new);
         let mut map = self.countries.write().unwrap_or_else(|p| p.into_inner());
         if map.len() >= self.max_countries {
             return compiled;
@@ -149,27 +150,28 @@ impl PhoneValidity {
     }
 }
 
-/// The metadata of the one region a calling code belongs to; none for a
-/// code several regions share (+1, +7, +44, ...) or a non-geographic one,
-/// where picking the region is the library's business.
-fn single_region(code: u16) -> Option<&'static Metadata> {
-    let regions = DATABASE.region(&code)?;
-    match regions.as_slice() {
-        [only] if *only != "001" => DATABASE.by_id(*only),
-        _ => None,
+/// Every region a calling code belongs to (one for most; +1 has NANPA's
+/// two dozen), compiled; none when the code has no metadata or a pattern
+/// will not compile.
+fn regions(code: u16) -> Option<Vec<Country>> {
+    let metas: Vec<&Metadata> = DATABASE.by_code(&code)?;
+    if metas.is_empty() {
+        return None;
     }
+    metas.into_iter().map(Country::new).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Every region's example numbers, and numbers one digit off them (the
-    /// invalid ones), judged as the library judges them.
+    /// Every region's example numbers are valid; numbers one digit off
+    /// them are judged as the library judges them, except where the
+    /// library accepted a pattern matching only the number's beginning.
     #[test]
-    fn agrees_with_the_library_on_every_region() {
+    fn agrees_with_the_library_on_every_region_but_whole_numbers() {
         let v = PhoneValidity::keeping(usize::MAX);
-        let mut checked = 0;
+        let (mut checked, mut stricter) = (0, 0);
         for meta in DATABASE.iter() {
             let d = meta.descriptors();
             let examples = [
@@ -195,29 +197,56 @@ mod tests {
                         continue;
                     };
                     let nsn = n.national().to_string();
-                    assert_eq!(
-                        v.is_valid(&n, &nsn),
-                        phonenumber::is_valid(&n),
-                        "{text} ({})",
-                        meta.id()
-                    );
+                    let (ours, library) = (v.is_valid(&n, &nsn), phonenumber::is_valid(&n));
+                    if national == example && library {
+                        assert!(ours, "the example {text} ({})", meta.id());
+                    }
+                    if ours != library {
+                        assert!(library && !ours, "{text} ({}): {ours}", meta.id());
+                        stricter += 1;
+                    }
                     checked += 1;
                 }
             }
         }
         assert!(checked > 1000, "{checked} numbers checked");
+        assert!(stricter > 0, "the library's prefix matches are refused");
         assert!(v.compiled() > 150, "{} countries compiled", v.compiled());
+    }
+
+    /// Issue 19: a UK mobile's digits are no Israeli number, however its
+    /// beginning matches an Israeli pattern.
+    #[test]
+    fn a_pattern_must_match_the_whole_number() {
+        let v = PhoneValidity::default();
+        let judge = |region: &str, text: &str| {
+            let n = phonenumber::parse(Some(region.parse().unwrap()), text).unwrap();
+            v.is_valid(&n, &n.national().to_string())
+        };
+        assert!(phonenumber::is_valid(
+            &phonenumber::parse(Some("IL".parse().unwrap()), "447911123456").unwrap()
+        ));
+        assert!(!judge("IL", "447911123456"));
+        assert!(judge("IL", "0522345678"));
+        assert!(judge("GB", "+447911123456"));
+        assert!(judge("US", "+13102345678"), "+1, shared by NANPA's regions");
+        assert!(judge("CA", "+14165550123") || judge("CA", "+16135550123"));
+        assert!(
+            !judge("US", "+13101234567"),
+            "an exchange never starts with 1"
+        );
     }
 
     #[test]
     fn stops_compiling_at_the_country_cap() {
         let v = PhoneValidity::default();
+        let all = PhoneValidity::keeping(usize::MAX);
         for meta in DATABASE.iter() {
             if let Some(example) = meta.descriptors().general().example() {
                 let text = format!("+{}{}", meta.country_code(), example);
                 if let Ok(n) = phonenumber::parse(None, &text) {
                     let nsn = n.national().to_string();
-                    assert_eq!(v.is_valid(&n, &nsn), phonenumber::is_valid(&n), "{text}");
+                    assert_eq!(v.is_valid(&n, &nsn), all.is_valid(&n, &nsn), "{text}");
                 }
             }
         }

@@ -66,13 +66,10 @@ pub(super) fn run(
             t.external_key = k.to_string();
         }
     }
-    let known_key = !t.external_key.is_empty()
-        && match app.store.tickets_by_external_key(&t.external_key) {
-            Ok(ids) => !ids.is_empty(),
-            Err(_) => return (Code::DatabaseError, None),
-        };
-    // 7. Duplicate post.
-    let duplicate_key = if known_key {
+    // 7. Duplicate post: not when the sender keys its records (seed 000:
+    // the external key replaces the duplicate check; the sender answers
+    // for it). A known key updates its ticket, an unknown one makes one.
+    let duplicate_key = if !t.external_key.is_empty() {
         None
     } else {
         let key = dedupe::key_hash(
