@@ -92,6 +92,23 @@ impl Code {
         })[self.index()]
     }
 
+    /// Code 009 naming the acceptable languages, as seed 000 writes it:
+    /// "Please fill in the fields in the Acceptable Languages. (Acceptable
+    /// Language List)". Rendered once per configuration.
+    pub fn language_json(languages: &[&str]) -> Vec<u8> {
+        let message = if languages.is_empty() {
+            Code::Language.message().to_string()
+        } else {
+            format!("{} ({})", Code::Language.message(), languages.join(", "))
+        };
+        serde_json::json!({
+            "ResponseCode": Code::Language.as_str(),
+            "ResponseMsgEng": message,
+        })
+        .to_string()
+        .into_bytes()
+    }
+
     /// The JSON answer carrying the id of the record it reports.
     pub fn json_with_id(self, id: u64) -> Vec<u8> {
         // The answer without an id, with `,"RecordId":N` before its brace
@@ -124,5 +141,9 @@ mod tests {
             let v: serde_json::Value = serde_json::from_slice(c.json()).unwrap();
             assert_eq!(v["ResponseCode"], c.as_str());
         }
+        assert_eq!(
+            Code::language_json(&["Hebrew", "Latin"]),
+            br#"{"ResponseCode":"009","ResponseMsgEng":"Please fill in the fields in the Acceptable Languages. (Hebrew, Latin)"}"#
+        );
     }
 }

@@ -79,7 +79,8 @@ fn language_check_on_every_mapped_value() {
     );
     assert_eq!(
         r.body,
-        r#"{"ResponseCode":"009","ResponseMsgEng":"Please fill in the fields in the Acceptable Languages."}"#
+        r#"{"ResponseCode":"009","ResponseMsgEng":"Please fill in the fields in the Acceptable Languages. (Latin, Hebrew)"}"#,
+        "issue 19: code 009 names the acceptable languages, as seed 000 does"
     );
     assert_eq!(
         get(s.addr, "/crm?Phone=0502345670&Plan=%E4%B8%B9").code(),

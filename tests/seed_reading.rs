@@ -139,3 +139,180 @@ fn international_numbers_without_plus_are_not_mangled() {
     let (code, _) = answer(a, "/sync?FirstName=None&Phone=13101234567");
     assert_eq!(code, "008");
 }
+
+#[test]
+fn code_009_names_the_acceptable_languages() {
+    let s = start_text(|d| {
+        let rows = field_rows(&[
+            ("Phone", "clients", "phone1"),
+            ("Name", "clients", "full_name"),
+        ]);
+        test_config(
+            d,
+            &format!("[intake]\nacceptable_scripts = [\"Hebrew\", \"Latn\"]\n[[profiles]]\nnumber = 1\nform_name = \"lang\"\n{rows}"),
+        )
+    });
+    let r = get(
+        s.addr,
+        "/lang?Phone=0522345681&Name=%D0%94%D0%B0%D0%BD%D0%B0",
+    );
+    assert_eq!(
+        r.body,
+        r#"{"ResponseCode":"009","ResponseMsgEng":"Please fill in the fields in the Acceptable Languages. (Hebrew, Latin)"}"#
+    );
+}
+
+#[test]
+fn a_circle_of_branches_as_the_seed_writes_it() {
+    let s = start_text(|d| {
+        let rows = field_rows(&[("Phone", "clients", "phone1")]);
+        test_config(
+            d,
+            &format!(
+                "[[branches]]\nid = \"A1\"\n[[branches]]\nid = \"A3\"\n[[branches]]\nid = \"A4\"\n[[profiles]]\nnumber = 1\nform_name = \"circle\"\ncircle_between_agencies = \";A1;A3;A4\"\n{rows}"
+            ),
+        )
+    });
+    let branches: Vec<String> = (0..4)
+        .map(|i| {
+            let (code, id) = answer(s.addr, &format!("/circle?Phone=05223456{:02}", 90 + i));
+            assert_eq!(code, "000");
+            client(s.addr, id)["branch"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(branches, ["A1", "A3", "A4", "A1"]);
+    // Normalised: the admin API shows it with both semicolons.
+    let p = admin_json(s.addr, "/admin/v1/profiles/1");
+    assert_eq!(p["circle_between_agencies"], ";A1;A3;A4;");
+    // And through the admin API without any.
+    let body = r#"{"number": 2, "form_name": "circle2", "circle_between_agencies": "A3;A4",
+        "fields": [{"external": "Phone", "table": "clients", "field": "phone1"}]}"#;
+    let r = admin_send(s.addr, "POST", "/admin/v1/profiles", body);
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["circle_between_agencies"], ";A3;A4;");
+}
+
+#[test]
+fn a_field_row_without_table_belongs_to_the_main_table() {
+    let s = start_text(|d| {
+        test_config(
+            d,
+            r#"
+[[profiles]]
+number = 1
+form_name = "lead"
+  [[profiles.fields]]
+  external = "Phone"
+  field = "phone1"
+  [[profiles.fields]]
+  external = "City"
+  field = "city"
+[[profiles]]
+number = 2
+form_name = "ticket"
+type = "service_ticket"
+  [[profiles.fields]]
+  external = "Name"
+  field = "complainer_name"
+  [[profiles.fields]]
+  external = "About"
+  field = "subject"
+  [[profiles.fields]]
+  external = "Phone"
+  field = "return_phone"
+"#,
+        )
+    });
+    let (code, id) = answer(s.addr, "/lead?Phone=0522345682&City=Haifa");
+    assert_eq!(code, "000");
+    let c = client(s.addr, id);
+    assert_eq!(
+        (c["phone1"].as_str(), c["city"].as_str()),
+        (Some("972522345682"), Some("Haifa"))
+    );
+    let (code, id) = answer(s.addr, "/ticket?Name=Dana&About=Broken&Phone=0522345683");
+    assert_eq!(code, "000");
+    let t = admin_json(s.addr, &format!("/admin/v1/tickets/{id}"));
+    assert_eq!(t["subject"], "Broken");
+    // A field the main table lacks is still an error, naming the table.
+    let bad = dataport::config::Config::from_toml(
+        "[intake]\nweb_branch = \"\"\n[[profiles]]\nnumber = 1\nform_name = \"x\"\n[[profiles.fields]]\nexternal = \"S\"\nfield = \"subject\"\n",
+    )
+    .unwrap_err();
+    assert!(
+        bad.iter()
+            .any(|e| e.message == "table clients has no field \"subject\""),
+        "{bad:?}"
+    );
+}
+
+#[test]
+fn dns_check_is_on_by_default() {
+    let cfg = dataport::config::Config::from_toml(dataport::config::EMBEDDED_DEFAULT).unwrap();
+    assert!(
+        cfg.raw.intake.dns_check,
+        "the embedded default checks email domains"
+    );
+    // The test configurations turn it off where no resolver is wanted.
+    let dir = tempfile::tempdir().unwrap();
+    let test = dataport::config::Config::from_toml(&base_config(dir.path())).unwrap();
+    assert!(!test.raw.intake.dns_check);
+}
+
+const CAMPAIGN: &str = "cNnBe03V3A9LdNIRXVslapVNhEKG75GO";
+
+fn dialer(s: &TestServer, method: &str, query: &str) -> serde_json::Value {
+    let r = get(s.addr, &format!("/ForwardDialer/Dialer/{method}?{query}"));
+    assert_eq!(r.status, 200, "{method}: {}", r.body);
+    r.json()
+}
+
+#[test]
+fn small_dialer_points_of_seed_002() {
+    let s = start_text(|d| {
+        test_config(
+            d,
+            &format!(
+                "[dialer]\naccount_code = \"ACC\"\n[[dialer.campaigns]]\nid = 1\nname = \"Hot\"\ncode = \"{CAMPAIGN}\"\n[[dialer.extensions]]\nmember = \"SIP1\"\n"
+            ),
+        )
+    });
+    let c = format!("Campaign={CAMPAIGN}");
+    // An AddMember that adds nobody: TotalAdded -1.
+    for query in [c.clone(), format!("{c}&Member=NOPE")] {
+        let v = dialer(&s, "AddMember", &query);
+        assert_eq!(v["ErrorCode"], 2, "{v}");
+        assert_eq!(v["Data"]["TotalAdded"], -1, "{v}");
+    }
+    assert_eq!(
+        dialer(&s, "AddMember", &format!("{c}&Member=SIP1"))["Data"]["TotalAdded"],
+        1
+    );
+    // Priority that is not a number: error 4, nothing queued.
+    let v = dialer(
+        &s,
+        "AddCall",
+        &format!("{c}&Target=0522345684&Priority=high"),
+    );
+    assert_eq!(v["ErrorCode"], 4, "{v}");
+    // A scheduled call shows what was given; an unscheduled one shows neither.
+    let at = 1_900_000_000;
+    let v = dialer(
+        &s,
+        "AddCall",
+        &format!("{c}&Target=0522345685&Priority=3&OriginateTime={at}&IsDateLocal=true"),
+    );
+    assert_eq!(v["ErrorCode"], 0, "{v}");
+    let v = dialer(&s, "AddCall", &format!("{c}&Target=0522345686"));
+    assert_eq!(v["ErrorCode"], 0, "{v}");
+    let calls = dialer(&s, "GetCampaignPendingCalls", &c)["Data"]["Calls"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    let scheduled = calls.iter().find(|k| k["Phone"] == "972522345685").unwrap();
+    assert_eq!(scheduled["OriginateTime"], at);
+    assert_eq!(scheduled["IsDateLocal"], true);
+    let plain = calls.iter().find(|k| k["Phone"] == "972522345686").unwrap();
+    assert!(plain.get("OriginateTime").is_none() && plain.get("IsDateLocal").is_none());
+}

@@ -244,56 +244,7 @@ pub fn handle(app: &App, req: &Request<'_>) -> Reply {
             write(app, DialerOp::Clear(code), || answer(0, "OK"))
         }
         "getmemberslist" | "addmember" | "removemember" => {
-            let Some(c) = found else {
-                return answer(1, "Invalid campaign code");
-            };
-            if c.kind != "agent" {
-                return answer(3, "Members belong to agent campaigns only");
-            }
-            let mut state = app.store.campaign_state(&c.code).unwrap_or_default();
-            let directory = &cfg.raw.dialer.extensions;
-            if method == "getmemberslist" {
-                let data: Vec<Value> = state
-                    .members
-                    .iter()
-                    .map(|m| {
-                        let name = directory
-                            .iter()
-                            .find(|e| &e.member == m)
-                            .map(|e| e.display_name.clone())
-                            .unwrap_or_default();
-                        json!({ "Member": m, "DisplayName": name })
-                    })
-                    .collect();
-                return with_data(Value::Array(data));
-            }
-            let member = p.str("member");
-            if member.is_empty() {
-                return answer(2, "Member missing");
-            }
-            let n = if method == "addmember" {
-                if !directory.iter().any(|e| e.member == member) {
-                    return answer(2, "Invalid member");
-                }
-                if state.members.contains(&member) {
-                    0
-                } else {
-                    state.members.push(member);
-                    1
-                }
-            } else {
-                let before = state.members.len();
-                state.members.retain(|m| m != &member);
-                before - state.members.len()
-            };
-            let key = if method == "addmember" {
-                "TotalAdded"
-            } else {
-                "TotalRemoved"
-            };
-            write(app, DialerOp::SetState(code, state), || {
-                with_data(json!({ key: n }))
-            })
+            members(app, &cfg, &method, found, code, &p)
         }
         "stopcampaign" | "startcampaign" => {
             let Some(_) = found else {
@@ -316,13 +267,19 @@ pub fn handle(app: &App, req: &Request<'_>) -> Reply {
             let list: Vec<Value> = calls
                 .iter()
                 .map(|k| {
-                    json!({
+                    let mut call = json!({
                         "CampaignID": c.id, "CallID": k.call_id.to_string(), "Phone": k.phone,
                         "CallStatus": { "Status": 1, "Description": "Tosend" },
                         "CallInserted": k.inserted, "CallerID": k.caller_id, "CallerName": k.caller_name,
                         "CustomerName": k.customer_name, "Priorety": k.priority, "LastCallDate": Value::Null,
                         "CustomData": k.custom_data.clone().map_or(Value::Null, Value::Object)
-                    })
+                    });
+                    // What the sender scheduled, as it gave it (seed 002).
+                    if let (Some(t), Some(o)) = (k.originate_time, call.as_object_mut()) {
+                        o.insert("OriginateTime".into(), t.into());
+                        o.insert("IsDateLocal".into(), k.is_date_local.into());
+                    }
+                    call
                 })
                 .collect();
             Reply::json(
@@ -382,6 +339,80 @@ pub fn handle(app: &App, req: &Request<'_>) -> Reply {
     }
 }
 
+/// GetMembersList, AddMember and RemoveMember of an agent campaign.
+fn members(
+    app: &App,
+    cfg: &Config,
+    method: &str,
+    found: Option<&CampaignSpec>,
+    code: String,
+    p: &Params,
+) -> Reply {
+    let Some(c) = found else {
+        return answer(1, "Invalid campaign code");
+    };
+    if c.kind != "agent" {
+        return answer(3, "Members belong to agent campaigns only");
+    }
+    let mut state = app.store.campaign_state(&c.code).unwrap_or_default();
+    let directory = &cfg.raw.dialer.extensions;
+    if method == "getmemberslist" {
+        let data: Vec<Value> = state
+            .members
+            .iter()
+            .map(|m| {
+                let name = directory
+                    .iter()
+                    .find(|e| &e.member == m)
+                    .map(|e| e.display_name.clone())
+                    .unwrap_or_default();
+                json!({ "Member": m, "DisplayName": name })
+            })
+            .collect();
+        return with_data(Value::Array(data));
+    }
+    let member = p.str("member");
+    // Seed 002: an AddMember that adds nobody for a bad request
+    // answers `TotalAdded` -1.
+    let refused = |text: &str| {
+        if method != "addmember" {
+            return answer(2, text);
+        }
+        Reply::json(
+            200,
+            json!({ "Data": { "TotalAdded": -1 }, "ErrorCode": 2, "Description": text })
+                .to_string()
+                .into_bytes(),
+        )
+    };
+    if member.is_empty() {
+        return refused("Member missing");
+    }
+    let n = if method == "addmember" {
+        if !directory.iter().any(|e| e.member == member) {
+            return refused("Invalid member");
+        }
+        if state.members.contains(&member) {
+            0
+        } else {
+            state.members.push(member);
+            1
+        }
+    } else {
+        let before = state.members.len();
+        state.members.retain(|m| m != &member);
+        before - state.members.len()
+    };
+    let key = if method == "addmember" {
+        "TotalAdded"
+    } else {
+        "TotalRemoved"
+    };
+    write(app, DialerOp::SetState(code, state), || {
+        with_data(json!({ key: n }))
+    })
+}
+
 fn write(app: &App, op: DialerOp, ok: impl FnOnce() -> Reply) -> Reply {
     match app.writer.call(|r| Job::Dialer(op, r)) {
         Ok(Ok(Applied::Numbers(_))) => ok(),
@@ -411,12 +442,19 @@ fn new_call(
     }
     let now = app.clock.now_ms();
     let local = p.flag("isdatelocal");
-    let originate_ms = match p.int("originatetime") {
-        Some(t) if t > 0 => {
+    let originate_time = p.int("originatetime").filter(|t| *t > 0);
+    let originate_ms = match originate_time {
+        Some(t) => {
             let tz: chrono_tz::Tz = cfg.raw.dialer.timezone.parse().unwrap_or(chrono_tz::UTC);
             epoch_to_utc_ms(t, local, tz)
         }
         _ => now,
+    };
+    let priority = match p.str("priority").as_str() {
+        "" => 1,
+        given => given
+            .parse()
+            .map_err(|_| (4, "Priority must be a whole number"))?,
     };
     Ok(DialCall {
         campaign: c.code.clone(),
@@ -425,9 +463,10 @@ fn new_call(
         customer_name: p.str("customername"),
         caller_id: p.str("callerid"),
         caller_name: p.str("callername"),
-        priority: p.int("priority").unwrap_or(1),
+        priority,
         custom_data: p.custom_data(),
         originate_ms,
+        originate_time,
         is_date_local: local,
         inserted: crate::clock::rfc3339_utc(now),
         ..DialCall::default()

@@ -192,6 +192,8 @@ pub struct Profile {
     pub bot_fake_success: bool,
     pub fields: Vec<FieldRow>,
     pub counters: Arc<ProfileCounters>,
+    /// The 009 answer, naming `intake.acceptable_scripts` (seed 000).
+    pub language_answer: Arc<[u8]>,
 }
 
 #[derive(Debug, Clone)]
@@ -318,10 +320,16 @@ pub fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigError>> {
 /// As [`validate`]; profiles that `previous` also has keep its counters, so
 /// a run-time change does not reset `/metrics`.
 pub fn validate_with(
-    raw: RawConfig,
+    mut raw: RawConfig,
     previous: Option<&Config>,
 ) -> Result<Config, Vec<ConfigError>> {
     let mut errors = Vec::new();
+    // A circle written `;A1;A3` or `A1;A3` is kept as `;A1;A3;`.
+    for p in &mut raw.profiles {
+        if let Some(circle) = parse_branch_circle(&p.circle_between_agencies) {
+            p.circle_between_agencies = format!(";{};", circle.join(";"));
+        }
+    }
 
     let listen = match raw.server.listen.parse::<SocketAddr>() {
         Ok(a) => a,

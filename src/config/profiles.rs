@@ -42,6 +42,14 @@ pub(super) fn check(
     let mut profiles = Vec::new();
     let mut by_form = AHashMap::new();
     let mut numbers = HashSet::new();
+    let languages: Vec<&str> = raw
+        .intake
+        .acceptable_scripts
+        .iter()
+        .filter_map(|s| crate::intake::language::parse_script(s))
+        .map(|s| s.full_name())
+        .collect();
+    let language_answer: Arc<[u8]> = crate::codes::Code::language_json(&languages).into();
     for (pi, p) in raw.profiles.iter().enumerate() {
         let ploc = location(pi, p);
         if p.number == 0 {
@@ -120,7 +128,7 @@ pub(super) fn check(
                         &mut errors,
                         &ploc,
                         format!(
-                            "circle_between_agencies {:?} must look like \";A1;A3;\"",
+                            "circle_between_agencies {:?} must look like \";A1;A3;\" (branch ids between semicolons)",
                             p.circle_between_agencies
                         ),
                     );
@@ -134,7 +142,13 @@ pub(super) fn check(
         let mut rows = Vec::new();
         for (ri, f) in p.fields.iter().enumerate() {
             let rloc = row_location(&ploc, ri, f);
-            let table = match f.table.as_str() {
+            // Seed 000: "the default will always be the main table".
+            let table_name = match (f.table.trim(), kind) {
+                ("", ProfileType::ServiceTicket) => "tickets",
+                ("", _) => "clients",
+                (t, _) => t,
+            };
+            let table = match table_name {
                 "clients" => Some(Table::Clients),
                 "contacts" => Some(Table::Contacts),
                 "extension" => Some(Table::Extension),
@@ -164,7 +178,7 @@ pub(super) fn check(
                         err(
                             &mut errors,
                             &rloc,
-                            format!("table {} has no field {:?}", f.table, f.field),
+                            format!("table {table_name} has no field {:?}", f.field),
                         );
                     }
                 }
@@ -213,6 +227,7 @@ pub(super) fn check(
                 .and_then(|c| c.profiles.iter().find(|old| old.number == p.number))
                 .map(|old| old.counters.clone())
                 .unwrap_or_default(),
+            language_answer: language_answer.clone(),
         });
         by_form.entry(form_lower).or_insert_with(|| profile.clone());
         profiles.push(profile);
@@ -223,7 +238,10 @@ pub(super) fn check(
 
 /// `;A1;A3;` → `["A1", "A3"]`, or None when it does not match `^;(A[1-9][0-9]*;)+$`.
 pub fn parse_branch_circle(s: &str) -> Option<Vec<String>> {
-    let inner = s.strip_prefix(';')?.strip_suffix(';')?;
+    // Seed 000 writes `;A1;A3;A4` and warns to end with `;`: either way.
+    let s = s.trim();
+    let s = s.strip_prefix(';').unwrap_or(s);
+    let inner = s.strip_suffix(';').unwrap_or(s);
     if inner.is_empty() {
         return None;
     }

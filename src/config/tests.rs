@@ -26,9 +26,15 @@ fn branch_circle_pattern() {
         Some(vec!["A1".into(), "A3".into()])
     );
     assert_eq!(parse_branch_circle(";A10;"), Some(vec!["A10".into()]));
-    for bad in [
-        "", ";;", "A1;", ";A1", ";A0;", ";B1;", ";A1;;A2;", ";A01;", ";A1x;",
-    ] {
+    // Issue 19: as seed 000 writes it, with or without the semicolons.
+    for written in [";A1;A3;A4", "A1;A3;A4;", "A1;A3;A4", " ;A1;A3;A4; "] {
+        assert_eq!(
+            parse_branch_circle(written),
+            Some(vec!["A1".into(), "A3".into(), "A4".into()]),
+            "{written:?}"
+        );
+    }
+    for bad in ["", ";;", ";", ";A0;", ";B1;", ";A1;;A2;", ";A01;", ";A1x;"] {
         assert_eq!(parse_branch_circle(bad), None, "{bad:?}");
     }
 }
@@ -56,7 +62,7 @@ form_name = "admin"
 [[profiles]]
 number = 3
 form_name = "ok"
-circle_between_agencies = "A1"
+circle_between_agencies = "A1;;A3"
   [[profiles.fields]]
   external = "p"
   table = "clients"

@@ -468,8 +468,9 @@ fn answer(profile: Option<&Profile>, req: &Request<'_>, code: Code, id: Option<u
             return Reply::see_other(t.location());
         }
     }
-    match id {
-        Some(id) if code.is_success() => Reply::json(200, code.json_with_id(id)),
+    match (id, profile) {
+        (Some(id), _) if code.is_success() => Reply::json(200, code.json_with_id(id)),
+        (_, Some(p)) if code == Code::Language => Reply::json(200, p.language_answer.to_vec()),
         _ => Reply::static_json(200, code.json()),
     }
 }

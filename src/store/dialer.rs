@@ -30,6 +30,8 @@ pub struct DialCall {
     pub custom_data: Option<serde_json::Map<String, serde_json::Value>>,
     /// When it may be dialled (ms since the epoch, UTC).
     pub originate_ms: u64,
+    /// `OriginateTime` as the sender gave it (epoch seconds), if it did.
+    pub originate_time: Option<i64>,
     pub is_date_local: bool,
     /// RFC 3339 with milliseconds.
     pub inserted: String,
