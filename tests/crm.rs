@@ -83,8 +83,8 @@ fn errors_have_the_seed_codes_as_http_status() {
     );
     assert_eq!(r.status, 400);
     assert_eq!(
-        r.body,
-        r#"{"result":"Error","error":{"code":400,"text":"Invalid API key"}}"#
+        r.body, r#"{"result":"Error","error":{"code":400,"text":"Не верный API key"}}"#,
+        "seed 003's words (issue 19)"
     );
     assert_eq!(
         get(
@@ -180,7 +180,7 @@ fn add_stores_every_parameter_and_assigns_by_each_rule() {
             l["statusName"].as_str(),
             l["datum_do"].as_str()
         ),
-        (Some(0), Some("Open"), Some(""))
+        (Some(0), Some("Открыт"), Some(""))
     );
     // utm_source names the channel, created once; `path` when there is no utm_source.
     assert_eq!(

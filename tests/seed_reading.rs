@@ -316,3 +316,107 @@ fn small_dialer_points_of_seed_002() {
     let plain = calls.iter().find(|k| k["Phone"] == "972522345686").unwrap();
     assert!(plain.get("OriginateTime").is_none() && plain.get("IsDateLocal").is_none());
 }
+
+fn crm_config(language: &str) -> impl FnOnce(&std::path::Path) -> String {
+    let language = language.to_string();
+    move |d| {
+        test_config(
+            d,
+            &format!(
+                "[crm]\napi_key = \"k3y\"\n{language}\n[[users]]\nid = 1\nlogin = \"dana@example.com\"\nname = \"Dana\"\n"
+            ),
+        )
+    }
+}
+
+fn crm(s: &TestServer, q: &str) -> Response {
+    get(
+        s.addr,
+        &format!("/developer/v1/leads?login=dana%40example.com&apikey=k3y&{q}"),
+    )
+}
+
+#[test]
+fn the_crm_api_speaks_its_seeds_words() {
+    let s = start_text(crm_config(""));
+    for (city, phone) in [
+        ("Perm", "+79001234567"),
+        ("Haifa", "0522345687"),
+        ("Eilat", "0522345688"),
+    ] {
+        let r = crm(
+            &s,
+            &format!(
+                "action=add&title=T&phone={}&city={city}",
+                phone.replace('+', "%2B")
+            ),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    // Statuses, results and errors as seed 003 gives them.
+    let lead = crm(&s, "action=info&id=1").json()["data"].clone();
+    assert_eq!(
+        (lead["statusName"].as_str(), lead["rezultName"].as_str()),
+        (Some("Открыт"), Some(""))
+    );
+    let patched = admin_patch(s.addr, "/admin/v1/leads/1", r#"{"status":1,"rezult":2}"#);
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    let listed = crm(&s, "action=list&order=id&first=old").json()["data"][0].clone();
+    assert_eq!(
+        (listed["statusName"].as_str(), listed["rezultName"].as_str()),
+        (Some("В работе"), Some("Дубль"))
+    );
+    let texts = [
+        (
+            "/developer/v1/leads?login=dana%40example.com&apikey=bad&action=list",
+            "Не верный API key",
+        ),
+        (
+            "/developer/v1/leads?login=who%40example.com&apikey=k3y&action=list",
+            "Неизвестный пользователь",
+        ),
+        (
+            "/developer/v1/leads?login=dana%40example.com&apikey=k3y&action=fly",
+            "Неизвестный метод",
+        ),
+    ];
+    for (target, text) in texts {
+        assert_eq!(
+            get(s.addr, target).json()["error"]["text"],
+            text,
+            "{target}"
+        );
+    }
+    // `order` takes any field of a lead.
+    let cities = |q: &str| -> Vec<String> {
+        crm(&s, q).json()["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["city"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        cities("action=list&order=city&first=old"),
+        ["Eilat", "Haifa", "Perm"]
+    );
+    assert_eq!(cities("action=list&order=city"), ["Perm", "Haifa", "Eilat"]);
+    assert_eq!(
+        cities("action=list&order=phone&first=old"),
+        ["Perm", "Haifa", "Eilat"]
+    );
+    let r = crm(&s, "action=list&order=colour");
+    assert_eq!(r.status, 400, "{}", r.body);
+
+    // `[crm] language = "en"` gives the English words.
+    let s = start_text(crm_config("language = \"en\""));
+    assert_eq!(
+        crm(&s, "action=fly").json()["error"]["text"],
+        "Unknown method"
+    );
+    assert_eq!(crm(&s, "action=add&title=T&phone=0522345689").status, 200);
+    assert_eq!(
+        crm(&s, "action=info&id=1").json()["data"]["statusName"],
+        "Open"
+    );
+}

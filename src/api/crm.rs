@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use subtle::ConstantTimeEq;
 
+use super::crm_words::Words;
 use crate::app::App;
 use crate::clock;
 use crate::config::Config;
@@ -19,6 +20,9 @@ use crate::store::writer::{Applied, Job};
 use crate::store::Collection;
 
 const PAGE: u64 = 200;
+
+/// The most leads a `list` sorted by a field without an index may read.
+const SORT_CAP: u64 = 100_000;
 
 /// JSON string literal of `s`.
 fn js(s: &str) -> String {
@@ -52,24 +56,25 @@ pub fn handle(app: &App, req: &Request<'_>) -> Reply {
         Err(e) => return error(e.status(), &e.to_string()),
     };
     let cfg = app.config();
+    let words = super::crm_words::words(&cfg.raw.crm.language);
     let key = cfg.raw.crm.api_key.as_bytes();
     let given = p.get("apikey").unwrap_or("").as_bytes();
     if key.is_empty() || !bool::from(given.ct_eq(key)) {
-        return error(400, "Invalid API key");
+        return error(400, words.bad_key);
     }
     let Some(_caller) = cfg.active_user(p.get("login").unwrap_or("")) else {
-        return error(401, "Unknown user");
+        return error(401, words.unknown_user);
     };
     match p.get("action").unwrap_or("") {
-        "add" => add(app, &cfg, &p),
+        "add" => add(app, &cfg, &p, words),
         "stat" => stat(app, &cfg),
-        "info" => info(app, &p),
-        "list" => list(app, &p),
-        _ => error(402, "Unknown method"),
+        "info" => info(app, &p, words),
+        "list" => list(app, &p, words),
+        _ => error(402, words.unknown_method),
     }
 }
 
-fn add(app: &App, cfg: &Config, p: &Fields) -> Reply {
+fn add(app: &App, cfg: &Config, p: &Fields, words: &Words) -> Reply {
     let get = |k: &str| p.get(k).unwrap_or("").to_string();
     let assigned = match p.get("user").filter(|u| !u.is_empty()) {
         Some(login) => match cfg
@@ -78,7 +83,7 @@ fn add(app: &App, cfg: &Config, p: &Fields) -> Reply {
             .find(|u| u.active && u.login.eq_ignore_ascii_case(login))
         {
             Some(u) => Some(u),
-            None => return error(401, "Unknown user"),
+            None => return error(401, words.unknown_user),
         },
         None => None,
     };
@@ -168,14 +173,14 @@ fn stat(app: &App, cfg: &Config) -> Reply {
     )
 }
 
-fn info(app: &App, p: &Fields) -> Reply {
+fn info(app: &App, p: &Fields, words: &Words) -> Reply {
     let Some(id) = p.get("id").and_then(|i| i.parse::<u64>().ok()) else {
         return error(404, "Lead not found");
     };
     match app.store.get_raw(Collection::Leads, id) {
         Ok(Some(raw)) => {
             let mut out = b"{\"data\":".to_vec();
-            out.extend_from_slice(&raw);
+            out.extend_from_slice(&words.lead(&raw));
             out.push(b'}');
             Reply::json(200, out)
         }
@@ -184,7 +189,7 @@ fn info(app: &App, p: &Fields) -> Reply {
     }
 }
 
-fn list(app: &App, p: &Fields) -> Reply {
+fn list(app: &App, p: &Fields, words: &Words) -> Reply {
     let page = match p.get("offset").filter(|o| !o.is_empty()) {
         None => 0,
         Some(o) => match o.parse::<u64>() {
@@ -197,7 +202,8 @@ fn list(app: &App, p: &Fields) -> Reply {
         "id" => LeadOrder::Id,
         "datum_do" => LeadOrder::DatumDo,
         "status" => LeadOrder::Status,
-        _ => return error(400, "order is datum, id, datum_do or status"),
+        f if Collection::Leads.fields().iter().any(|k| k == f) => LeadOrder::Field(f.to_string()),
+        f => return error(400, &format!("order: a lead has no field {f:?}")),
     };
     let newest_first = match p.get("first").unwrap_or("") {
         "" | "new" => true,
@@ -222,6 +228,18 @@ fn list(app: &App, p: &Fields) -> Reply {
         date_start,
         date_end,
     };
+    if let LeadOrder::Field(f) = &q.order {
+        match app.store.lead_count(&q) {
+            Ok(n) if n > SORT_CAP => {
+                return error(
+                    400,
+                    &format!("order={f} reads every lead in the date range ({n}); narrow dateStart/dateEnd to at most {SORT_CAP}"),
+                )
+            }
+            Ok(_) => {}
+            Err(e) => return error(500, &e.to_string()),
+        }
+    }
     match app.store.lead_page(&q) {
         Ok(rows) => {
             let mut out = b"{\"data\":[".to_vec();
@@ -229,7 +247,7 @@ fn list(app: &App, p: &Fields) -> Reply {
                 if i > 0 {
                     out.push(b',');
                 }
-                out.extend_from_slice(r);
+                out.extend_from_slice(&words.lead(r));
             }
             out.extend_from_slice(b"]}");
             Reply::json(200, out)

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod admin_config;
 pub mod crm;
+pub mod crm_words;
 pub mod csv_export;
 pub mod dialer;
 pub mod form;

@@ -191,6 +191,13 @@ pub(super) fn validate(raw: &RawConfig, errors: &mut Vec<ConfigError>) {
             err(errors, &loc, "an sms alert needs [sms] url");
         }
     }
+    if !matches!(raw.crm.language.as_str(), "ru" | "en") {
+        err(
+            errors,
+            "crm.language",
+            "must be ru (seed 003's words) or en",
+        );
+    }
     if !raw.sms.url.is_empty() && !is_http_url(&raw.sms.url) {
         err(errors, "sms.url", "must be an http(s) URL");
     }

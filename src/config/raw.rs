@@ -180,11 +180,23 @@ pub struct FeedbackReasonSpec {
 }
 
 /// The CRM leads API (SPEC §7).
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct CrmSection {
     /// The instance key; empty = the API is off.
     pub api_key: String,
+    /// The words of its answers: "ru", seed 003's (statusName, rezultName,
+    /// the error texts), or "en".
+    pub language: String,
+}
+
+impl Default for CrmSection {
+    fn default() -> Self {
+        CrmSection {
+            api_key: String::new(),
+            language: "ru".into(),
+        }
+    }
 }
 
 /// `[[alerts]]`: what happens on an event (SPEC §6).

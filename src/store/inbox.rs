@@ -274,12 +274,16 @@ impl Batch<'_> {
 }
 
 /// The order of `list`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeadOrder {
     Datum,
     Id,
     DatumDo,
     Status,
+    /// Any other field of a lead (seed 003: "the field to sort the list
+    /// by"): no index serves it, so every lead in the date range is read
+    /// and sorted (the caller bounds how many, [`Store::lead_count`]).
+    Field(String),
 }
 
 /// One page request of `list`.
@@ -292,6 +296,34 @@ pub struct LeadQuery {
     /// Inclusive `YYYY-MM-DD` bounds on `datum`.
     pub date_start: Option<String>,
     pub date_end: Option<String>,
+}
+
+/// A lead's field as a sort key: numbers before text, numbers by value.
+#[derive(Debug, Clone, PartialEq, PartialOrd)]
+enum SortKey {
+    Missing,
+    Number(f64),
+    Text(String),
+}
+
+impl Eq for SortKey {}
+
+impl Ord for SortKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // NaN never comes from JSON; equal otherwise.
+        self.partial_cmp(other).unwrap_or(std::cmp::Ordering::Equal)
+    }
+}
+
+impl SortKey {
+    fn of(v: Option<&serde_json::Value>) -> SortKey {
+        match v {
+            Some(serde_json::Value::Number(n)) => SortKey::Number(n.as_f64().unwrap_or(0.0)),
+            Some(serde_json::Value::String(s)) => SortKey::Text(s.clone()),
+            Some(serde_json::Value::Bool(b)) => SortKey::Number(*b as u8 as f64),
+            _ => SortKey::Missing,
+        }
+    }
 }
 
 impl Store {
@@ -342,6 +374,14 @@ impl Store {
         Ok((lo <= hi).then_some((lo, hi)))
     }
 
+    /// How many leads the date bounds of `q` hold.
+    pub fn lead_count(&self, q: &LeadQuery) -> Result<u64> {
+        let rtxn = self.env.read_txn()?;
+        Ok(self
+            .lead_id_range(&rtxn, q)?
+            .map_or(0, |(lo, hi)| hi - lo + 1))
+    }
+
     /// One page of the inbox, as stored JSON.
     pub fn lead_page(&self, q: &LeadQuery) -> Result<Vec<Vec<u8>>> {
         let rtxn = self.env.read_txn()?;
@@ -350,7 +390,25 @@ impl Store {
         };
         let leads = self.dbs.records(Collection::Leads);
         let skip = q.page.saturating_mul(q.page_size);
-        let ids: Vec<u64> = match q.order {
+        let ids: Vec<u64> = match &q.order {
+            LeadOrder::Field(field) => {
+                let mut keyed = Vec::new();
+                for item in leads.range(&rtxn, &(lo..=hi))? {
+                    let (id, bytes) = item?;
+                    let v: serde_json::Value = serde_json::from_slice(bytes)?;
+                    keyed.push((SortKey::of(v.get(field.as_str())), id));
+                }
+                keyed.sort();
+                if q.newest_first {
+                    keyed.reverse();
+                }
+                keyed
+                    .into_iter()
+                    .skip(skip as usize)
+                    .take(q.page_size as usize)
+                    .map(|(_, id)| id)
+                    .collect()
+            }
             // (datum, id) order is id order: arithmetic, no scan.
             LeadOrder::Datum | LeadOrder::Id => {
                 let count = hi - lo + 1;
@@ -365,7 +423,7 @@ impl Store {
                 }
             }
             LeadOrder::DatumDo | LeadOrder::Status => {
-                let idx = if q.order == LeadOrder::Status {
+                let idx = if matches!(q.order, LeadOrder::Status) {
                     self.dbs.idx_lead_status
                 } else {
                     self.dbs.idx_lead_datum_do
