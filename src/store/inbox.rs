@@ -299,23 +299,47 @@ pub struct LeadQuery {
 }
 
 /// A lead's field as a sort key: numbers before text, numbers by value.
-#[derive(Debug, Clone, PartialEq, PartialOrd)]
+#[derive(Debug, Clone)]
 enum SortKey {
     Missing,
     Number(f64),
     Text(String),
 }
 
-impl Eq for SortKey {}
-
 impl Ord for SortKey {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        // NaN never comes from JSON; equal otherwise.
-        self.partial_cmp(other).unwrap_or(std::cmp::Ordering::Equal)
+        use SortKey::*;
+        match (self, other) {
+            (Number(a), Number(b)) => a.total_cmp(b),
+            (Text(a), Text(b)) => a.cmp(b),
+            _ => self.rank().cmp(&other.rank()),
+        }
     }
 }
 
+impl PartialOrd for SortKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for SortKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for SortKey {}
+
 impl SortKey {
+    fn rank(&self) -> u8 {
+        match self {
+            SortKey::Missing => 0,
+            SortKey::Number(_) => 1,
+            SortKey::Text(_) => 2,
+        }
+    }
+
     fn of(v: Option<&serde_json::Value>) -> SortKey {
         match v {
             Some(serde_json::Value::Number(n)) => SortKey::Number(n.as_f64().unwrap_or(0.0)),
