@@ -49,7 +49,7 @@ fn list(c: &mut Criterion) {
     for (name, order) in [("datum", LeadOrder::Datum), ("status", LeadOrder::Status)] {
         for page in [0u64, 500, 4_999] {
             let q = LeadQuery {
-                order,
+                order: order.clone(),
                 newest_first: true,
                 page,
                 page_size: 200,
