@@ -265,6 +265,10 @@ fn usage_entry(c: &mut Criterion) {
         user_agent: parts.user_agent.into(),
         body: body.clone(),
         body_base64: false,
+        status: 200,
+        code: "006".into(),
+        reason: "Duplicated HTTP Post.".into(),
+        record_id: 0,
     };
     c.bench_function("usage_entry/serde_json", |b| {
         b.iter(|| {

@@ -420,3 +420,49 @@ fn the_crm_api_speaks_its_seeds_words() {
         "Open"
     );
 }
+
+/// Seed 000: "on failure an error log is written". Every usage entry says
+/// how its post was answered, and the admin API filters on it.
+#[test]
+fn every_posts_outcome_in_the_usage_log() {
+    let s = start_text(keyed_config);
+    let a = s.addr;
+    let (_, first) = answer(a, "/sync?FirstName=A&Phone=0522345691");
+    let (_, again) = answer(a, "/sync?FirstName=A&Phone=0522345691&Email=a@example.com");
+    let _ = answer(a, "/sync?FirstName=A&Phone=0522345691&Email=a@example.com");
+    let _ = answer(a, "/sync?FirstName=Nobody");
+    let _ = answer(a, "/sync?FirstName=Bad&Phone=13101234567");
+    let _ = answer(a, "/nowhere?Phone=0522345692");
+    let (_, keyed) = answer(a, "/sync?CrmId=K9&Phone=0522345693");
+    let (_, synced) = answer(a, "/sync?CrmId=K9&FirstName=Nine");
+    assert_eq!(get(a, "/sync?Phone=%zz").status, 400);
+    let log = |q: &str| -> Vec<serde_json::Value> {
+        admin_json(a, &format!("/admin/v1/usage_log?{q}"))["data"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    assert!(eventually(|| log("limit=100").len() == 9));
+    let one = |q: &str| {
+        let rows = log(q);
+        assert_eq!(rows.len(), 1, "{q}: {rows:?}");
+        rows[0].clone()
+    };
+    let created: Vec<_> = log("code=000")
+        .iter()
+        .map(|e| (e["status"].as_u64().unwrap(), e["record_id"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(created, [(200, first), (200, keyed)]);
+    let e = one("code=001");
+    assert_eq!((e["record_id"].as_u64(), e["reason"].as_str()), (Some(again), Some("OK and Already Exist. Sales team has been notified")));
+    assert_eq!(one("code=002")["record_id"].as_u64(), Some(synced));
+    assert_eq!(one("code=006")["reason"], "Duplicated HTTP Post.");
+    assert_eq!(one("code=003")["form"], "nowhere");
+    let e = one("code=008&form=sync&query=FirstName%3DBad%26Phone%3D13101234567");
+    assert!(e["reason"].as_str().unwrap().contains("phone1 \"13101234567\" is not a plausible phone number"), "{e}");
+    assert_eq!(e["record_id"], 0);
+    let e = one("status=400");
+    assert_eq!((e["code"].as_str(), e["reason"].as_str()), (Some(""), Some("invalid percent-encoding in a form field")));
+    assert_eq!(one("code=008&query=FirstName%3DNobody")["reason"], "missing any phone or email");
+    assert_eq!(log("code=007").len(), 0, "a filter that matches nothing is an empty list");
+}

@@ -8,6 +8,12 @@
 //! commit or an earlier one), before the answer, and alone when the post
 //! makes no other write. A request whose entry cannot be queued is not
 //! taken (005).
+//!
+//! Every entry records how its request was answered (seed 000: "on failure
+//! an error log is written"): the outcome is written in as the entry is
+//! sent, and a post that becomes a record hands its entry to the record's
+//! job, whose commit writes the code and record id in
+//! ([`Logs::for_record`]).
 
 use std::cell::Cell;
 
@@ -16,7 +22,7 @@ use crate::app::App;
 use crate::codes::Code;
 use crate::config::Profile;
 use crate::http::Request;
-use crate::store::rendered::{RenderedEntry, UsageParts};
+use crate::store::rendered::{Outcome, RenderedEntry, UsageParts};
 use crate::store::writer::{Job, SubmitError};
 
 use base64::Engine as _;
@@ -72,40 +78,52 @@ impl<'a> Logs<'a> {
         })
     }
 
-    /// Sends the usage entry if it is still held: before a job that stores
-    /// a record of the post, and before the answer.
-    pub fn flush(&self) -> Result<(), SubmitError> {
+    /// Sends the usage entry, answered `outcome`, if it is still held.
+    pub fn flush(&self, outcome: &Outcome<'_>) -> Result<(), SubmitError> {
         match self.usage.take() {
-            Some(e) => self.app.writer.submit(Job::Usage(e)),
+            Some(mut e) => {
+                e.close(outcome);
+                self.app.writer.submit(Job::Usage(e))
+            }
             None => Ok(()),
         }
     }
 
     /// `code`, or 005 if the usage entry cannot be queued now.
     pub fn settle(&self, code: Code) -> Code {
-        match self.flush() {
+        match self.flush(&answered(code, code.message())) {
             Ok(()) => code,
             Err(e) => submit_failed(self.app, e),
         }
     }
 
+    /// The held usage entry, to go with the job that stores the post's
+    /// record: that commit writes the record's code and id into it.
+    pub fn for_record(&self) -> Option<RenderedEntry> {
+        self.usage.take()
+    }
+
     /// Step 3: a post's unmapped fields for the automation log (when there
-    /// are any), with the usage entry if it is still held. Err (the write
-    /// queue is full) means they could not be kept.
+    /// are any), with the usage entry, answered `outcome`, if it is still
+    /// held. Err (the write queue is full) means they could not be kept.
     pub fn extras<'f>(
         &self,
         profile: &Profile,
         created_at: &str,
         extras: impl Iterator<Item = (&'f str, &'f str)>,
+        outcome: &Outcome<'_>,
     ) -> Result<(), SubmitError> {
         let mut extras = extras.peekable();
         if extras.peek().is_none() {
-            return Ok(());
+            return self.flush(outcome);
         }
         let writer = &self.app.writer;
         let entry = RenderedEntry::automation(writer.buffer(), created_at, profile.number, extras);
         writer.submit(match self.usage.take() {
-            Some(usage) => Job::UsageAndAutomation(usage, entry),
+            Some(mut usage) => {
+                usage.close(outcome);
+                Job::UsageAndAutomation(usage, entry)
+            }
             None => Job::Automation(entry),
         })
     }
@@ -120,10 +138,30 @@ impl<'a> Logs<'a> {
         extras: impl Iterator<Item = (&'f str, &'f str)>,
         code: Code,
     ) -> Code {
-        match self.extras(profile, created_at, extras) {
+        match self.extras(profile, created_at, extras, &answered(code, code.message())) {
             Ok(()) => code,
             Err(e) => submit_failed(self.app, e),
         }
+    }
+}
+
+/// The outcome of an answer with intake code `code` and no record id.
+pub(super) fn answered<'r>(code: Code, reason: &'r str) -> Outcome<'r> {
+    Outcome {
+        status: 200,
+        code: code.as_str(),
+        reason,
+        record_id: 0,
+    }
+}
+
+/// The outcome of an HTTP answer without an intake code.
+pub(super) fn refused(status: u16, reason: &str) -> Outcome<'_> {
+    Outcome {
+        status,
+        code: "",
+        reason,
+        record_id: 0,
     }
 }
 

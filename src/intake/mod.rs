@@ -59,13 +59,23 @@ pub fn handle(app: &App, req: &Request<'_>, form: &str) -> Reply {
         .limiter
         .check(ip, profile.number, profile.rate_limit_per_ip, now)
     {
-        if let Err(e) = logs.flush() {
+        const LIMITED: &str = "too many requests from this address; retry later";
+        let fake = profile.bot_fake_success && profile.form_mode != FormMode::None;
+        let outcome = if fake {
+            logs::answered(
+                Code::Ok,
+                "rate-limited; answered as a success (bot_fake_success)",
+            )
+        } else {
+            logs::refused(429, LIMITED)
+        };
+        if let Err(e) = logs.flush(&outcome) {
             return answer(Some(profile), req, submit_failed(app, e), None);
         }
-        if profile.bot_fake_success && profile.form_mode != FormMode::None {
+        if fake {
             return answer(Some(profile), req, Code::Ok, None);
         }
-        let mut r = Reply::error(429, "too many requests from this address; retry later");
+        let mut r = Reply::error(429, LIMITED);
         r.extra_headers
             .push_str(&format!("Retry-After: {wait}\r\n"));
         return r;
@@ -73,10 +83,11 @@ pub fn handle(app: &App, req: &Request<'_>, form: &str) -> Reply {
     let (code, id) = match run(app, &logs, &cfg, req, profile, now, created_at.as_str()) {
         Ok(r) => r,
         Err(refusal) => {
-            return match logs.flush() {
-                Ok(()) => refusal,
+            let Refusal(reply, outcome) = *refusal;
+            return match logs.flush(&outcome.as_outcome()) {
+                Ok(()) => reply,
                 Err(e) => answer(Some(profile), req, submit_failed(app, e), None),
-            }
+            };
         }
     };
     let code = logs.settle(code);
@@ -84,8 +95,30 @@ pub fn handle(app: &App, req: &Request<'_>, form: &str) -> Reply {
     answer(Some(profile), req, code, id)
 }
 
-/// Steps 2–11. Err = an answer that is not an intake code (an undecodable
-/// body's 400, the mini form's page).
+/// An answer that is not an intake code's (an undecodable body's 400, the
+/// mini form's page, a bot's fake success), with how the usage log
+/// records it.
+struct Refusal(Reply, OwnedOutcome);
+
+/// An [`Outcome`](crate::store::rendered::Outcome) that owns its reason.
+struct OwnedOutcome {
+    status: u16,
+    code: &'static str,
+    reason: String,
+}
+
+impl OwnedOutcome {
+    fn as_outcome(&self) -> crate::store::rendered::Outcome<'_> {
+        crate::store::rendered::Outcome {
+            status: self.status,
+            code: self.code,
+            reason: &self.reason,
+            record_id: 0,
+        }
+    }
+}
+
+/// Steps 2–11. Err = an answer that is not an intake code.
 fn run(
     app: &App,
     logs: &Logs<'_>,
@@ -94,24 +127,52 @@ fn run(
     profile: &Profile,
     now: u64,
     created_at: &str,
-) -> Result<(Code, Option<u64>), Reply> {
+) -> Result<(Code, Option<u64>), Box<Refusal>> {
     let mut fields = app.fields.lend();
     fields.set_max(cfg.raw.server.max_fields);
     fields
         .decode_into(req.query, req.header("content-type"), req.body)
-        .map_err(|e| Reply::error(e.status(), &e.to_string()))?;
+        .map_err(|e| {
+            let reason = e.to_string();
+            let reply = Reply::error(e.status(), &reason);
+            Box::new(Refusal(
+                reply,
+                OwnedOutcome {
+                    status: e.status(),
+                    code: "",
+                    reason,
+                },
+            ))
+        })?;
     // The mini form: a bare GET is the page, a captcha guards every post.
     if profile.form_mode != FormMode::None && req.method == "GET" && fields.is_empty() {
         let challenge = (profile.form_mode == FormMode::HtmlFormCaptcha)
             .then(|| app.captcha.challenge(&profile.form_name));
-        return Err(crate::api::form::render(profile, challenge.as_ref()));
+        let page = crate::api::form::render(profile, challenge.as_ref());
+        let status = page.status;
+        let reason = "the form page".to_string();
+        return Err(Box::new(Refusal(
+            page,
+            OwnedOutcome {
+                status,
+                code: "",
+                reason,
+            },
+        )));
     }
     if profile.form_mode == FormMode::HtmlFormCaptcha {
         if let Err(why) = app.captcha.verify(&profile.form_name, &fields) {
             tracing::info!(profile = profile.number, why, "captcha refused");
             if profile.bot_fake_success {
                 // A bot is told it succeeded; nothing is stored.
-                return Err(answer(Some(profile), req, Code::Ok, None));
+                return Err(Box::new(Refusal(
+                    answer(Some(profile), req, Code::Ok, None),
+                    OwnedOutcome {
+                        status: 200,
+                        code: Code::Ok.as_str(),
+                        reason: format!("captcha refused ({why}); answered as a success"),
+                    },
+                )));
             }
             return Ok((Code::Captcha, None));
         }
@@ -211,10 +272,8 @@ fn run(
                 data: serde_json::to_value(mapping::posted(&fields)).unwrap_or_default(),
                 ..BadLead::default()
             };
-            if let Err(e) = logs
-                .extras(profile, created_at, view.extras())
-                .and_then(|()| logs.flush())
-            {
+            let outcome = logs::answered(Code::NoContact, &bad.reason);
+            if let Err(e) = logs.extras(profile, created_at, view.extras(), &outcome) {
                 return Ok((submit_failed(app, e), None));
             }
             return Ok(match app.writer.call(|r| Job::BadLead(bad, r)) {
@@ -321,6 +380,7 @@ fn run(
     let dialer = dial_entry(cfg, profile, &m.client, now);
     let posted = mapping::posted(&fields);
     let draft = LeadDraft {
+        usage: logs.for_record(),
         dialer,
         deliveries,
         profile: profile.number,
@@ -356,10 +416,8 @@ fn run(
             Vec::new()
         },
     };
-    // The usage entry first, so it shares the lead's commit or an earlier one.
-    let outcome = logs
-        .flush()
-        .and_then(|()| app.writer.call(|r| Job::Lead(Box::new(draft), r)));
+    // The usage entry goes in the lead's job: its commit writes the answer in.
+    let outcome = app.writer.call(|r| Job::Lead(Box::new(draft), r));
     let release = || {
         if let Some((key, at)) = reserved {
             app.dedupe.release(key, at);

@@ -105,10 +105,9 @@ pub(super) fn run(
         ticket: m.ticket,
         extras: m.extras,
         duplicate_key,
+        usage: logs.for_record(),
     };
-    let outcome = logs
-        .flush()
-        .and_then(|()| app.writer.call(|r| Job::Ticket(Box::new(draft), r)));
+    let outcome = app.writer.call(|r| Job::Ticket(Box::new(draft), r));
     if !matches!(outcome, Ok(Ok(_))) {
         if let Some((key, at)) = reserved {
             app.dedupe.release(key, at);

@@ -19,6 +19,9 @@ use crate::outbox;
 /// waiting for steps 9–11.
 #[derive(Debug, Clone, Default)]
 pub struct LeadDraft {
+    /// The post's usage entry, stored in the lead's transaction with the
+    /// outcome (code, client id) written in.
+    pub usage: Option<super::rendered::RenderedEntry>,
     pub profile: u32,
     pub form_name: String,
     /// The mapped client: created_at / created_local set, id and number not yet.

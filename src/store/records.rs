@@ -206,6 +206,15 @@ pub struct UsageEntry {
     /// The body: UTF-8 text as is, anything else base64 (`body_base64`).
     pub body: String,
     pub body_base64: bool,
+    /// How it was answered: the HTTP status (200 for an intake code;
+    /// 0 when unknown) ...
+    pub status: u16,
+    /// ... its intake code ("" for an answer without one) ...
+    pub code: String,
+    /// ... the answer's message or why it was refused ...
+    pub reason: String,
+    /// ... and the record a 000/001/002 names.
+    pub record_id: u64,
 }
 
 /// Posted fields no mapping row took, kept so nothing sent is lost.

@@ -16,8 +16,34 @@ use super::records::{AutomationEntry, UsageEntry};
 /// is committed (`WriterHandle::buffer`).
 #[derive(Debug, Clone)]
 pub struct RenderedEntry {
-    /// `"created_at":…}`: the object after its `id`; UTF-8.
+    /// `"created_at":…}`: the object after its `id`; UTF-8. A usage entry
+    /// ends before its outcome until [`RenderedEntry::close`] writes it.
     rest: Vec<u8>,
+    open: bool,
+}
+
+/// How a logged request was answered, the last fields of its usage entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome<'a> {
+    /// The HTTP status (200 for an intake code, also when a browser is
+    /// redirected instead).
+    pub status: u16,
+    /// The intake code (`"006"`), or "" for an answer without one.
+    pub code: &'a str,
+    /// The answer's message, or why the request was refused.
+    pub reason: &'a str,
+    /// The record a 000/001/002 names, else 0.
+    pub record_id: u64,
+}
+
+impl Outcome<'_> {
+    /// A request whose answer was never recorded (it ended abnormally).
+    pub const UNKNOWN: Outcome<'static> = Outcome {
+        status: 0,
+        code: "",
+        reason: "",
+        record_id: 0,
+    };
 }
 
 /// Extra fields an automation entry renders on the stack (sorted there);
@@ -41,8 +67,9 @@ pub struct UsageParts<'a> {
 impl RenderedEntry {
     /// A usage-log entry: the request, whole, rendered into `json` (empty).
     pub fn usage(mut json: Vec<u8>, parts: &UsageParts<'_>) -> RenderedEntry {
-        // The names, quotes and short values take ~200 bytes.
-        let size = 256
+        // The names, quotes and short values take ~200 bytes, the outcome
+        // up to ~150 more.
+        let size = 400
             + parts.body.len()
             + parts.query.len()
             + parts.user_agent.len()
@@ -68,11 +95,23 @@ impl RenderedEntry {
             push_json_str(&mut json, value);
         }
         json.extend_from_slice(if parts.body_base64 {
-            b",\"body_base64\":true}"
+            b",\"body_base64\":true"
         } else {
-            b",\"body_base64\":false}"
+            b",\"body_base64\":false"
         });
-        RenderedEntry::from_json(json)
+        RenderedEntry {
+            rest: json,
+            open: true,
+        }
+    }
+
+    /// Writes a usage entry's outcome and closes it (once; a closed entry,
+    /// or an automation entry, is left as it is).
+    pub fn close(&mut self, o: &Outcome<'_>) {
+        if self.open {
+            push_outcome(&mut self.rest, o);
+            self.open = false;
+        }
     }
 
     /// An automation-log entry that belongs to no record (the extra fields
@@ -125,7 +164,10 @@ impl RenderedEntry {
     fn from_json(json: Vec<u8>) -> RenderedEntry {
         // Only whole UTF-8 strings and ASCII went in.
         debug_assert!(std::str::from_utf8(&json).is_ok());
-        RenderedEntry { rest: json }
+        RenderedEntry {
+            rest: json,
+            open: false,
+        }
     }
 
     /// The buffer back, for the pool it came from.
@@ -139,7 +181,23 @@ impl RenderedEntry {
         push_decimal(out, id);
         out.push(b',');
         out.extend_from_slice(&self.rest);
+        if self.open {
+            push_outcome(out, &Outcome::UNKNOWN);
+        }
     }
+}
+
+/// `,"status":200,"code":"006","reason":"…","record_id":0}`.
+fn push_outcome(out: &mut Vec<u8>, o: &Outcome<'_>) {
+    out.extend_from_slice(b",\"status\":");
+    push_decimal(out, o.status as u64);
+    out.extend_from_slice(b",\"code\":");
+    push_json_str(out, o.code);
+    out.extend_from_slice(b",\"reason\":");
+    push_json_str(out, o.reason);
+    out.extend_from_slice(b",\"record_id\":");
+    push_decimal(out, o.record_id);
+    out.push(b'}');
 }
 
 /// Appends an address as `Display` writes it; IPv4 without the
@@ -413,7 +471,33 @@ mod tests {
             body_base64: false,
         };
         let mut out = Vec::new();
-        RenderedEntry::usage(Vec::new(), &parts).write_numbered(42, &mut out);
+        let mut entry = RenderedEntry::usage(Vec::new(), &parts);
+        let mut unknown = Vec::new();
+        entry.write_numbered(41, &mut unknown);
+        let read: UsageEntry = serde_json::from_slice(&unknown).unwrap();
+        assert_eq!(
+            (read.status, read.code.as_str()),
+            (0, ""),
+            "not closed: no outcome"
+        );
+        assert_eq!(
+            unknown,
+            serde_json::to_vec(&read).unwrap(),
+            "as serde_json writes it"
+        );
+        let outcome = Outcome {
+            status: 200,
+            code: "000",
+            reason: "OK \"fine\"",
+            record_id: 7,
+        };
+        entry.close(&outcome);
+        entry.close(&Outcome::UNKNOWN);
+        entry.write_numbered(42, &mut out);
+        assert_eq!(
+            out,
+            serde_json::to_vec(&serde_json::from_slice::<UsageEntry>(&out).unwrap()).unwrap()
+        );
         let read: UsageEntry = serde_json::from_slice(&out).unwrap();
         assert_eq!(
             read,
@@ -429,6 +513,10 @@ mod tests {
                 user_agent: parts.user_agent.into(),
                 body: parts.body.into(),
                 body_base64: false,
+                status: 200,
+                code: "000".into(),
+                reason: "OK \"fine\"".into(),
+                record_id: 7,
             }
         );
         assert!(out.starts_with(b"{\"id\":42,\"created_at\":"));

@@ -17,6 +17,9 @@ pub struct TicketDraft {
     pub ticket: Ticket,
     pub extras: BTreeMap<String, String>,
     pub duplicate_key: Option<super::DuplicateKey>,
+    /// The post's usage entry, stored in the ticket's transaction with the
+    /// outcome (code, ticket id) written in.
+    pub usage: Option<super::rendered::RenderedEntry>,
 }
 
 impl Batch<'_> {

@@ -322,11 +322,25 @@ fn run(
                     seq = s;
                 }
                 let e = Arc::new(e);
+                let mut logs = Vec::new();
                 for job in batch.drain(..) {
                     if let Some(reply) = reply_of(&job) {
                         let _ = reply.send(Err(e.clone()));
                     }
-                    recycle(&shared.buffers, job);
+                    keep_usage(job, &mut logs, &shared.buffers);
+                }
+                // The requests' usage entries are tried again on their own:
+                // a post answered 004 is still logged whole, with its answer.
+                if !logs.is_empty() {
+                    if let Err(e) = commit(&store, &mut seq, &mut logs, false, now, &cfg) {
+                        tracing::error!(error = %e, entries = logs.len(), "usage entries of a failed batch lost");
+                        if let Ok(s) = Sequences::load(&store) {
+                            seq = s;
+                        }
+                    }
+                    for job in logs.drain(..) {
+                        recycle(&shared.buffers, job);
+                    }
                 }
             }
         }
@@ -342,7 +356,45 @@ fn recycle(buffers: &Pool<Vec<u8>>, job: Job) {
             buffers.give(u.into_buffer());
             buffers.give(a.into_buffer());
         }
+        Job::Lead(mut d, _) => {
+            if let Some(u) = d.usage.take() {
+                buffers.give(u.into_buffer());
+            }
+        }
+        Job::Ticket(mut d, _) => {
+            if let Some(u) = d.usage.take() {
+                buffers.give(u.into_buffer());
+            }
+        }
         _ => {}
+    }
+}
+
+/// Keeps what of a job in a failed batch is worth a second try in `logs`:
+/// log entries, or a record's usage entry (answered 004); the rest goes back
+/// to the pool.
+fn keep_usage(job: Job, logs: &mut Vec<Job>, buffers: &Pool<Vec<u8>>) {
+    let usage = match job {
+        Job::Usage(_) | Job::Automation(_) | Job::UsageAndAutomation(..) => {
+            logs.push(job);
+            return;
+        }
+        Job::Lead(mut d, _) => d.usage.take(),
+        Job::Ticket(mut d, _) => d.usage.take(),
+        other => {
+            recycle(buffers, other);
+            None
+        }
+    };
+    if let Some(mut usage) = usage {
+        let code = crate::codes::Code::DatabaseError;
+        usage.close(&super::rendered::Outcome {
+            status: 200,
+            code: code.as_str(),
+            reason: code.message(),
+            record_id: 0,
+        });
+        logs.push(Job::Usage(usage));
     }
 }
 
@@ -363,6 +415,25 @@ fn reply_of(job: &Job) -> Option<&Reply> {
         | Job::PatchLead(_, _, _, r)
         | Job::Sync(r) => Some(r),
     }
+}
+
+/// A post's usage entry, with the answer its record got, in the record's
+/// own transaction.
+fn put_answered_usage(
+    b: &mut Batch<'_>,
+    usage: Option<&mut RenderedEntry>,
+    o: &LeadOutcome,
+) -> Result<()> {
+    if let Some(u) = usage {
+        u.close(&super::rendered::Outcome {
+            status: 200,
+            code: o.code.as_str(),
+            reason: o.code.message(),
+            record_id: o.client_id,
+        });
+        b.put_usage(u)?;
+    }
+    Ok(())
 }
 
 /// Each job's outcome, usage entries pruned, time in LMDB's write + fsync.
@@ -398,12 +469,23 @@ fn commit(
                     }
                     None
                 }
-                Job::Lead(_, _) if ceiling.no_apply => Some(Applied::Lead(LeadOutcome {
-                    code: crate::codes::Code::Ok,
-                    client_id: 0,
-                })),
-                Job::Lead(d, _) => Some(Applied::Lead(b.apply_lead(d)?)),
-                Job::Ticket(d, _) => Some(Applied::Lead(b.apply_ticket(d)?)),
+                Job::Lead(d, _) => {
+                    let o = if ceiling.no_apply {
+                        LeadOutcome {
+                            code: crate::codes::Code::Ok,
+                            client_id: 0,
+                        }
+                    } else {
+                        b.apply_lead(d)?
+                    };
+                    put_answered_usage(&mut b, d.usage.as_mut(), &o)?;
+                    Some(Applied::Lead(o))
+                }
+                Job::Ticket(d, _) => {
+                    let o = b.apply_ticket(d)?;
+                    put_answered_usage(&mut b, d.usage.as_mut(), &o)?;
+                    Some(Applied::Lead(o))
+                }
                 Job::BadLead(bl, _) => Some(Applied::Stored(b.put_bad_lead(bl.clone())?)),
                 Job::PatchClient(id, p, _) => Some(Applied::Client(
                     b.patch_client(*id, p, &crate::clock::rfc3339_utc(now))?
