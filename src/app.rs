@@ -92,7 +92,12 @@ impl Handler for App {
         }
         if first == "static" {
             return get_only(req, || {
-                crate::api::static_files::serve(&self.config().http_dir, &rest[first.len()..])
+                let cfg = self.config();
+                crate::api::static_files::serve(
+                    &cfg.http_dir,
+                    &rest[first.len()..],
+                    &cfg.static_frame_ancestors,
+                )
             });
         }
         if RESERVED_SEGMENTS

@@ -450,19 +450,46 @@ fn every_posts_outcome_in_the_usage_log() {
     };
     let created: Vec<_> = log("code=000")
         .iter()
-        .map(|e| (e["status"].as_u64().unwrap(), e["record_id"].as_u64().unwrap()))
+        .map(|e| {
+            (
+                e["status"].as_u64().unwrap(),
+                e["record_id"].as_u64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(created, [(200, first), (200, keyed)]);
     let e = one("code=001");
-    assert_eq!((e["record_id"].as_u64(), e["reason"].as_str()), (Some(again), Some("OK and Already Exist. Sales team has been notified")));
+    assert_eq!(
+        (e["record_id"].as_u64(), e["reason"].as_str()),
+        (
+            Some(again),
+            Some("OK and Already Exist. Sales team has been notified")
+        )
+    );
     assert_eq!(one("code=002")["record_id"].as_u64(), Some(synced));
     assert_eq!(one("code=006")["reason"], "Duplicated HTTP Post.");
     assert_eq!(one("code=003")["form"], "nowhere");
     let e = one("code=008&form=sync&query=FirstName%3DBad%26Phone%3D13101234567");
-    assert!(e["reason"].as_str().unwrap().contains("phone1 \"13101234567\" is not a plausible phone number"), "{e}");
+    assert!(
+        e["reason"]
+            .as_str()
+            .unwrap()
+            .contains("phone1 \"13101234567\" is not a plausible phone number"),
+        "{e}"
+    );
     assert_eq!(e["record_id"], 0);
     let e = one("status=400");
-    assert_eq!((e["code"].as_str(), e["reason"].as_str()), (Some(""), Some("invalid percent-encoding in a form field")));
-    assert_eq!(one("code=008&query=FirstName%3DNobody")["reason"], "missing any phone or email");
-    assert_eq!(log("code=007").len(), 0, "a filter that matches nothing is an empty list");
+    assert_eq!(
+        (e["code"].as_str(), e["reason"].as_str()),
+        (Some(""), Some("invalid percent-encoding in a form field"))
+    );
+    assert_eq!(
+        one("code=008&query=FirstName%3DNobody")["reason"],
+        "missing any phone or email"
+    );
+    assert_eq!(
+        log("code=007").len(),
+        0,
+        "a filter that matches nothing is an empty list"
+    );
 }

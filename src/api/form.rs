@@ -18,8 +18,15 @@ input:focus,textarea:focus{outline:3px solid #2563eb55;border-color:#2563eb}p{ma
 .req{color:#b91c1c}button{font:inherit;font-weight:600;padding:.6rem 1.4rem;border:0;border-radius:.3rem;background:#2563eb;color:#fff;cursor:pointer}\
 button:focus{outline:3px solid #1e3a8a}.hp{position:absolute;left:-10000px;width:1px;height:1px;overflow:hidden}\n";
 
-/// The security headers every HTML answer carries.
-pub const HTML_HEADERS: &str = "Content-Security-Policy: default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'\r\nReferrer-Policy: same-origin\r\n";
+/// The security headers every HTML answer carries; `frame_ancestors` is
+/// the CSP source list of who may frame it (`'none'`, or the profile's
+/// `form_frame_ancestors`, checked to be plain origins).
+pub fn html_headers(frame_ancestors: &str) -> String {
+    format!(
+        "Content-Security-Policy: default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; \
+         frame-ancestors {frame_ancestors}\r\nReferrer-Policy: same-origin\r\n"
+    )
+}
 
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -57,14 +64,22 @@ fn label_for(field: &str) -> String {
 
 /// The form page for `profile`, with a captcha when `challenge` is given.
 pub fn render(profile: &Profile, challenge: Option<&Challenge>) -> Reply {
+    let look = &profile.form;
     let form = escape(&profile.form_name);
+    let title = if look.title.is_empty() {
+        form.clone()
+    } else {
+        escape(&look.title)
+    };
+    let lang = escape(&look.lang);
+    let dir = if look.rtl { " dir=\"rtl\"" } else { "" };
     let mut h = String::with_capacity(2048);
     let _ = write!(
         h,
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+        "<!doctype html>\n<html lang=\"{lang}\"{dir}><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<title>{form}</title><link rel=\"stylesheet\" href=\"/static/{CSS_NAME}\"></head>\n\
-<body><main><h1>{form}</h1>\n<form method=\"post\" action=\"/{form}\" accept-charset=\"utf-8\">\n"
+<title>{title}</title><link rel=\"stylesheet\" href=\"/static/{CSS_NAME}\"></head>\n\
+<body><main><h1>{title}</h1>\n<form method=\"post\" action=\"/{form}\" accept-charset=\"utf-8\">\n"
     );
     let mut seen = Vec::new();
     for (i, row) in profile.fields.iter().enumerate() {
@@ -74,7 +89,11 @@ pub fn render(profile: &Profile, challenge: Option<&Challenge>) -> Reply {
         seen.push(row.external.clone());
         let name = escape(&row.external);
         let id = format!("f{i}");
-        let label = escape(&label_for(&row.field));
+        let label = if row.label.is_empty() {
+            escape(&label_for(&row.field))
+        } else {
+            escape(&row.label)
+        };
         let required = if row.mandatory {
             " required aria-required=\"true\""
         } else {
@@ -118,9 +137,14 @@ pub fn render(profile: &Profile, challenge: Option<&Challenge>) -> Reply {
             t = escape(&c.token),
         );
     }
-    h.push_str("<p><button type=\"submit\">Send</button></p>\n</form></main></body></html>\n");
+    let _ = write!(
+        h,
+        "<p><button type=\"submit\">{}</button></p>\n</form></main></body></html>\n",
+        escape(&look.submit)
+    );
     let mut r = Reply::new(200, "text/html; charset=utf-8", Body::Owned(h.into_bytes()));
-    r.extra_headers.push_str(HTML_HEADERS);
+    r.extra_headers
+        .push_str(&html_headers(&look.frame_ancestors));
     r.extra_headers.push_str("Cache-Control: no-store\r\n");
     r
 }

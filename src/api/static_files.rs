@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 
 use crate::http::{Body, Reply};
 
-pub fn serve(dir: &Path, rest: &str) -> Reply {
+/// `frame_ancestors`: who may frame an HTML page (a framed form's
+/// thank-you page), as a CSP source list.
+pub fn serve(dir: &Path, rest: &str, frame_ancestors: &str) -> Reply {
     let name = rest.trim_start_matches('/');
     if name == super::form::CSS_NAME {
         let mut r = Reply::new(
@@ -43,9 +45,9 @@ pub fn serve(dir: &Path, rest: &str) -> Reply {
         Some(bytes) => {
             let mut r = Reply::new(200, content_type, Body::Owned(bytes));
             if content_type.starts_with("text/html") {
-                r.extra_headers.push_str(
-                    "Content-Security-Policy: default-src 'self'; frame-ancestors 'none'\r\n",
-                );
+                r.extra_headers.push_str(&format!(
+                    "Content-Security-Policy: default-src 'self'; frame-ancestors {frame_ancestors}\r\n"
+                ));
             }
             r
         }
@@ -98,7 +100,7 @@ mod tests {
         link(&root.path().join("dataport.toml"), "conf.html");
         link(Path::new("../dataport.toml"), "rel.html");
         link(&http.join("ok.html"), "inside.html");
-        let status = |name: &str| serve(&http, name).status;
+        let status = |name: &str| serve(&http, name, "'none'").status;
         assert_eq!(status("ok.html"), 200);
         assert_eq!(
             status("inside.html"),

@@ -139,6 +139,30 @@ pub(super) fn check(
         if p.fields.is_empty() {
             err(&mut errors, &ploc, "a profile needs at least one field row");
         }
+        for o in &p.form_frame_ancestors {
+            if !is_frame_origin(o) {
+                err(
+                    &mut errors,
+                    &ploc,
+                    format!("form_frame_ancestors: {o:?} is not an origin like \"https://landing.example.com\" (scheme, host, optional port; no path)"),
+                );
+            }
+        }
+        if !p.form_lang.is_empty()
+            && !p
+                .form_lang
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            err(
+                &mut errors,
+                &ploc,
+                format!(
+                    "form_lang {:?} is not a language tag like \"he\" or \"pt-BR\"",
+                    p.form_lang
+                ),
+            );
+        }
         let mut rows = Vec::new();
         for (ri, f) in p.fields.iter().enumerate() {
             let rloc = row_location(&ploc, ri, f);
@@ -203,6 +227,7 @@ pub(super) fn check(
                 field: f.field.clone(),
                 default: f.default.clone(),
                 mandatory: f.mandatory,
+                label: f.label.trim().to_string(),
             });
         }
         let profile = Arc::new(Profile {
@@ -228,6 +253,12 @@ pub(super) fn check(
                 .map(|old| old.counters.clone())
                 .unwrap_or_default(),
             language_answer: language_answer.clone(),
+            form: FormLook::new(
+                &p.form_lang,
+                &p.form_title,
+                &p.form_submit,
+                &p.form_frame_ancestors,
+            ),
         });
         by_form.entry(form_lower).or_insert_with(|| profile.clone());
         profiles.push(profile);

@@ -477,6 +477,15 @@ pub struct ProfileSpec {
     /// Mini form: answer rate-limited and captcha-failing posts as if they
     /// succeeded (nothing stored), so bots learn nothing.
     pub bot_fake_success: bool,
+    /// Mini form: origins allowed to show it in an iFrame (seed 000: "for
+    /// HTML forms inside an iFrame"), e.g. `https://landing.example.com`;
+    /// empty = none may.
+    pub form_frame_ancestors: Vec<String>,
+    /// Mini form: the page's language (`he`, `ru`, ...; right to left for
+    /// Hebrew, Arabic, Persian, Urdu, Yiddish), title and submit text.
+    pub form_lang: String,
+    pub form_title: String,
+    pub form_submit: String,
     pub fields: Vec<FieldSpec>,
 }
 
@@ -495,6 +504,10 @@ impl Default for ProfileSpec {
             dialer_campaign: String::new(),
             rate_limit_per_ip: 0,
             bot_fake_success: false,
+            form_frame_ancestors: Vec::new(),
+            form_lang: String::new(),
+            form_title: String::new(),
+            form_submit: String::new(),
             fields: Vec::new(),
         }
     }
@@ -508,4 +521,6 @@ pub struct FieldSpec {
     pub field: String,
     pub default: String,
     pub mandatory: bool,
+    /// Mini form: the field's label (default: from the field's name).
+    pub label: String,
 }

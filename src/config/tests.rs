@@ -170,3 +170,33 @@ fn weak_admin_token_only_matters_off_loopback() {
     assert!(admin_token_weakness(DEFAULT_ADMIN_TOKEN, local).is_none());
     assert!(admin_token_weakness("a", "[::1]:1".parse().unwrap()).is_none());
 }
+
+#[test]
+fn frame_origins_are_plain_origins() {
+    for ok in [
+        "https://landing.example.com",
+        "http://127.0.0.1:8080",
+        "https://*.example.co.il",
+    ] {
+        assert!(is_frame_origin(ok), "{ok}");
+    }
+    for bad in [
+        "landing.example.com",
+        "https://x.example/path",
+        "https://x.example; script-src *",
+        "https://x.example\r\nSet-Cookie: a=b",
+        "'self'",
+        "https://",
+        "https://x.example:",
+        "javascript:alert(1)",
+    ] {
+        assert!(!is_frame_origin(bad), "{bad}");
+    }
+    let look = FormLook::new("he-IL", "", "", &[]);
+    assert!(look.rtl);
+    assert_eq!(
+        (look.submit.as_str(), look.frame_ancestors.as_str()),
+        ("Send", "'none'")
+    );
+    assert!(!FormLook::new("", "", "", &[]).rtl);
+}
