@@ -9,7 +9,7 @@ use crate::clock::SharedClock;
 use crate::config::{Config, RawConfig, RESERVED_SEGMENTS};
 use crate::dedupe::DuplicateWindow;
 use crate::http::{Body, Handler, Reply, Request};
-use crate::intake::normalize::Phones;
+use crate::vocab::normalize::Phones;
 use crate::metrics::Metrics;
 use crate::store::writer::WriterHandle;
 use crate::store::Store;

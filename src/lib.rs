@@ -51,3 +51,4 @@ pub mod preload;
 pub mod ratelimit;
 pub mod server;
 pub mod store;
+pub mod vocab;

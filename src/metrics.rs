@@ -180,7 +180,7 @@ impl Metrics {
             1e6,
         );
         let size = store.size_info();
-        let (patterns, pattern_room) = crate::intake::normalize::phone_patterns_cached();
+        let (patterns, pattern_room) = crate::vocab::normalize::phone_patterns_cached();
         let gauges: [(&str, &str, f64); 11] = [
             (
                 "dataport_lmdb_map_size_bytes",

@@ -11,7 +11,7 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::dedupe::DuplicateWindow;
 use crate::http::conn::{self, Limits};
-use crate::intake::normalize::Phones;
+use crate::vocab::normalize::Phones;
 use crate::metrics::Metrics;
 use crate::store::writer::{self, WriterConfig};
 use crate::store::Store;
@@ -210,7 +210,7 @@ pub fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
         None
     };
     // Sized before `Phones::new` compiles its first patterns.
-    crate::intake::normalize::size_phone_pattern_cache(cfg.raw.intake.phone_pattern_cache);
+    crate::vocab::normalize::size_phone_pattern_cache(cfg.raw.intake.phone_pattern_cache);
     let phones = Phones::new(&cfg.raw.intake.default_country);
     let app = Arc::new(App {
         limiter: Default::default(),

@@ -13,9 +13,9 @@ use crate::clock;
 use crate::config::Config;
 use crate::http::body::Fields;
 use crate::http::{Reply, Request};
-use crate::intake::normalize;
+use crate::vocab::normalize;
 use crate::store::inbox::{CrmAdd, LeadOrder, LeadQuery, UserRef};
-use crate::store::records::InboxLead;
+use crate::vocab::records::InboxLead;
 use crate::store::writer::{Applied, Job};
 use crate::store::Collection;
 

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use crate::app::App;
 use crate::config::raw::CampaignSpec;
 use crate::config::Config;
-use crate::dialer::normalize_target;
+use crate::vocab::dial::normalize_target;
 use crate::http::body::Fields;
 use crate::http::{Reply, Request};
 use crate::store::dialer::{DialCall, DialerOp};

@@ -29,7 +29,7 @@ fn directory(raw: &RawConfig, errors: &mut Vec<ConfigError>) {
         let loc = format!("dnc[{}] ({:?})", i + 1, d.phone);
         if d.phone.trim().is_empty() {
             err(errors, &loc, "phone is empty");
-        } else if crate::dialer::normalize_target(&d.phone).is_none() {
+        } else if crate::vocab::dial::normalize_target(&d.phone).is_none() {
             err(errors, &loc, "phone is not a phone number");
         }
     }

@@ -258,10 +258,10 @@ impl Config {
     }
 
     /// Every user as the inbox sees one.
-    pub fn user_refs(&self) -> Vec<crate::store::inbox::UserRef> {
+    pub fn user_refs(&self) -> Vec<crate::vocab::UserRef> {
         self.users
             .iter()
-            .map(|u| crate::store::inbox::UserRef {
+            .map(|u| crate::vocab::UserRef {
                 id: u.id,
                 login: u.login.clone(),
                 name: if u.name.is_empty() {
@@ -419,7 +419,7 @@ pub fn validate_with(
     }
     let mut scripts = Vec::new();
     for name in &raw.intake.acceptable_scripts {
-        match crate::intake::language::parse_script(name) {
+        match crate::vocab::language::parse_script(name) {
             Some(s) => scripts.push(s),
             None => err(
                 &mut errors,

@@ -111,7 +111,7 @@ impl Entry for ExtensionSpec {
 
 impl Entry for DncSpec {
     fn id(&self) -> String {
-        crate::dialer::normalize_target(&self.phone).unwrap_or_else(|| self.phone.clone())
+        crate::vocab::dial::normalize_target(&self.phone).unwrap_or_else(|| self.phone.clone())
     }
 }
 

@@ -46,7 +46,7 @@ pub(super) fn check(
         .intake
         .acceptable_scripts
         .iter()
-        .filter_map(|s| crate::intake::language::parse_script(s))
+        .filter_map(|s| crate::vocab::language::parse_script(s))
         .map(|s| s.full_name())
         .collect();
     let language_answer: Arc<[u8]> = crate::codes::Code::language_json(&languages).into();

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use crate::config::{FieldRow, Profile, Table};
 use crate::http::body::Fields;
-use crate::store::records::{Client, Contact, Ticket};
+use crate::vocab::records::{Client, Contact, Ticket};
 
 /// The outcome of mapping one post.
 #[derive(Debug, Clone, Default)]

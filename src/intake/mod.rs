@@ -3,13 +3,11 @@
 //! steps that must see committed state (9–11, see `store::apply`).
 
 pub mod captcha;
-pub mod language;
 mod logs;
 pub mod mapping;
-pub mod normalize;
-pub mod phone_cache;
-pub mod phone_validity;
 mod ticket;
+
+pub use crate::vocab::{language, normalize, phone_cache, phone_validity};
 
 use std::sync::atomic::Ordering;
 
@@ -20,7 +18,7 @@ use crate::config::{Config, FormMode, Profile, ProfileType};
 use crate::dedupe::{self, Check};
 use crate::http::{Reply, Request};
 use crate::store::leads::LeadDraft;
-use crate::store::records::BadLead;
+use crate::vocab::records::BadLead;
 use crate::store::writer::{Applied, Job, SubmitError};
 use crate::store::DuplicateKey;
 use logs::Logs;
@@ -440,7 +438,7 @@ fn run(
 fn dial_entry(
     cfg: &Config,
     profile: &Profile,
-    c: &crate::store::records::Client,
+    c: &crate::vocab::records::Client,
     now: u64,
 ) -> Option<crate::store::dialer::DialCall> {
     if profile.dialer_campaign.is_empty() {
@@ -452,7 +450,7 @@ fn dial_entry(
         .campaigns
         .iter()
         .find(|k| k.code == profile.dialer_campaign)?;
-    let phone = crate::dialer::normalize_target(&c.phone1)?;
+    let phone = crate::vocab::dial::normalize_target(&c.phone1)?;
     let mut data = serde_json::Map::new();
     data.insert("var_LeadCampaign".into(), c.lead_supplier.clone().into());
     Some(crate::store::dialer::DialCall {
@@ -471,7 +469,7 @@ fn dial_entry(
 fn matching_rules(
     cfg: &Config,
     profile: u32,
-    c: &crate::store::records::Client,
+    c: &crate::vocab::records::Client,
 ) -> Vec<crate::config::raw::RuleSpec> {
     let eq = |want: &str, have: &str| want.is_empty() || want.eq_ignore_ascii_case(have);
     cfg.raw

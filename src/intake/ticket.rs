@@ -12,7 +12,7 @@ use crate::codes::Code;
 use crate::config::{Config, Profile};
 use crate::dedupe::{self, Check};
 use crate::http::body::Fields;
-use crate::store::records::SOURCE_PUBLIC_WEBSITE;
+use crate::vocab::records::SOURCE_PUBLIC_WEBSITE;
 use crate::store::tickets::TicketDraft;
 use crate::store::writer::{Applied, Job};
 use crate::store::DuplicateKey;

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use crate::config::raw::{AlertSpec, TemplateSpec};
 use crate::config::Config;
-use crate::store::records::OutboxItem;
+use crate::vocab::records::OutboxItem;
 
 pub const NEW_CLIENT: &str = "WebApi_New_Client_Reg";
 pub const RETURNING_CLIENT: &str = "Real_Client_Try_Reg_Again";

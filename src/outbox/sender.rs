@@ -28,7 +28,7 @@ use super::Delivery;
 use crate::clock::SharedClock;
 use crate::config::raw::{OutboxSection, SmsSection, SmtpSection};
 use crate::metrics::Metrics;
-use crate::store::records::OutboxItem;
+use crate::vocab::records::OutboxItem;
 use crate::store::writer::{Job, WriterHandle};
 use crate::store::Store;
 

@@ -21,15 +21,7 @@ pub const REZULT_NAMES: [&str; 5] = ["None", "Spam", "Duplicate", "Other", "Not 
 /// `datum_do` of a lead not yet processed, in the datum_do index.
 const NOT_DONE: &[u8; 10] = b"0000-00-00";
 
-/// A user as the inbox needs one.
-#[derive(Debug, Clone, Default)]
-pub struct UserRef {
-    pub id: u64,
-    pub login: String,
-    pub name: String,
-    pub email: String,
-    pub active: bool,
-}
+pub use crate::vocab::UserRef;
 
 /// An `add` of the CRM API, waiting for its responsible user.
 #[derive(Debug, Clone, Default)]

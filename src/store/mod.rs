@@ -42,12 +42,12 @@ pub mod leads;
 mod migrate;
 mod notify;
 pub mod record_json;
-pub mod records;
 pub mod rendered;
 mod retention;
 pub mod tickets;
 pub mod writer;
 
+pub use crate::vocab::records;
 pub use retention::{AnchorIndex, DuplicateKey};
 
 use std::ops::Bound;

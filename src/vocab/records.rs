@@ -52,7 +52,7 @@ macro_rules! client_fields {
             /// Hands every mapped field to `f` as its JSON member name
             /// (`"name":`) and value, in the order they are declared and
             /// serialized in (`record_json.rs` writes clients with it).
-            pub(super) fn for_each_mapped_member(&self, mut f: impl FnMut(&'static str, &str)) {
+            pub(crate) fn for_each_mapped_member(&self, mut f: impl FnMut(&'static str, &str)) {
                 $(f(concat!("\"", stringify!($f), "\":"), &self.$f);)*
             }
             /// Every mapped field with its value, in SPEC order.
