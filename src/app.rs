@@ -1,18 +1,21 @@
-//! The application: everything a request handler needs, and the router that
-//! sends each path to its module.
+//! The application's state: everything a request handler needs (the
+//! configuration, the store and its writer, the caches and limiters). The
+//! router that sends each path to its module is [`crate::router`].
+//!
+//! Floor: above `store`, `dns`, `http`, `captcha` and `vocab`; below every
+//! handler (`intake`, `api`) and the router.
 
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
 use crate::clock::SharedClock;
-use crate::config::{Config, RawConfig, RESERVED_SEGMENTS};
+use crate::config::{Config, RawConfig};
 use crate::dedupe::DuplicateWindow;
-use crate::http::{Body, Handler, Reply, Request};
-use crate::vocab::normalize::Phones;
 use crate::metrics::Metrics;
 use crate::store::writer::WriterHandle;
 use crate::store::Store;
+use crate::vocab::normalize::Phones;
 
 pub struct App {
     /// The effective configuration: the file plus run-time overrides. Read
@@ -36,7 +39,7 @@ pub struct App {
     /// Per-client-IP token buckets.
     pub limiter: crate::ratelimit::RateLimiter,
     /// Challenges of the mini form's captcha.
-    pub captcha: crate::intake::captcha::Captcha,
+    pub captcha: crate::captcha::Captcha,
     /// Decoding buffers of posted fields, reused across requests.
     pub fields: crate::pool::Pool<crate::http::body::Fields>,
 }
@@ -51,78 +54,5 @@ impl App {
 
     pub fn set_config(&self, cfg: Config) {
         self.cfg.store(Arc::new(cfg));
-    }
-}
-
-impl Handler for App {
-    fn handle(&self, req: &Request<'_>) -> Reply {
-        let path = req.path;
-        match path {
-            "/health" => return get_only(req, || Reply::static_json(200, br#"{"status":"ok"}"#)),
-            "/metrics" => {
-                return get_only(req, || {
-                    let text =
-                        self.metrics
-                            .render(&self.config(), &self.store, self.writer.queued());
-                    Reply::new(
-                        200,
-                        "text/plain; version=0.0.4",
-                        Body::Owned(text.into_bytes()),
-                    )
-                })
-            }
-            "/" => return Reply::error(404, "not found; post leads to /{form_name}"),
-            _ => {}
-        }
-        let rest = &path[1..];
-        let first = rest.split('/').next().unwrap_or("");
-        if first == "admin" {
-            return crate::api::admin::handle(self, req);
-        }
-        if let Some(m) = path.strip_prefix("/ForwardDialer/Dialer/") {
-            if !m.is_empty() && !m.contains('/') {
-                return crate::api::dialer::handle(self, req);
-            }
-        }
-        if first == "odata" {
-            return crate::api::odata::handle(self, req);
-        }
-        if path == "/developer/v1/leads" {
-            return crate::api::crm::handle(self, req);
-        }
-        if first == "static" {
-            return get_only(req, || {
-                let cfg = self.config();
-                crate::api::static_files::serve(
-                    &cfg.http_dir,
-                    &rest[first.len()..],
-                    &cfg.static_frame_ancestors,
-                )
-            });
-        }
-        if RESERVED_SEGMENTS
-            .iter()
-            .any(|s| s.eq_ignore_ascii_case(first))
-        {
-            return Reply::error(404, "not found");
-        }
-        match req.method {
-            "GET" | "POST" => crate::intake::handle(self, req, rest),
-            _ => {
-                let mut r = Reply::error(405, "use GET or POST");
-                r.extra_headers.push_str("Allow: GET, POST\r\n");
-                r
-            }
-        }
-    }
-}
-
-fn get_only(req: &Request<'_>, f: impl FnOnce() -> Reply) -> Reply {
-    if req.method == "GET" {
-        f()
-    } else {
-        let mut r = Reply::error(405, "use GET");
-        r.extra_headers.push_str("Allow: GET\r\n");
-        r
     }
 }

@@ -6,8 +6,6 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::codes;
-use crate::config::Config;
-use crate::store::Store;
 
 /// HTTP error statuses counted (every 4xx/5xx answer, whoever produced it).
 pub const REFUSAL_STATUSES: [u16; 11] = [400, 401, 404, 405, 408, 413, 429, 431, 500, 501, 503];
@@ -117,20 +115,20 @@ impl Metrics {
         );
     }
 
-    pub fn render(&self, cfg: &Config, store: &Store, queued: usize) -> String {
+    /// The `/metrics` page: these counters, and what the caller gathered
+    /// from the configuration and the store.
+    pub fn render(&self, extra: &Gathered<'_>) -> String {
         let mut o = String::with_capacity(8192);
         o.push_str(
             "# HELP dataport_intake_responses_total Intake answers by profile and response code.\n",
         );
         o.push_str("# TYPE dataport_intake_responses_total counter\n");
-        for p in &cfg.profiles {
+        for (number, form, by_code) in &extra.profiles {
             for c in codes::ALL {
-                let n = p.counters.by_code[c.index()].load(Ordering::Relaxed);
+                let n = by_code[c.index()].load(Ordering::Relaxed);
                 let _ = writeln!(
                     o,
-                    "dataport_intake_responses_total{{profile=\"{}\",form=\"{}\",code=\"{}\"}} {n}",
-                    p.number,
-                    p.form_name,
+                    "dataport_intake_responses_total{{profile=\"{number}\",form=\"{form}\",code=\"{}\"}} {n}",
                     c.as_str()
                 );
             }
@@ -179,22 +177,29 @@ impl Metrics {
             &LATENCY_BOUNDS,
             1e6,
         );
-        let size = store.size_info();
-        let (patterns, pattern_room) = crate::vocab::normalize::phone_patterns_cached();
+        self.render_gauges(&mut o, extra);
+        o
+    }
+
+    fn render_gauges(&self, o: &mut String, extra: &Gathered<'_>) {
         let gauges: [(&str, &str, f64); 11] = [
             (
                 "dataport_lmdb_map_size_bytes",
                 "gauge",
-                size.map_size as f64,
+                extra.map_size as f64,
             ),
-            ("dataport_lmdb_used_bytes", "gauge", size.used_bytes as f64),
-            ("dataport_lmdb_file_bytes", "gauge", size.file_bytes as f64),
-            ("dataport_write_queue_length", "gauge", queued as f64),
-            ("dataport_phone_patterns_cached", "gauge", patterns as f64),
+            ("dataport_lmdb_used_bytes", "gauge", extra.used_bytes as f64),
+            ("dataport_lmdb_file_bytes", "gauge", extra.file_bytes as f64),
+            ("dataport_write_queue_length", "gauge", extra.queued as f64),
+            (
+                "dataport_phone_patterns_cached",
+                "gauge",
+                extra.patterns as f64,
+            ),
             (
                 "dataport_phone_pattern_cache_capacity",
                 "gauge",
-                pattern_room as f64,
+                extra.pattern_room as f64,
             ),
             (
                 "dataport_connections_open",
@@ -246,6 +251,17 @@ impl Metrics {
                 v.load(Ordering::Relaxed)
             );
         }
-        o
     }
+}
+
+/// What `/metrics` shows that these counters do not hold: each profile's
+/// answers by code, the store's size, the write queue, the phone patterns.
+pub struct Gathered<'a> {
+    pub profiles: Vec<(u32, &'a str, &'a [AtomicU64; 11])>,
+    pub map_size: u64,
+    pub used_bytes: u64,
+    pub file_bytes: u64,
+    pub queued: usize,
+    pub patterns: usize,
+    pub pattern_room: usize,
 }

@@ -11,10 +11,10 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::dedupe::DuplicateWindow;
 use crate::http::conn::{self, Limits};
-use crate::vocab::normalize::Phones;
 use crate::metrics::Metrics;
 use crate::store::writer::{self, WriterConfig};
 use crate::store::Store;
+use crate::vocab::normalize::Phones;
 
 /// Coroutine stack size in words. Measured (may reports it when the size is
 /// odd): a form POST through the whole pipeline peaks near 41 KiB in a
@@ -173,11 +173,11 @@ pub fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
         metrics.clone(),
     )?;
 
-    crate::outbox::sender::spawn(
+    crate::sender::spawn(
         store.clone(),
         writer.clone(),
         clock.clone(),
-        crate::outbox::sender::SenderConfig {
+        crate::sender::SenderConfig {
             smtp: cfg.raw.smtp.clone(),
             sms: cfg.raw.sms.clone(),
             outbox: cfg.raw.outbox.clone(),
@@ -216,7 +216,7 @@ pub fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
         limiter: Default::default(),
         file,
         config_changes: may::sync::Mutex::new(()),
-        captcha: crate::intake::captcha::Captcha::new(
+        captcha: crate::captcha::Captcha::new(
             clock.clone(),
             cfg.raw.intake.form_min_seconds * 1000,
         ),

@@ -13,11 +13,11 @@ use crate::clock;
 use crate::config::Config;
 use crate::http::body::Fields;
 use crate::http::{Reply, Request};
-use crate::vocab::normalize;
 use crate::store::inbox::{CrmAdd, LeadOrder, LeadQuery, UserRef};
-use crate::vocab::records::InboxLead;
 use crate::store::writer::{Applied, Job};
 use crate::store::Collection;
+use crate::vocab::normalize;
+use crate::vocab::records::InboxLead;
 
 const PAGE: u64 = 200;
 

@@ -8,11 +8,11 @@ use serde_json::{json, Map, Value};
 use crate::app::App;
 use crate::config::raw::CampaignSpec;
 use crate::config::Config;
-use crate::vocab::dial::normalize_target;
 use crate::http::body::Fields;
 use crate::http::{Reply, Request};
 use crate::store::dialer::{DialCall, DialerOp};
 use crate::store::writer::{Applied, Job};
+use crate::vocab::dial::normalize_target;
 
 /// Case-insensitive request parameters.
 struct Params(Vec<(String, String, Value)>);

@@ -7,6 +7,4 @@ pub mod crm;
 pub mod crm_words;
 pub mod csv_export;
 pub mod dialer;
-pub mod form;
 pub mod odata;
-pub mod static_files;

@@ -2,11 +2,11 @@
 //! the request's coroutine (1–8), then handed to the writer thread for the
 //! steps that must see committed state (9–11, see `store::apply`).
 
-pub mod captcha;
 mod logs;
 pub mod mapping;
 mod ticket;
 
+pub use crate::captcha;
 pub use crate::vocab::{language, normalize, phone_cache, phone_validity};
 
 use std::sync::atomic::Ordering;
@@ -18,9 +18,9 @@ use crate::config::{Config, FormMode, Profile, ProfileType};
 use crate::dedupe::{self, Check};
 use crate::http::{Reply, Request};
 use crate::store::leads::LeadDraft;
-use crate::vocab::records::BadLead;
 use crate::store::writer::{Applied, Job, SubmitError};
 use crate::store::DuplicateKey;
+use crate::vocab::records::BadLead;
 use logs::Logs;
 use phone_cache::PhoneNormal;
 
@@ -146,7 +146,7 @@ fn run(
     if profile.form_mode != FormMode::None && req.method == "GET" && fields.is_empty() {
         let challenge = (profile.form_mode == FormMode::HtmlFormCaptcha)
             .then(|| app.captcha.challenge(&profile.form_name));
-        let page = crate::api::form::render(profile, challenge.as_ref());
+        let page = crate::pages::form::render(profile, challenge.as_ref());
         let status = page.status;
         let reason = "the form page".to_string();
         return Err(Box::new(Refusal(

@@ -12,10 +12,10 @@ use crate::codes::Code;
 use crate::config::{Config, Profile};
 use crate::dedupe::{self, Check};
 use crate::http::body::Fields;
-use crate::vocab::records::SOURCE_PUBLIC_WEBSITE;
 use crate::store::tickets::TicketDraft;
 use crate::store::writer::{Applied, Job};
 use crate::store::DuplicateKey;
+use crate::vocab::records::SOURCE_PUBLIC_WEBSITE;
 
 pub(super) fn run(
     app: &App,

@@ -3,14 +3,16 @@
 //! An event (a new lead, a returning client, a new ticket) turns into outbox
 //! records *inside the write transaction that stores the event* (see
 //! `store::apply`), so a crash can neither lose a notification nor send one
-//! for a record that was not stored. The sender threads ([`sender`]) pick
+//! for a record that was not stored. The sender threads ([`crate::sender`]) pick
 //! due records, deliver them (SMTP, SMS gateway, webhook, trading platform)
 //! and hand the results back to the writer in batches; failures are retried
 //! with exponential backoff until `max_attempts`, and every record keeps its
 //! final status (`GET /admin/v1/outbox`). Nothing here runs on a request
 //! coroutine, so a dead peer never slows intake.
-
-pub mod sender;
+//!
+//! Floor: this module is the rules and the rendering (imports `config` and
+//! `vocab`), below `store`, which raises the records; the sender threads
+//! that read them back from storage are [`crate::sender`], above it.
 
 use std::collections::BTreeMap;
 

@@ -14,8 +14,8 @@ use crate::app::App;
 use crate::config::CLIENT_FIELDS;
 use crate::http::body::Fields;
 use crate::http::{Body, Reply, Request, TwoAuthorizations};
-use crate::vocab::records::{DeliveryRecord, Feedback};
 use crate::store::writer::{Applied, Job};
+use crate::vocab::records::{DeliveryRecord, Feedback};
 
 const ODATA_HEADERS: &str = "OData-Version: 4.0\r\n";
 

@@ -6,6 +6,9 @@
 //! threads: a hung SMTP peer costs a sender thread, never a request. Email
 //! and HTTP deliveries have separate lanes of `senders` threads each, so a
 //! dead SMTP server cannot starve webhooks and SMS (or the reverse).
+//!
+//! Floor: above `store` (it reads due records and hands results to the
+//! writer) and `outbox` (what a record means).
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
@@ -24,13 +27,13 @@ const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-use super::Delivery;
 use crate::clock::SharedClock;
 use crate::config::raw::{OutboxSection, SmsSection, SmtpSection};
 use crate::metrics::Metrics;
-use crate::vocab::records::OutboxItem;
+use crate::outbox::Delivery;
 use crate::store::writer::{Job, WriterHandle};
 use crate::store::Store;
+use crate::vocab::records::OutboxItem;
 
 /// Everything the senders need from the configuration.
 #[derive(Debug, Clone)]

@@ -4,9 +4,9 @@
 
 use std::fmt::Write as _;
 
+use crate::captcha::{Challenge, ANSWER_FIELD, HONEYPOT_FIELD, TOKEN_FIELD};
 use crate::config::{Profile, Table};
 use crate::http::{Body, Reply};
-use crate::intake::captcha::{Challenge, ANSWER_FIELD, HONEYPOT_FIELD, TOKEN_FIELD};
 
 pub const CSS_NAME: &str = "dataport-form.css";
 
