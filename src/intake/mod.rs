@@ -2,9 +2,11 @@
 //! the request's coroutine (1–8), then handed to the writer thread for the
 //! steps that must see committed state (9–11, see `store::apply`).
 
+mod lead;
 mod logs;
 pub mod mapping;
 mod ticket;
+mod window;
 
 pub use crate::captcha;
 pub use crate::vocab::{language, normalize, phone_cache, phone_validity};
@@ -15,14 +17,9 @@ use crate::app::App;
 use crate::clock;
 use crate::codes::Code;
 use crate::config::{Config, FormMode, Profile, ProfileType};
-use crate::dedupe::{self, Check};
 use crate::http::{Reply, Request};
-use crate::store::leads::LeadDraft;
-use crate::store::writer::{Applied, Job, SubmitError};
-use crate::store::DuplicateKey;
-use crate::vocab::records::BadLead;
+use crate::store::writer::SubmitError;
 use logs::Logs;
-use phone_cache::PhoneNormal;
 
 /// `GET|POST /{form_name}`.
 pub fn handle(app: &App, req: &Request<'_>, form: &str) -> Reply {
@@ -180,311 +177,15 @@ fn run(
         return Ok(ticket::run(app, logs, cfg, profile, &fields, now));
     }
 
-    // 2–7 read the post in place (`mapping::View`): a post that becomes no
-    // record (a flood's duplicates) builds no owned records and, with its
-    // phones and email held inline, allocates nothing.
-    // 2–3. Mapping, mandatory fields, extra fields.
-    let Ok(view) = mapping::View::new(profile, &fields) else {
-        return Ok((Code::MissingRequired, None));
-    };
-
-    // 4. Language.
-    if !cfg.scripts.is_empty()
-        && !view
-            .stored_values()
-            .all(|v| language::acceptable(&cfg.scripts, v))
-    {
-        let code = logs.without_record(profile, created_at, view.extras(), Code::Language);
-        return Ok((code, None));
-    }
-
-    // 5. External key: a known key updates that client, nothing else runs.
-    let external_key = if profile.external_key_field.is_empty() {
-        ""
-    } else {
-        fields.get(&profile.external_key_field).unwrap_or("")
-    };
-
-    // 6. Contact validation: normal forms, plausibility, syntax.
-    // Filled in place (not with array `map`s, which copied the inline
-    // strings around: ~2k instructions a post).
-    const PHONES: [&str; 3] = ["phone1", "phone2", "phone3"];
-    let mut raw_phones = [""; 3];
-    let mut normals = [
-        PhoneNormal::default(),
-        PhoneNormal::default(),
-        PhoneNormal::default(),
-    ];
-    // None: no number posted; Some(plausible).
-    let mut checked = [None; 3];
-    for i in 0..3 {
-        raw_phones[i] = view.client(PHONES[i]);
-        if !raw_phones[i].is_empty() {
-            let (normal, plausible) = app.phones.check_inline(raw_phones[i]);
-            normals[i] = normal;
-            checked[i] = Some(plausible);
-        }
-    }
-    let mut usable = checked.iter().filter(|p| **p == Some(true)).count();
-    let email = normalize::email_inline(view.client("email"));
-    let sync_target = if external_key.is_empty() {
-        None
-    } else {
-        match app.store.clients_by_external_key(external_key) {
-            Ok(ids) => ids.first().copied(),
-            Err(_) => return Ok((Code::DatabaseError, None)),
-        }
-    };
-    if sync_target.is_none() {
-        let mut email_failure = None;
-        if !email.is_empty() {
-            let email = email.as_str();
-            if normalize::email_syntax_ok(email) {
-                let domain = email.rsplit('@').next().unwrap_or("");
-                match app.domains.as_ref().map(|d| d.check(domain)) {
-                    Some(crate::dns::Verdict::Missing) => {
-                        email_failure = Some(format!("email domain {domain:?} does not exist"))
-                    }
-                    _ => usable += 1,
-                }
-            } else {
-                email_failure = Some(format!("email {email:?} is not a valid address"));
-            }
-        }
-        if usable == 0 {
-            let mut failures: Vec<String> = PHONES
-                .iter()
-                .zip(&raw_phones)
-                .zip(&checked)
-                .filter(|(_, plausible)| **plausible == Some(false))
-                .map(|((name, raw), _)| format!("{name} {raw:?} is not a plausible phone number"))
-                .chain(email_failure)
-                .collect();
-            if failures.is_empty() {
-                failures.push("missing any phone or email".into());
-            }
-            let bad = BadLead {
-                created_at: created_at.to_string(),
-                profile: profile.number,
-                reason: failures.join("; "),
-                data: serde_json::to_value(mapping::posted(&fields)).unwrap_or_default(),
-                ..BadLead::default()
-            };
-            let outcome = logs::answered(Code::NoContact, &bad.reason);
-            if let Err(e) = logs.extras(profile, created_at, view.extras(), &outcome) {
-                return Ok((submit_failed(app, e), None));
-            }
-            return Ok(match app.writer.call(|r| Job::BadLead(bad, r)) {
-                Ok(Ok(_)) => (Code::NoContact, None),
-                Ok(Err(_)) => (Code::DatabaseError, None),
-                Err(e) => (submit_failed(app, e), None),
-            });
-        }
-    }
-
-    // 7. Duplicate post within the window. A posted external key replaces
-    // the duplicate checks (seed 000: "the responsibility lies with the
-    // external system"): no window here, no client matching in step 9.
-    let duplicate_key =
-        if profile.kind == ProfileType::ClientLeadNoDedupe || !external_key.is_empty() {
-            None
-        } else {
-            let (p1, p2, p3) = (
-                normals[0].as_str(),
-                normals[1].as_str(),
-                normals[2].as_str(),
-            );
-            let key = dedupe::key_hash(profile.number, &[p1, p2, p3, email.as_str()]);
-            let anchor = DuplicateKey::anchor_of(&[p1, p2, p3], email.as_str());
-            let seen = match app.dedupe.check(key, now) {
-                Check::Reserved => false,
-                Check::Duplicate => true,
-                Check::AskStorage => {
-                    app.metrics
-                        .duplicate_storage_lookups
-                        .fetch_add(1, Ordering::Relaxed);
-                    match app.store.duplicate_accepted_at(key, anchor) {
-                        Ok(Some(at)) if at + app.dedupe.window_ms() > now => true,
-                        // A post admitted meanwhile makes this one its duplicate.
-                        Ok(_) => !app.dedupe.admit(key, now),
-                        Err(_) => return Ok((Code::DatabaseError, None)),
-                    }
-                }
-            };
-            if seen {
-                let code = logs.without_record(profile, created_at, view.extras(), Code::Duplicate);
-                return Ok((code, None));
-            }
-            Some(DuplicateKey::new(key, now, anchor))
-        };
-    let reserved = duplicate_key.as_ref().map(|k| (k.hash, k.at));
-
-    // The post becomes a record: now the owned copy, with the normal forms.
-    let mut m = view.into_mapped();
-    let c = &mut m.client;
-    for ((slot, normal), checked) in [&mut c.phone1, &mut c.phone2, &mut c.phone3]
-        .into_iter()
-        .zip(normals)
-        .zip(checked)
-    {
-        if checked.is_some() {
-            *slot = normal.into_string();
-        }
-    }
-    c.email = email.into_string();
-    if !external_key.is_empty() {
-        c.external_key = external_key.to_string();
-    }
-    if let Some(ct) = m.contact.as_mut() {
-        ct.phone = app.phones.normalize(&ct.phone);
-        normalize::email_in_place(&mut ct.email);
-    }
-
-    // 8. Computed fields.
-    let c = &mut m.client;
-    let posted_branch = !c.branch.is_empty();
-    if !c.salesperson.is_empty() {
-        match cfg.active_user(&c.salesperson) {
-            Some(u) => {
-                c.salesperson = u.login.clone();
-                if !u.branch.is_empty() {
-                    c.branch = u.branch.clone();
-                }
-            }
-            // Not an active user: nobody is assigned.
-            None => c.salesperson.clear(),
-        }
-    }
-    let rotate =
-        !profile.circle_between_agencies.is_empty() && c.salesperson.is_empty() && !posted_branch;
-    if sync_target.is_none()
-        && c.first_name.is_empty()
-        && c.last_name.is_empty()
-        && c.full_name.is_empty()
-    {
-        c.full_name = "No Name From Web".into();
-    }
-    c.created_at = created_at.to_string();
-    c.created_local = clock::rfc3339_in(now, cfg.web_tz);
-    c.profile = profile.number;
-    if let Some(ct) = m.contact.as_mut() {
-        ct.created_at = c.created_at.clone();
-        ct.profile = profile.number;
-    }
-
-    // 9–11 on the writer, acknowledged only once committed.
-    let owner = cfg.active_user(&m.client.salesperson);
-    let deliveries = matching_rules(cfg, profile.number, &m.client);
-    let dialer = dial_entry(cfg, profile, &m.client, now);
-    let posted = mapping::posted(&fields);
-    let draft = LeadDraft {
-        usage: logs.for_record(),
-        dialer,
-        deliveries,
-        profile: profile.number,
-        form_name: profile.form_name.clone(),
-        content: content_text(&posted),
-        client: m.client,
-        contact: m.contact,
-        extras: m.extras,
-        posted,
-        duplicate_key,
-        match_existing: profile.kind != ProfileType::ClientLeadNoDedupe && external_key.is_empty(),
-        high_range_start: cfg.raw.intake.high_range_start,
-        external_key: external_key.to_string(),
-        at_ms: now,
-        user_id: owner.map_or(0, |u| u.id),
-        user_name: owner
-            .map(|u| {
-                if u.name.is_empty() {
-                    u.login.clone()
-                } else {
-                    u.name.clone()
-                }
-            })
-            .unwrap_or_default(),
-        trading_url: if profile.kind == ProfileType::ClientLeadTradingAccount {
-            profile.parameter1.clone()
-        } else {
-            String::new()
-        },
-        rotation: if rotate {
-            profile.circle_between_agencies.clone()
-        } else {
-            Vec::new()
-        },
-    };
-    // The usage entry goes in the lead's job: its commit writes the answer in.
-    let outcome = app.writer.call(|r| Job::Lead(Box::new(draft), r));
-    let release = || {
-        if let Some((key, at)) = reserved {
-            app.dedupe.release(key, at);
-        }
-    };
-    Ok(match outcome {
-        Ok(Ok(Applied::Lead(o))) => (o.code, Some(o.client_id)),
-        Ok(Ok(_)) | Ok(Err(_)) => {
-            release();
-            (Code::DatabaseError, None)
-        }
-        Err(e) => {
-            release();
-            (submit_failed(app, e), None)
-        }
-    })
-}
-
-/// The call a new lead of a `dialer_campaign` profile queues.
-fn dial_entry(
-    cfg: &Config,
-    profile: &Profile,
-    c: &crate::vocab::records::Client,
-    now: u64,
-) -> Option<crate::store::dialer::DialCall> {
-    if profile.dialer_campaign.is_empty() {
-        return None;
-    }
-    let campaign = cfg
-        .raw
-        .dialer
-        .campaigns
-        .iter()
-        .find(|k| k.code == profile.dialer_campaign)?;
-    let phone = crate::vocab::dial::normalize_target(&c.phone1)?;
-    let mut data = serde_json::Map::new();
-    data.insert("var_LeadCampaign".into(), c.lead_supplier.clone().into());
-    Some(crate::store::dialer::DialCall {
-        campaign: campaign.code.clone(),
-        campaign_id: campaign.id,
-        phone,
-        priority: 1,
-        custom_data: Some(data),
-        originate_ms: now,
-        inserted: clock::rfc3339_utc(now),
-        ..Default::default()
-    })
-}
-
-/// The active rules of active buyers whose filters the lead passes.
-fn matching_rules(
-    cfg: &Config,
-    profile: u32,
-    c: &crate::vocab::records::Client,
-) -> Vec<crate::config::raw::RuleSpec> {
-    let eq = |want: &str, have: &str| want.is_empty() || want.eq_ignore_ascii_case(have);
-    cfg.raw
-        .rules
-        .iter()
-        .filter(|r| {
-            r.active
-                && cfg.raw.buyers.iter().any(|b| b.id == r.buyer && b.active)
-                && (r.profiles.is_empty() || r.profiles.contains(&profile))
-                && eq(&r.lead_supplier, &c.lead_supplier)
-                && eq(&r.utm_source, &c.utm_source)
-                && eq(&r.city, &c.city)
-        })
-        .cloned()
-        .collect()
+    Ok(lead::run(&lead::Post {
+        app,
+        logs,
+        cfg,
+        profile,
+        fields: &fields,
+        now,
+        created_at,
+    }))
 }
 
 /// An owned map's entries as the borrowed pairs [`Logs::extras`] takes.
@@ -497,18 +198,6 @@ fn submit_failed(app: &App, e: SubmitError) -> Code {
         app.metrics.write_queue_full.fetch_add(1, Ordering::Relaxed);
     }
     Code::TechnicalError
-}
-
-/// The post as readable text, for the inbox lead's `content`.
-fn content_text(posted: &std::collections::BTreeMap<String, String>) -> String {
-    let mut s = String::with_capacity(posted.iter().map(|(k, v)| k.len() + v.len() + 3).sum());
-    for (k, v) in posted {
-        s.push_str(k);
-        s.push_str(": ");
-        s.push_str(v);
-        s.push('\n');
-    }
-    s
 }
 
 /// The answer for `code`: a 303 to the profile's redirect (unless the client

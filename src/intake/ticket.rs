@@ -10,7 +10,7 @@ use crate::app::App;
 use crate::clock;
 use crate::codes::Code;
 use crate::config::{Config, Profile};
-use crate::dedupe::{self, Check};
+use crate::dedupe;
 use crate::http::body::Fields;
 use crate::store::tickets::TicketDraft;
 use crate::store::writer::{Applied, Job};
@@ -82,21 +82,15 @@ pub(super) fn run(
             ],
         );
         let anchor = DuplicateKey::anchor_of(&[&t.return_phone], &t.return_email);
-        let seen = match app.dedupe.check(key, now) {
-            Check::Reserved => false,
-            Check::Duplicate => true,
-            Check::AskStorage => match app.store.duplicate_accepted_at(key, anchor) {
-                Ok(Some(at)) if at + app.dedupe.window_ms() > now => true,
-                // A post admitted meanwhile makes this one its duplicate.
-                Ok(_) => !app.dedupe.admit(key, now),
-                Err(_) => return (Code::DatabaseError, None),
-            },
-        };
-        if seen {
-            let code = logs.without_record(profile, &created_at, pairs(&m.extras), Code::Duplicate);
-            return (code, None);
+        match super::window::reserve(app, key, anchor, now) {
+            Ok(Some(reserved)) => Some(reserved),
+            Ok(None) => {
+                let code =
+                    logs.without_record(profile, &created_at, pairs(&m.extras), Code::Duplicate);
+                return (code, None);
+            }
+            Err(code) => return (code, None),
         }
-        Some(DuplicateKey::new(key, now, anchor))
     };
     let reserved = duplicate_key.as_ref().map(|k| (k.hash, k.at));
     // 8. Number and store.
@@ -109,9 +103,7 @@ pub(super) fn run(
     };
     let outcome = app.writer.call(|r| Job::Ticket(Box::new(draft), r));
     if !matches!(outcome, Ok(Ok(_))) {
-        if let Some((key, at)) = reserved {
-            app.dedupe.release(key, at);
-        }
+        super::window::release(app, reserved);
     }
     match outcome {
         Ok(Ok(Applied::Lead(o))) => (o.code, Some(o.client_id)),

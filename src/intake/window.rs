@@ -1,0 +1,46 @@
+//! Step 7, shared by client leads (SPEC §4) and service tickets (§5): the
+//! duplicate-post window of the hour. The in-memory window answers most
+//! posts; a key it no longer holds is asked of storage.
+
+use std::sync::atomic::Ordering;
+
+use crate::app::App;
+use crate::codes::Code;
+use crate::dedupe::{Check, KeyHash};
+use crate::store::{AnchorIndex, DuplicateKey};
+
+/// Whether the post keyed `key` repeats one accepted within the window:
+/// `Ok(None)` when it does (answered 006), else the key reserved for this
+/// post (stored with its record, released if the record is not stored).
+/// `anchor` is the first phone or email the key is kept beside in storage.
+pub(super) fn reserve(
+    app: &App,
+    key: KeyHash,
+    anchor: Option<(AnchorIndex, &str)>,
+    now: u64,
+) -> Result<Option<DuplicateKey>, Code> {
+    let seen = match app.dedupe.check(key, now) {
+        Check::Reserved => false,
+        Check::Duplicate => true,
+        Check::AskStorage => {
+            app.metrics
+                .duplicate_storage_lookups
+                .fetch_add(1, Ordering::Relaxed);
+            match app.store.duplicate_accepted_at(key, anchor) {
+                Ok(Some(at)) if at + app.dedupe.window_ms() > now => true,
+                // A post admitted meanwhile makes this one its duplicate.
+                Ok(_) => !app.dedupe.admit(key, now),
+                Err(_) => return Err(Code::DatabaseError),
+            }
+        }
+    };
+    Ok((!seen).then(|| DuplicateKey::new(key, now, anchor)))
+}
+
+/// Gives a reserved key back when its record was not stored, so a retry
+/// of the post is not answered 006.
+pub(super) fn release(app: &App, reserved: Option<(KeyHash, u64)>) {
+    if let Some((key, at)) = reserved {
+        app.dedupe.release(key, at);
+    }
+}
