@@ -37,7 +37,13 @@ fn directory(raw: &RawConfig, errors: &mut Vec<ConfigError>) {
 
 pub(super) fn validate(raw: &RawConfig, errors: &mut Vec<ConfigError>) {
     directory(raw, errors);
-    // buyers, delivery rules, feedback reasons
+    buyers(raw, errors);
+    dialer(raw, errors);
+    notifications(raw, errors);
+}
+
+/// Buyers, delivery rules and feedback reasons (SPEC §8).
+fn buyers(raw: &RawConfig, errors: &mut Vec<ConfigError>) {
     let mut buyer_ids = HashSet::new();
     for (i, b) in raw.buyers.iter().enumerate() {
         let loc = format!("buyers[{}] (id {})", i + 1, b.id);
@@ -104,8 +110,10 @@ pub(super) fn validate(raw: &RawConfig, errors: &mut Vec<ConfigError>) {
             );
         }
     }
+}
 
-    // dialer
+/// The dialer section and its campaigns (SPEC §9).
+fn dialer(raw: &RawConfig, errors: &mut Vec<ConfigError>) {
     let d = &raw.dialer;
     if !matches!(d.backend.as_str(), "none" | "log" | "webhook") {
         err(errors, "dialer.backend", "must be none, log or webhook");
@@ -160,8 +168,10 @@ pub(super) fn validate(raw: &RawConfig, errors: &mut Vec<ConfigError>) {
             );
         }
     }
+}
 
-    // notifications
+/// Alerts, the SMS gateway, SMTP, the outbox, the CRM API (SPEC §6, §7).
+fn notifications(raw: &RawConfig, errors: &mut Vec<ConfigError>) {
     for (i, a) in raw.alerts.iter().enumerate() {
         let loc = format!("alerts[{}] ({})", i + 1, a.event);
         if !EVENTS.contains(&a.event.as_str()) {

@@ -58,29 +58,7 @@ pub(super) fn check(
             err(&mut errors, &ploc, "duplicate profile number");
         }
         let form_lower = p.form_name.to_ascii_lowercase();
-        if p.form_name.is_empty() {
-            err(&mut errors, &ploc, "form_name is empty");
-        } else if p.form_name.contains('.') {
-            err(&mut errors, &ploc, "form_name must not contain '.'");
-        } else if !p
-            .form_name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
-            err(
-                &mut errors,
-                &ploc,
-                "form_name may hold only letters, digits, '_' and '-'",
-            );
-        } else if RESERVED_SEGMENTS.contains(&form_lower.as_str()) {
-            err(
-                &mut errors,
-                &ploc,
-                format!("form_name {:?} is a reserved path segment", p.form_name),
-            );
-        } else if by_form.contains_key(&form_lower) {
-            err(&mut errors, &ploc, "duplicate form_name");
-        }
+        check_form_name(p, &form_lower, &ploc, &by_form, &mut errors);
         let kind = match ProfileType::parse(&p.kind) {
             Some(k) => k,
             None => {
@@ -105,131 +83,12 @@ pub(super) fn check(
             err(&mut errors, format!("{ploc} redirect_error"), m);
             None
         });
-        let circle = if p.circle_between_agencies.is_empty() {
-            Vec::new()
-        } else {
-            match parse_branch_circle(&p.circle_between_agencies) {
-                Some(list) => {
-                    for b in &list {
-                        if !branch_ids.contains(b) {
-                            err(
-                                &mut errors,
-                                &ploc,
-                                format!(
-                                    "circle_between_agencies names branch {b} which is not defined"
-                                ),
-                            );
-                        }
-                    }
-                    list
-                }
-                None => {
-                    err(
-                        &mut errors,
-                        &ploc,
-                        format!(
-                            "circle_between_agencies {:?} must look like \";A1;A3;\" (branch ids between semicolons)",
-                            p.circle_between_agencies
-                        ),
-                    );
-                    Vec::new()
-                }
-            }
-        };
+        let circle = circle(p, &ploc, branch_ids, &mut errors);
         if p.fields.is_empty() {
             err(&mut errors, &ploc, "a profile needs at least one field row");
         }
-        for o in &p.form_frame_ancestors {
-            if !is_frame_origin(o) {
-                err(
-                    &mut errors,
-                    &ploc,
-                    format!("form_frame_ancestors: {o:?} is not an origin like \"https://landing.example.com\" (scheme, host, optional port; no path)"),
-                );
-            }
-        }
-        if !p.form_lang.is_empty()
-            && !p
-                .form_lang
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        {
-            err(
-                &mut errors,
-                &ploc,
-                format!(
-                    "form_lang {:?} is not a language tag like \"he\" or \"pt-BR\"",
-                    p.form_lang
-                ),
-            );
-        }
-        let mut rows = Vec::new();
-        for (ri, f) in p.fields.iter().enumerate() {
-            let rloc = row_location(&ploc, ri, f);
-            // Seed 000: "the default will always be the main table".
-            let table_name = match (f.table.trim(), kind) {
-                ("", ProfileType::ServiceTicket) => "tickets",
-                ("", _) => "clients",
-                (t, _) => t,
-            };
-            let table = match table_name {
-                "clients" => Some(Table::Clients),
-                "contacts" => Some(Table::Contacts),
-                "extension" => Some(Table::Extension),
-                "tickets" => Some(Table::Tickets),
-                _ => None,
-            };
-            match table {
-                None => err(&mut errors, &rloc, format!("unknown table {:?}", f.table)),
-                Some(Table::Tickets) if kind != ProfileType::ServiceTicket => err(
-                    &mut errors,
-                    &rloc,
-                    "table tickets is only for service_ticket profiles",
-                ),
-                Some(t) if t != Table::Tickets && kind == ProfileType::ServiceTicket => err(
-                    &mut errors,
-                    &rloc,
-                    "a service_ticket profile maps only into tickets",
-                ),
-                Some(t) => {
-                    let known = match t {
-                        Table::Clients => CLIENT_FIELDS.contains(&f.field.as_str()),
-                        Table::Contacts => CONTACT_FIELDS.contains(&f.field.as_str()),
-                        Table::Tickets => TICKET_FIELDS.contains(&f.field.as_str()),
-                        Table::Extension => !f.field.trim().is_empty(),
-                    };
-                    if !known {
-                        err(
-                            &mut errors,
-                            &rloc,
-                            format!("table {table_name} has no field {:?}", f.field),
-                        );
-                    }
-                }
-            }
-            if f.mandatory && f.external.trim().is_empty() {
-                err(
-                    &mut errors,
-                    &rloc,
-                    "a mandatory row must name its posted field (external)",
-                );
-            }
-            if f.external.trim().is_empty() && f.default.is_empty() {
-                err(
-                    &mut errors,
-                    &rloc,
-                    "a row without an external field must have a default",
-                );
-            }
-            rows.push(FieldRow {
-                external: f.external.trim().to_lowercase(),
-                table: table.unwrap_or(Table::Extension),
-                field: f.field.clone(),
-                default: f.default.clone(),
-                mandatory: f.mandatory,
-                label: f.label.trim().to_string(),
-            });
-        }
+        check_form(p, &ploc, &mut errors);
+        let rows = rows(p, kind, &ploc, &mut errors);
         let profile = Arc::new(Profile {
             number: p.number,
             form_name: p.form_name.clone(),
@@ -265,6 +124,189 @@ pub(super) fn check(
     }
     *errors_out = errors;
     (profiles, by_form)
+}
+
+/// The profile's form name: present, a plain path segment, not reserved,
+/// unique (case aside).
+fn check_form_name(
+    p: &ProfileSpec,
+    form_lower: &str,
+    ploc: &str,
+    by_form: &AHashMap<String, Arc<Profile>>,
+    errors: &mut Vec<ConfigError>,
+) {
+    if p.form_name.is_empty() {
+        err(errors, ploc, "form_name is empty");
+    } else if p.form_name.contains('.') {
+        err(errors, ploc, "form_name must not contain '.'");
+    } else if !p
+        .form_name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        err(
+            errors,
+            ploc,
+            "form_name may hold only letters, digits, '_' and '-'",
+        );
+    } else if RESERVED_SEGMENTS.contains(&form_lower) {
+        err(
+            errors,
+            ploc,
+            format!("form_name {:?} is a reserved path segment", p.form_name),
+        );
+    } else if by_form.contains_key(form_lower) {
+        err(errors, ploc, "duplicate form_name");
+    }
+}
+
+/// The profile's circle of branches, each one defined.
+fn circle(
+    p: &ProfileSpec,
+    ploc: &str,
+    branch_ids: &HashSet<String>,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<String> {
+    if p.circle_between_agencies.is_empty() {
+        Vec::new()
+    } else {
+        match parse_branch_circle(&p.circle_between_agencies) {
+            Some(list) => {
+                for b in &list {
+                    if !branch_ids.contains(b) {
+                        err(
+                            errors,
+                            ploc,
+                            format!(
+                                "circle_between_agencies names branch {b} which is not defined"
+                            ),
+                        );
+                    }
+                }
+                list
+            }
+            None => {
+                err(
+                    errors,
+                    ploc,
+                    format!(
+                        "circle_between_agencies {:?} must look like \";A1;A3;\" (branch ids between semicolons)",
+                        p.circle_between_agencies
+                    ),
+                );
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// The mini form's settings: frame origins and language tag.
+fn check_form(p: &ProfileSpec, ploc: &str, errors: &mut Vec<ConfigError>) {
+    for o in &p.form_frame_ancestors {
+        if !is_frame_origin(o) {
+            err(
+                errors,
+                ploc,
+                format!("form_frame_ancestors: {o:?} is not an origin like \"https://landing.example.com\" (scheme, host, optional port; no path)"),
+            );
+        }
+    }
+    if !p.form_lang.is_empty()
+        && !p
+            .form_lang
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        err(
+            errors,
+            ploc,
+            format!(
+                "form_lang {:?} is not a language tag like \"he\" or \"pt-BR\"",
+                p.form_lang
+            ),
+        );
+    }
+}
+
+/// The checked mapping rows of profile `p` (of type `kind`, named `ploc`).
+fn rows(
+    p: &ProfileSpec,
+    kind: ProfileType,
+    ploc: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<FieldRow> {
+    p.fields
+        .iter()
+        .enumerate()
+        .map(|(ri, f)| row(f, kind, &row_location(ploc, ri, f), errors))
+        .collect()
+}
+
+/// One mapping row, checked; `rloc` names it in errors.
+fn row(f: &FieldSpec, kind: ProfileType, rloc: &str, errors: &mut Vec<ConfigError>) -> FieldRow {
+    // Seed 000: "the default will always be the main table".
+    let table_name = match (f.table.trim(), kind) {
+        ("", ProfileType::ServiceTicket) => "tickets",
+        ("", _) => "clients",
+        (t, _) => t,
+    };
+    let table = match table_name {
+        "clients" => Some(Table::Clients),
+        "contacts" => Some(Table::Contacts),
+        "extension" => Some(Table::Extension),
+        "tickets" => Some(Table::Tickets),
+        _ => None,
+    };
+    match table {
+        None => err(errors, rloc, format!("unknown table {:?}", f.table)),
+        Some(Table::Tickets) if kind != ProfileType::ServiceTicket => err(
+            errors,
+            rloc,
+            "table tickets is only for service_ticket profiles",
+        ),
+        Some(t) if t != Table::Tickets && kind == ProfileType::ServiceTicket => err(
+            errors,
+            rloc,
+            "a service_ticket profile maps only into tickets",
+        ),
+        Some(t) => {
+            let known = match t {
+                Table::Clients => CLIENT_FIELDS.contains(&f.field.as_str()),
+                Table::Contacts => CONTACT_FIELDS.contains(&f.field.as_str()),
+                Table::Tickets => TICKET_FIELDS.contains(&f.field.as_str()),
+                Table::Extension => !f.field.trim().is_empty(),
+            };
+            if !known {
+                err(
+                    errors,
+                    rloc,
+                    format!("table {table_name} has no field {:?}", f.field),
+                );
+            }
+        }
+    }
+    if f.mandatory && f.external.trim().is_empty() {
+        err(
+            errors,
+            rloc,
+            "a mandatory row must name its posted field (external)",
+        );
+    }
+    if f.external.trim().is_empty() && f.default.is_empty() {
+        err(
+            errors,
+            rloc,
+            "a row without an external field must have a default",
+        );
+    }
+    FieldRow {
+        external: f.external.trim().to_lowercase(),
+        table: table.unwrap_or(Table::Extension),
+        field: f.field.clone(),
+        default: f.default.clone(),
+        mandatory: f.mandatory,
+        label: f.label.trim().to_string(),
+    }
 }
 
 /// `;A1;A3;` → `["A1", "A3"]`, or None when it does not match `^;(A[1-9][0-9]*;)+$`.
