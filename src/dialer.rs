@@ -19,9 +19,11 @@ use crate::store::writer::Job;
 /// records the attempt, `webhook` POSTs the call and releases it on a 2xx
 /// (otherwise it stays pending for the next round). Released calls keep
 /// their history (status, time, backend answer).
-pub fn spawn_dispatcher(app: Arc<App>) {
+/// Err when the thread cannot start (the appliance then does not start).
+/// The thread ends when the writer has stopped.
+pub fn spawn_dispatcher(app: Arc<App>) -> std::io::Result<()> {
     let interval = Duration::from_millis(app.config().raw.dialer.dispatch_interval_ms.max(10));
-    let _ = std::thread::Builder::new()
+    std::thread::Builder::new()
         .name("dataport-dialer".into())
         .spawn(move || {
             let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -29,11 +31,12 @@ pub fn spawn_dispatcher(app: Arc<App>) {
                 .http_status_as_error(false)
                 .build()
                 .into();
-            loop {
+            while !app.writer.is_stopped() {
                 std::thread::sleep(interval);
                 dispatch_round(&app, &agent);
             }
-        });
+        })?;
+    Ok(())
 }
 
 fn dispatch_round(app: &App, agent: &ureq::Agent) {

@@ -46,23 +46,29 @@ pub struct SenderConfig {
 /// How often the scheduler looks for due notifications.
 const POLL: Duration = Duration::from_millis(100);
 
-/// Starts the scheduler and the sender threads.
+/// Starts the scheduler and the sender threads; Err when one cannot start
+/// (the appliance then does not start). They end when the writer has
+/// stopped: the scheduler first, then each sender as its lane closes.
 pub fn spawn(
     store: Arc<Store>,
     writer: WriterHandle,
     clock: SharedClock,
     cfg: SenderConfig,
     metrics: Arc<Metrics>,
-) {
+) -> std::io::Result<()> {
     let senders = cfg.outbox.senders.max(1);
     let (mail_tx, mail_rx) = crossbeam_channel::bounded::<OutboxItem>(senders * 2);
     let (http_tx, http_rx) = crossbeam_channel::bounded::<OutboxItem>(senders * 2);
     let inflight: Arc<Mutex<HashSet<u64>>> = Arc::default();
     {
         let inflight = inflight.clone();
-        let _ = std::thread::Builder::new()
+        let scheduler_writer = writer.clone();
+        std::thread::Builder::new()
             .name("dataport-outbox".into())
             .spawn(move || loop {
+                if scheduler_writer.is_stopped() {
+                    return;
+                }
                 let due = store.due_outbox(clock.now_ms(), 256).unwrap_or_default();
                 for item in due {
                     let mut set = inflight.lock().unwrap_or_else(|p| p.into_inner());
@@ -85,7 +91,7 @@ pub fn spawn(
                     }
                 }
                 std::thread::sleep(POLL);
-            });
+            })?;
     }
     for (lane, rx) in [("mail", mail_rx), ("http", http_rx)] {
         for n in 0..senders {
@@ -96,11 +102,12 @@ pub fn spawn(
                 cfg.clone(),
                 metrics.clone(),
             );
-            let _ = std::thread::Builder::new()
+            std::thread::Builder::new()
                 .name(format!("dataport-{lane}-{n}"))
-                .spawn(move || sender_loop(rx, writer, inflight, cfg, metrics));
+                .spawn(move || sender_loop(rx, writer, inflight, cfg, metrics))?;
         }
     }
+    Ok(())
 }
 
 fn sender_loop(

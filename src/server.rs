@@ -32,10 +32,41 @@ pub struct Running {
     pub addr: SocketAddr,
     pub app: Arc<App>,
     listen_fd: i32,
+    /// The listener was shut down (once: its fd number may be reused after).
+    listener_shut: std::sync::atomic::AtomicBool,
     _accept: may::coroutine::JoinHandle<()>,
 }
 
+/// A running appliance stops when dropped (the tests start many in one
+/// process): no more connections are accepted, and the writer, the outbox
+/// and the dialer threads end within a second, after committing what was
+/// queued.
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.app
+            .metrics
+            .draining
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.shut_listener();
+        self.app.writer.stop();
+    }
+}
+
 impl Running {
+    /// Wakes the accept loop: a shut-down listening socket fails accept().
+    fn shut_listener(&self) {
+        if !self
+            .listener_shut
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            // Safety: the fd is the listener's, which the accept loop owns
+            // until it sees this shutdown; never shut twice.
+            unsafe {
+                libc::shutdown(self.listen_fd, libc::SHUT_RDWR);
+            }
+        }
+    }
+
     /// Graceful stop (SIGTERM): stop accepting, let in-flight requests
     /// finish (up to `grace`), then wait for everything queued to the
     /// writer to be committed. Every acknowledged record already was; this
@@ -44,11 +75,7 @@ impl Running {
         use std::sync::atomic::Ordering;
         let m = &self.app.metrics;
         m.draining.store(true, Ordering::SeqCst);
-        // Wake the accept loop: a shut-down listening socket fails accept().
-        // Safety: the fd belongs to the listener, which lives as long as the process.
-        unsafe {
-            libc::shutdown(self.listen_fd, libc::SHUT_RDWR);
-        }
+        self.shut_listener();
         let started = std::time::Instant::now();
         while m.connections_open.load(Ordering::SeqCst) > 0 && started.elapsed() < grace {
             std::thread::sleep(Duration::from_millis(20));
@@ -183,7 +210,8 @@ pub fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
             outbox: cfg.raw.outbox.clone(),
         },
         metrics.clone(),
-    );
+    )
+    .map_err(|e| anyhow::anyhow!("cannot start the outbox sender threads: {e}"))?;
 
     let s = &cfg.raw.server;
     let limits = Arc::new(Limits {
@@ -230,12 +258,14 @@ pub fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
         clock,
         metrics: metrics.clone(),
     });
-    crate::dialer::spawn_dispatcher(app.clone());
+    crate::dialer::spawn_dispatcher(app.clone())
+        .map_err(|e| anyhow::anyhow!("cannot start the dialer thread: {e}"))?;
     let accept = conn::serve(listener, app.clone(), limits, metrics);
     Ok(Running {
         addr,
         app,
         listen_fd,
+        listener_shut: Default::default(),
         _accept: accept,
     })
 }

@@ -119,6 +119,9 @@ pub struct WriterHandle {
 /// What the handles and the writer thread share.
 struct Shared {
     stopped: AtomicBool,
+    /// Asked to stop ([`WriterHandle::stop`]): the thread ends once the
+    /// queue is empty, whoever still holds a handle.
+    stop: AtomicBool,
     /// Jobs someone waits for, submitted and not yet taken by the writer:
     /// a lingering batch commits at once when this is not 0.
     waited: AtomicUsize,
@@ -168,6 +171,20 @@ impl WriterHandle {
     }
 
     /// Whether a job submitted now would be refused for a full queue.
+    /// Asks the writer thread to stop once everything queued is committed
+    /// (within a second); later submits answer [`SubmitError::Stopped`].
+    pub fn stop(&self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.shared.thread.get() {
+            t.unpark();
+        }
+    }
+
+    /// Whether the writer thread has ended (the threads that feed it end too).
+    pub fn is_stopped(&self) -> bool {
+        self.shared.stopped.load(Ordering::Relaxed)
+    }
+
     pub fn is_full(&self) -> bool {
         self.tx.is_full()
     }
@@ -190,6 +207,7 @@ pub fn spawn(
     let seq = Sequences::load(&store)?;
     let shared = Arc::new(Shared {
         stopped: AtomicBool::new(false),
+        stop: AtomicBool::new(false),
         waited: AtomicUsize::new(0),
         thread: std::sync::OnceLock::new(),
         buffers: Pool::new(BUFFERS_KEPT),
@@ -283,6 +301,9 @@ fn run(
             take_queued(&rx, &mut batch, cfg.max_batch, &shared);
         }
         let housekeeping = last_housekeeping.elapsed() >= Duration::from_secs(1);
+        if batch.is_empty() && shared.stop.load(Ordering::SeqCst) && rx.is_empty() {
+            break;
+        }
         if batch.is_empty() && !housekeeping {
             continue;
         }
