@@ -149,36 +149,13 @@ pub fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
     let store = Arc::new(Store::open(&cfg.data_dir, map_size)?);
     // Run-time changes made through the admin API sit on top of the file.
     let file = cfg.raw.clone();
-    let overrides = store.config_overrides()?;
-    let cfg = if overrides.is_empty() {
-        cfg
-    } else {
-        let merged =
-            crate::config::overrides::merge(&file, &overrides).map_err(|e| anyhow::anyhow!(e))?;
-        crate::config::validate(merged).map_err(|errors| {
-            let list: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-            anyhow::anyhow!(
-                "the configuration file and the run-time changes stored in the data dir disagree:\n  {}",
-                list.join("\n  ")
-            )
-        })?
-    };
-    tracing::info!(overrides = overrides.len(), "configuration loaded");
+    let (cfg, overrides) = effective_config(cfg, &store)?;
+    tracing::info!(overrides, "configuration loaded");
     let cfg = Arc::new(cfg);
     let metrics = Arc::new(Metrics::default());
 
-    let intake = &cfg.raw.intake;
-    let window_ms = intake.duplicate_window_secs * 1000;
-    let dedupe = Arc::new(DuplicateWindow::new(
-        window_ms,
-        intake.duplicate_cache_entries,
-    ));
-    let now = clock.now_ms();
-    let recent = store.duplicates_since(now.saturating_sub(window_ms))?;
-    tracing::info!(keys = recent.len(), "duplicate window rebuilt from storage");
-    for (key, at) in recent {
-        dedupe.restore(key, at);
-    }
+    let window_ms = cfg.raw.intake.duplicate_window_secs * 1000;
+    let dedupe = duplicate_window(&cfg, &store, clock.now_ms())?;
 
     let (writer, _join) = writer::spawn(
         store.clone(),
@@ -213,16 +190,7 @@ pub fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
     )
     .map_err(|e| anyhow::anyhow!("cannot start the outbox sender threads: {e}"))?;
 
-    let s = &cfg.raw.server;
-    let limits = Arc::new(Limits {
-        max_body_bytes: s.max_body_bytes,
-        max_header_bytes: s.max_header_bytes,
-        max_headers: s.max_headers.min(conn::HEADER_ARRAY),
-        header_timeout: Duration::from_millis(s.header_timeout_ms),
-        body_timeout: Duration::from_millis(s.body_timeout_ms),
-        idle_timeout: Duration::from_millis(s.idle_timeout_ms),
-        max_connections: s.max_connections,
-    });
+    let limits = Arc::new(limits(&cfg));
     let listener = may::net::TcpListener::bind(cfg.listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.listen))?;
     let addr = listener.local_addr()?;
@@ -268,4 +236,53 @@ pub fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
         listener_shut: Default::default(),
         _accept: accept,
     })
+}
+
+/// The file's configuration with the run-time changes stored in the data
+/// dir on top, and how many there were.
+fn effective_config(cfg: Config, store: &Store) -> anyhow::Result<(Config, usize)> {
+    let overrides = store.config_overrides()?;
+    if overrides.is_empty() {
+        return Ok((cfg, 0));
+    }
+    let merged =
+        crate::config::overrides::merge(&cfg.raw, &overrides).map_err(|e| anyhow::anyhow!(e))?;
+    let cfg = crate::config::validate(merged).map_err(|errors| {
+        let list: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        anyhow::anyhow!(
+            "the configuration file and the run-time changes stored in the data dir disagree:\n  {}",
+            list.join("\n  ")
+        )
+    })?;
+    Ok((cfg, overrides.len()))
+}
+
+/// The hour window, rebuilt from the keys storage accepted within it.
+fn duplicate_window(cfg: &Config, store: &Store, now: u64) -> anyhow::Result<Arc<DuplicateWindow>> {
+    let intake = &cfg.raw.intake;
+    let window_ms = intake.duplicate_window_secs * 1000;
+    let dedupe = Arc::new(DuplicateWindow::new(
+        window_ms,
+        intake.duplicate_cache_entries,
+    ));
+    let recent = store.duplicates_since(now.saturating_sub(window_ms))?;
+    tracing::info!(keys = recent.len(), "duplicate window rebuilt from storage");
+    for (key, at) in recent {
+        dedupe.restore(key, at);
+    }
+    Ok(dedupe)
+}
+
+/// The HTTP limits of `[server]`.
+fn limits(cfg: &Config) -> Limits {
+    let s = &cfg.raw.server;
+    Limits {
+        max_body_bytes: s.max_body_bytes,
+        max_header_bytes: s.max_header_bytes,
+        max_headers: s.max_headers.min(conn::HEADER_ARRAY),
+        header_timeout: Duration::from_millis(s.header_timeout_ms),
+        body_timeout: Duration::from_millis(s.body_timeout_ms),
+        idle_timeout: Duration::from_millis(s.idle_timeout_ms),
+        max_connections: s.max_connections,
+    }
 }
