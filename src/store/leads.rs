@@ -319,175 +319,8 @@ impl Batch<'_> {
             None
         };
         let outcome = match existing {
-            None => {
-                let mut client = d.client.clone();
-                client.id = self.seq.next(Collection::Clients);
-                client.number = self.seq.next_client_number(d.high_range_start);
-                client.handling_status = STATUS_NEW_LEAD;
-                client.lead_status = "New".into();
-                client.updated_at = now.clone();
-                if !d.rotation.is_empty() {
-                    client.branch = self.next_branch(d.profile, &d.rotation)?;
-                }
-                let contact_id = match &d.contact {
-                    Some(c) => self.put_contact(&mut client, c.clone())?,
-                    None => 0,
-                };
-                let deal = self.put_relationship(Relationship {
-                    client: client.id,
-                    created_at: now.clone(),
-                    profile: d.profile,
-                    kind: REL_NEW_WEB_LEAD.into(),
-                    task: true,
-                    note: format!("New lead from web form {}", d.form_name),
-                    data: Self::mapped_data(&client),
-                    ..Relationship::default()
-                })?;
-                self.put_client(&client, None)?;
-                self.put_inbox_lead(d, &client, contact_id, deal)?;
-                let day = client
-                    .created_local
-                    .get(..10)
-                    .unwrap_or_default()
-                    .to_string();
-                self.create_deliveries(&d.deliveries, &client, &day, d.at_ms)?;
-                if let Some(call) = &d.dialer {
-                    let mut call = call.clone();
-                    call.customer_name = client.display_name();
-                    call.custom_data
-                        .get_or_insert_with(Default::default)
-                        .insert("var_LeadID".into(), client.id.into());
-                    self.add_call(call)?;
-                }
-                if self.notes.is_some_and(|n| n.wants(outbox::NEW_CLIENT))
-                    || !d.trading_url.is_empty()
-                {
-                    let fields = serde_json::to_value(&client)?;
-                    let record = format!("clients/{}", client.id);
-                    self.raise(outbox::NEW_CLIENT, &fields, &record, client.id, d.at_ms)?;
-                    if let Some(notes) = self.notes {
-                        for m in outbox::new_lead_messages(notes, &fields, &record) {
-                            self.put_outbox(m, d.at_ms)?;
-                        }
-                    }
-                    if !d.trading_url.is_empty() {
-                        self.put_outbox(
-                            outbox::trading_account_post(&d.trading_url, &fields, &record),
-                            d.at_ms,
-                        )?;
-                    }
-                }
-                LeadOutcome {
-                    code: Code::Ok,
-                    client_id: client.id,
-                }
-            }
-            Some(id) => {
-                let old: Client = self.get_json(Collection::Clients, id)?.ok_or_else(|| {
-                    StoreError::Corrupt(format!("index names missing client {id}"))
-                })?;
-                let mut client;
-                let deal;
-                if old.handling_status == STATUS_NOT_INTERESTED {
-                    // Renewal: the old record goes to bad leads, the post replaces it.
-                    self.put_bad_lead(BadLead {
-                        created_at: now.clone(),
-                        profile: d.profile,
-                        reason: "client record replaced by a renewal".into(),
-                        client: id,
-                        data: serde_json::to_value(&old)?,
-                        ..BadLead::default()
-                    })?;
-                    client = d.client.clone();
-                    client.id = id;
-                    client.number = old.number;
-                    client.created_at = old.created_at.clone();
-                    client.created_local = old.created_local.clone();
-                    client.contacts = old.contacts.clone();
-                    client.handling_status = STATUS_NEW_LEAD;
-                    client.archived = false;
-                    client.lead_status = "Renewed".into();
-                    deal = self.put_relationship(Relationship {
-                        client: id,
-                        created_at: now.clone(),
-                        profile: d.profile,
-                        kind: REL_NOTE.into(),
-                        task: false,
-                        note: RENEWAL_NOTE.into(),
-                        data: Self::mapped_data(&d.client),
-                        ..Relationship::default()
-                    })?;
-                } else {
-                    // HOT lead: keep the post as a faithful backup, fill gaps only.
-                    self.put_bad_lead(BadLead {
-                        created_at: now.clone(),
-                        profile: d.profile,
-                        reason: "repeat inquiry of an existing client (HOT lead backup)".into(),
-                        client: id,
-                        data: serde_json::to_value(&d.posted)?,
-                        ..BadLead::default()
-                    })?;
-                    client = old.clone();
-                    for f in ["phone1", "phone2", "phone3", "email", "lead_supplier"] {
-                        let new = d.client.field(f).unwrap_or_default().to_string();
-                        // unwrap: the five names are client fields.
-                        let slot = client.field_mut(f).unwrap();
-                        if slot.is_empty() && !new.is_empty() {
-                            *slot = new;
-                        }
-                    }
-                    for (k, v) in &d.client.extension {
-                        let slot = client.extension.entry(k.clone()).or_default();
-                        if slot.is_empty() {
-                            *slot = v.clone();
-                        }
-                    }
-                    client.lead_status = "HOT Lead".into();
-                    self.put_relationship(Relationship {
-                        client: id,
-                        created_at: now.clone(),
-                        profile: d.profile,
-                        kind: REL_REPEAT_INQUIRY.into(),
-                        task: false,
-                        note: format!("The client inquired again through web form {}", d.form_name),
-                        data: Self::mapped_data(&d.client),
-                        ..Relationship::default()
-                    })?;
-                    deal = self.put_relationship(Relationship {
-                        client: id,
-                        created_at: now.clone(),
-                        profile: d.profile,
-                        kind: REL_CALLBACK.into(),
-                        task: true,
-                        note: "Call the client back: repeat web inquiry".into(),
-                        ..Relationship::default()
-                    })?;
-                }
-                client.updated_at = now.clone();
-                let contact_id = match &d.contact {
-                    Some(c) => self.put_contact(&mut client, c.clone())?,
-                    None => 0,
-                };
-                self.put_client(&client, Some(&old))?;
-                self.put_inbox_lead(d, &client, contact_id, deal)?;
-                if self
-                    .notes
-                    .is_some_and(|n| n.wants(outbox::RETURNING_CLIENT))
-                {
-                    let fields = serde_json::to_value(&client)?;
-                    self.raise(
-                        outbox::RETURNING_CLIENT,
-                        &fields,
-                        &format!("clients/{id}"),
-                        id,
-                        d.at_ms,
-                    )?;
-                }
-                LeadOutcome {
-                    code: Code::AlreadyExists,
-                    client_id: id,
-                }
-            }
+            None => self.new_client(d)?,
+            Some(id) => self.returning_client(id, d)?,
         };
         if !d.extras.is_empty() {
             self.put_automation(&mut AutomationEntry {
@@ -500,6 +333,182 @@ impl Batch<'_> {
         }
         self.remember_duplicate_key(d.duplicate_key.as_ref())?;
         Ok(outcome)
+    }
+
+    /// Steps 10–11 for a post that matched no client: a new client with
+    /// its contact, deal, inbox lead, deliveries, dial-queue entry and
+    /// notifications (000).
+    fn new_client(&mut self, d: &LeadDraft) -> Result<LeadOutcome> {
+        let now = d.client.created_at.clone();
+        let mut client = d.client.clone();
+        client.id = self.seq.next(Collection::Clients);
+        client.number = self.seq.next_client_number(d.high_range_start);
+        client.handling_status = STATUS_NEW_LEAD;
+        client.lead_status = "New".into();
+        client.updated_at = now.clone();
+        if !d.rotation.is_empty() {
+            client.branch = self.next_branch(d.profile, &d.rotation)?;
+        }
+        let contact_id = match &d.contact {
+            Some(c) => self.put_contact(&mut client, c.clone())?,
+            None => 0,
+        };
+        let deal = self.put_relationship(Relationship {
+            client: client.id,
+            created_at: now.clone(),
+            profile: d.profile,
+            kind: REL_NEW_WEB_LEAD.into(),
+            task: true,
+            note: format!("New lead from web form {}", d.form_name),
+            data: Self::mapped_data(&client),
+            ..Relationship::default()
+        })?;
+        self.put_client(&client, None)?;
+        self.put_inbox_lead(d, &client, contact_id, deal)?;
+        let day = client
+            .created_local
+            .get(..10)
+            .unwrap_or_default()
+            .to_string();
+        self.create_deliveries(&d.deliveries, &client, &day, d.at_ms)?;
+        if let Some(call) = &d.dialer {
+            let mut call = call.clone();
+            call.customer_name = client.display_name();
+            call.custom_data
+                .get_or_insert_with(Default::default)
+                .insert("var_LeadID".into(), client.id.into());
+            self.add_call(call)?;
+        }
+        if self.notes.is_some_and(|n| n.wants(outbox::NEW_CLIENT)) || !d.trading_url.is_empty() {
+            let fields = serde_json::to_value(&client)?;
+            let record = format!("clients/{}", client.id);
+            self.raise(outbox::NEW_CLIENT, &fields, &record, client.id, d.at_ms)?;
+            if let Some(notes) = self.notes {
+                for m in outbox::new_lead_messages(notes, &fields, &record) {
+                    self.put_outbox(m, d.at_ms)?;
+                }
+            }
+            if !d.trading_url.is_empty() {
+                self.put_outbox(
+                    outbox::trading_account_post(&d.trading_url, &fields, &record),
+                    d.at_ms,
+                )?;
+            }
+        }
+        Ok(LeadOutcome {
+            code: Code::Ok,
+            client_id: client.id,
+        })
+    }
+
+    /// Step 9 matched client `id`: a renewal of a client not interested
+    /// before, else a HOT lead (001).
+    fn returning_client(&mut self, id: u64, d: &LeadDraft) -> Result<LeadOutcome> {
+        let now = d.client.created_at.clone();
+        let old: Client = self
+            .get_json(Collection::Clients, id)?
+            .ok_or_else(|| StoreError::Corrupt(format!("index names missing client {id}")))?;
+        let mut client;
+        let deal;
+        if old.handling_status == STATUS_NOT_INTERESTED {
+            // Renewal: the old record goes to bad leads, the post replaces it.
+            self.put_bad_lead(BadLead {
+                created_at: now.clone(),
+                profile: d.profile,
+                reason: "client record replaced by a renewal".into(),
+                client: id,
+                data: serde_json::to_value(&old)?,
+                ..BadLead::default()
+            })?;
+            client = d.client.clone();
+            client.id = id;
+            client.number = old.number;
+            client.created_at = old.created_at.clone();
+            client.created_local = old.created_local.clone();
+            client.contacts = old.contacts.clone();
+            client.handling_status = STATUS_NEW_LEAD;
+            client.archived = false;
+            client.lead_status = "Renewed".into();
+            deal = self.put_relationship(Relationship {
+                client: id,
+                created_at: now.clone(),
+                profile: d.profile,
+                kind: REL_NOTE.into(),
+                task: false,
+                note: RENEWAL_NOTE.into(),
+                data: Self::mapped_data(&d.client),
+                ..Relationship::default()
+            })?;
+        } else {
+            // HOT lead: keep the post as a faithful backup, fill gaps only.
+            self.put_bad_lead(BadLead {
+                created_at: now.clone(),
+                profile: d.profile,
+                reason: "repeat inquiry of an existing client (HOT lead backup)".into(),
+                client: id,
+                data: serde_json::to_value(&d.posted)?,
+                ..BadLead::default()
+            })?;
+            client = old.clone();
+            for f in ["phone1", "phone2", "phone3", "email", "lead_supplier"] {
+                let new = d.client.field(f).unwrap_or_default().to_string();
+                // unwrap: the five names are client fields.
+                let slot = client.field_mut(f).unwrap();
+                if slot.is_empty() && !new.is_empty() {
+                    *slot = new;
+                }
+            }
+            for (k, v) in &d.client.extension {
+                let slot = client.extension.entry(k.clone()).or_default();
+                if slot.is_empty() {
+                    *slot = v.clone();
+                }
+            }
+            client.lead_status = "HOT Lead".into();
+            self.put_relationship(Relationship {
+                client: id,
+                created_at: now.clone(),
+                profile: d.profile,
+                kind: REL_REPEAT_INQUIRY.into(),
+                task: false,
+                note: format!("The client inquired again through web form {}", d.form_name),
+                data: Self::mapped_data(&d.client),
+                ..Relationship::default()
+            })?;
+            deal = self.put_relationship(Relationship {
+                client: id,
+                created_at: now.clone(),
+                profile: d.profile,
+                kind: REL_CALLBACK.into(),
+                task: true,
+                note: "Call the client back: repeat web inquiry".into(),
+                ..Relationship::default()
+            })?;
+        }
+        client.updated_at = now.clone();
+        let contact_id = match &d.contact {
+            Some(c) => self.put_contact(&mut client, c.clone())?,
+            None => 0,
+        };
+        self.put_client(&client, Some(&old))?;
+        self.put_inbox_lead(d, &client, contact_id, deal)?;
+        if self
+            .notes
+            .is_some_and(|n| n.wants(outbox::RETURNING_CLIENT))
+        {
+            let fields = serde_json::to_value(&client)?;
+            self.raise(
+                outbox::RETURNING_CLIENT,
+                &fields,
+                &format!("clients/{id}"),
+                id,
+                d.at_ms,
+            )?;
+        }
+        Ok(LeadOutcome {
+            code: Code::AlreadyExists,
+            client_id: id,
+        })
     }
 
     /// `PATCH /admin/v1/clients/{id}`; None when there is no such client.
