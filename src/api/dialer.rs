@@ -176,32 +176,7 @@ pub fn handle(app: &App, req: &Request<'_>) -> Reply {
     }
     let p = all.into_iter().next().unwrap_or(Params(Vec::new()));
     if method == "getcampaignlist" {
-        let code = p.str("code");
-        let account = &cfg.raw.dialer.account_code;
-        if account.is_empty()
-            || !bool::from(subtle::ConstantTimeEq::ct_eq(
-                code.as_bytes(),
-                account.as_bytes(),
-            ))
-        {
-            return answer(1, "Invalid account code");
-        }
-        let data: Vec<Value> = cfg
-            .raw
-            .dialer
-            .campaigns
-            .iter()
-            .map(|c| {
-                let s = stats(app, &c.code);
-                json!({
-                    "Name": c.name, "StatusName": status_name(enabled(app, c)),
-                    "TotalPendingCalls": s.pending, "MaxPriority": s.max, "MinPriority": s.min,
-                    "TotalAwaitingCalls": if c.kind == "smart" { json!(s.pending) } else { Value::Null },
-                    "Code": c.code
-                })
-            })
-            .collect();
-        return with_data(Value::Array(data));
+        return campaign_list(app, &cfg, &p);
     }
     let code = p.str("campaign");
     let found = campaign(&cfg, &code);
@@ -254,51 +229,7 @@ pub fn handle(app: &App, req: &Request<'_>) -> Reply {
             state.enabled = Some(method == "startcampaign");
             write(app, DialerOp::SetState(code, state), || answer(0, "OK"))
         }
-        "getcampaignpendingcalls" => {
-            let Some(c) = found else {
-                return answer(2, "Internal error occurred");
-            };
-            let calls = app
-                .store
-                .pending_calls(&c.code, None, usize::MAX)
-                .unwrap_or_default();
-            let s = stats(app, &c.code);
-            let on = enabled(app, c);
-            let list: Vec<Value> = calls
-                .iter()
-                .map(|k| {
-                    let mut call = json!({
-                        "CampaignID": c.id, "CallID": k.call_id.to_string(), "Phone": k.phone,
-                        "CallStatus": { "Status": 1, "Description": "Tosend" },
-                        "CallInserted": k.inserted, "CallerID": k.caller_id, "CallerName": k.caller_name,
-                        "CustomerName": k.customer_name, "Priorety": k.priority, "LastCallDate": Value::Null,
-                        "CustomData": k.custom_data.clone().map_or(Value::Null, Value::Object)
-                    });
-                    // What the sender scheduled, as it gave it (seed 002).
-                    if let (Some(t), Some(o)) = (k.originate_time, call.as_object_mut()) {
-                        o.insert("OriginateTime".into(), t.into());
-                        o.insert("IsDateLocal".into(), k.is_date_local.into());
-                    }
-                    call
-                })
-                .collect();
-            Reply::json(
-                200,
-                json!({
-                    "ErrorCode": 0, "Description": "OK",
-                    "Data": {
-                        "Campaign": {
-                            "ID": c.id, "Name": c.name, "Status": if on { 1 } else { 2 }, "Code": c.code,
-                            "StatusName": status_name(on), "TotalPendingCalls": s.pending,
-                            "MaxPriority": s.max, "MinPriority": s.min, "IsDynamic": if c.kind == "agent" { 1 } else { 0 }
-                        },
-                        "Calls": list
-                    }
-                })
-                .to_string()
-                .into_bytes(),
-            )
-        }
+        "getcampaignpendingcalls" => pending_calls(app, found),
         "getcampaigndetails" => {
             let Some(c) = found else {
                 return answer(1, "Invalid campaign code");
@@ -311,32 +242,113 @@ pub fn handle(app: &App, req: &Request<'_>) -> Reply {
                 "Code": c.code
             }))
         }
-        "setcampaignsettings" => {
-            let Some(_) = found else {
-                return answer(1, "Invalid campaign code");
-            };
-            let (q, m, k) = (
-                p.int("setqueueformonitoring"),
-                p.int("setqueuemaximumcallers"),
-                p.int("setcoefficient"),
-            );
-            let (Some(q), Some(m), Some(k)) = (q, m, k) else {
-                return answer(
-                    2,
-                    "setQueueForMonitoring, setQueueMaximumCallers and setCoefficient are required",
-                );
-            };
-            if q <= 0 || m <= 0 || k <= 1 {
-                return answer(2, "Invalid settings: setQueueForMonitoring > 0, setQueueMaximumCallers > 0, setCoefficient > 1");
-            }
-            let mut state = app.store.campaign_state(&code).unwrap_or_default();
-            state.queue_for_monitoring = Some(q as u64);
-            state.queue_max_callers = Some(m as u64);
-            state.coefficient = Some(k as u64);
-            write(app, DialerOp::SetState(code, state), || answer(0, "OK"))
-        }
+        "setcampaignsettings" => campaign_settings(app, found, code, &p),
         _ => Reply::error(404, &format!("no dialer method {method:?}")),
     }
+}
+
+/// GetCampaignList: every campaign, for the account's code.
+fn campaign_list(app: &App, cfg: &Config, p: &Params) -> Reply {
+    let code = p.str("code");
+    let account = &cfg.raw.dialer.account_code;
+    if account.is_empty()
+        || !bool::from(subtle::ConstantTimeEq::ct_eq(
+            code.as_bytes(),
+            account.as_bytes(),
+        ))
+    {
+        return answer(1, "Invalid account code");
+    }
+    let data: Vec<Value> = cfg
+        .raw
+        .dialer
+        .campaigns
+        .iter()
+        .map(|c| {
+            let s = stats(app, &c.code);
+            json!({
+                "Name": c.name, "StatusName": status_name(enabled(app, c)),
+                "TotalPendingCalls": s.pending, "MaxPriority": s.max, "MinPriority": s.min,
+                "TotalAwaitingCalls": if c.kind == "smart" { json!(s.pending) } else { Value::Null },
+                "Code": c.code
+            })
+        })
+        .collect();
+    with_data(Value::Array(data))
+}
+
+/// GetCampaignPendingCalls: a campaign and its pending calls in dialling
+/// order.
+fn pending_calls(app: &App, found: Option<&CampaignSpec>) -> Reply {
+    let Some(c) = found else {
+        return answer(2, "Internal error occurred");
+    };
+    let calls = app
+        .store
+        .pending_calls(&c.code, None, usize::MAX)
+        .unwrap_or_default();
+    let s = stats(app, &c.code);
+    let on = enabled(app, c);
+    let list: Vec<Value> = calls
+        .iter()
+        .map(|k| {
+            let mut call = json!({
+                "CampaignID": c.id, "CallID": k.call_id.to_string(), "Phone": k.phone,
+                "CallStatus": { "Status": 1, "Description": "Tosend" },
+                "CallInserted": k.inserted, "CallerID": k.caller_id, "CallerName": k.caller_name,
+                "CustomerName": k.customer_name, "Priorety": k.priority, "LastCallDate": Value::Null,
+                "CustomData": k.custom_data.clone().map_or(Value::Null, Value::Object)
+            });
+            // What the sender scheduled, as it gave it (seed 002).
+            if let (Some(t), Some(o)) = (k.originate_time, call.as_object_mut()) {
+                o.insert("OriginateTime".into(), t.into());
+                o.insert("IsDateLocal".into(), k.is_date_local.into());
+            }
+            call
+        })
+        .collect();
+    Reply::json(
+        200,
+        json!({
+            "ErrorCode": 0, "Description": "OK",
+            "Data": {
+                "Campaign": {
+                    "ID": c.id, "Name": c.name, "Status": if on { 1 } else { 2 }, "Code": c.code,
+                    "StatusName": status_name(on), "TotalPendingCalls": s.pending,
+                    "MaxPriority": s.max, "MinPriority": s.min, "IsDynamic": if c.kind == "agent" { 1 } else { 0 }
+                },
+                "Calls": list
+            }
+        })
+        .to_string()
+        .into_bytes(),
+    )
+}
+
+/// SetCampaignSettings: the queue settings, run-time state over the file.
+fn campaign_settings(app: &App, found: Option<&CampaignSpec>, code: String, p: &Params) -> Reply {
+    let Some(_) = found else {
+        return answer(1, "Invalid campaign code");
+    };
+    let (q, m, k) = (
+        p.int("setqueueformonitoring"),
+        p.int("setqueuemaximumcallers"),
+        p.int("setcoefficient"),
+    );
+    let (Some(q), Some(m), Some(k)) = (q, m, k) else {
+        return answer(
+            2,
+            "setQueueForMonitoring, setQueueMaximumCallers and setCoefficient are required",
+        );
+    };
+    if q <= 0 || m <= 0 || k <= 1 {
+        return answer(2, "Invalid settings: setQueueForMonitoring > 0, setQueueMaximumCallers > 0, setCoefficient > 1");
+    }
+    let mut state = app.store.campaign_state(&code).unwrap_or_default();
+    state.queue_for_monitoring = Some(q as u64);
+    state.queue_max_callers = Some(m as u64);
+    state.coefficient = Some(k as u64);
+    write(app, DialerOp::SetState(code, state), || answer(0, "OK"))
 }
 
 /// GetMembersList, AddMember and RemoveMember of an agent campaign.
