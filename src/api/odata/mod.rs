@@ -328,46 +328,9 @@ fn collection(query: &str, set: &str, mut rows: Vec<Value>, props: &[&str]) -> R
     }
     let count = rows.len();
     if let Some(spec) = q.get("$orderby") {
-        let mut keys = Vec::new();
-        for part in spec.split(',') {
-            let mut w = part.split_whitespace();
-            let (Some(name), dir, None) = (w.next(), w.next(), w.next()) else {
-                return error(
-                    400,
-                    "BadRequest",
-                    &format!("$orderby: cannot read {part:?}"),
-                );
-            };
-            if !props.contains(&name) {
-                return error(
-                    400,
-                    "BadRequest",
-                    &format!("$orderby: unknown property {name:?}"),
-                );
-            }
-            let desc = match dir {
-                None | Some("asc") => false,
-                Some("desc") => true,
-                Some(d) => {
-                    return error(
-                        400,
-                        "BadRequest",
-                        &format!("$orderby: {d:?} is not asc or desc"),
-                    )
-                }
-            };
-            keys.push((name.to_string(), desc));
+        if let Err(r) = order_by(spec, props, &mut rows) {
+            return r;
         }
-        rows.sort_by(|a, b| {
-            for (k, desc) in &keys {
-                let o = cmp_json(&a[k.as_str()], &b[k.as_str()]);
-                let o = if *desc { o.reverse() } else { o };
-                if o != std::cmp::Ordering::Equal {
-                    return o;
-                }
-            }
-            std::cmp::Ordering::Equal
-        });
     }
     let number = |name: &str| -> Result<Option<usize>, Reply> {
         match q.get(name) {
@@ -394,27 +357,9 @@ fn collection(query: &str, set: &str, mut rows: Vec<Value>, props: &[&str]) -> R
         .skip(skip)
         .take(top.unwrap_or(usize::MAX))
         .collect();
-    let rows = match q.get("$select").map(str::trim) {
-        None | Some("*") => rows,
-        Some(sel) => {
-            let wanted: Vec<&str> = sel.split(',').map(str::trim).collect();
-            if let Some(bad) = wanted.iter().find(|w| !props.contains(w)) {
-                return error(
-                    400,
-                    "BadRequest",
-                    &format!("$select: unknown property {bad:?}"),
-                );
-            }
-            rows.into_iter()
-                .map(|r| {
-                    let m: Map<String, Value> = wanted
-                        .iter()
-                        .map(|w| (w.to_string(), r[*w].clone()))
-                        .collect();
-                    Value::Object(m)
-                })
-                .collect()
-        }
+    let rows = match select(q.get("$select"), props, rows) {
+        Ok(rows) => rows,
+        Err(r) => return r,
     };
     let mut out = Map::new();
     out.insert(
@@ -430,6 +375,64 @@ fn collection(query: &str, set: &str, mut rows: Vec<Value>, props: &[&str]) -> R
     }
     out.insert("value".into(), Value::Array(rows));
     ok_json(Value::Object(out))
+}
+
+/// `$orderby`: rows sorted by the listed properties, each asc or desc.
+fn order_by(spec: &str, props: &[&str], rows: &mut [Value]) -> Result<(), Reply> {
+    let bad = |m: String| error(400, "BadRequest", &m);
+    let mut keys = Vec::new();
+    for part in spec.split(',') {
+        let mut w = part.split_whitespace();
+        let (Some(name), dir, None) = (w.next(), w.next(), w.next()) else {
+            return Err(bad(format!("$orderby: cannot read {part:?}")));
+        };
+        if !props.contains(&name) {
+            return Err(bad(format!("$orderby: unknown property {name:?}")));
+        }
+        let desc = match dir {
+            None | Some("asc") => false,
+            Some("desc") => true,
+            Some(d) => return Err(bad(format!("$orderby: {d:?} is not asc or desc"))),
+        };
+        keys.push((name.to_string(), desc));
+    }
+    rows.sort_by(|a, b| {
+        for (k, desc) in &keys {
+            let o = cmp_json(&a[k.as_str()], &b[k.as_str()]);
+            let o = if *desc { o.reverse() } else { o };
+            if o != std::cmp::Ordering::Equal {
+                return o;
+            }
+        }
+        std::cmp::Ordering::Equal
+    });
+    Ok(())
+}
+
+/// `$select`: only the listed properties of each row (`*` or none: all).
+fn select(sel: Option<&str>, props: &[&str], rows: Vec<Value>) -> Result<Vec<Value>, Reply> {
+    let sel = match sel.map(str::trim) {
+        None | Some("*") => return Ok(rows),
+        Some(sel) => sel,
+    };
+    let wanted: Vec<&str> = sel.split(',').map(str::trim).collect();
+    if let Some(bad) = wanted.iter().find(|w| !props.contains(w)) {
+        return Err(error(
+            400,
+            "BadRequest",
+            &format!("$select: unknown property {bad:?}"),
+        ));
+    }
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let m: Map<String, Value> = wanted
+                .iter()
+                .map(|w| (w.to_string(), r[*w].clone()))
+                .collect();
+            Value::Object(m)
+        })
+        .collect())
 }
 
 /// Nulls first, then numbers, strings, booleans by their natural order.
