@@ -33,13 +33,13 @@ pub const ALL: [Code; 11] = [
 ];
 
 impl Code {
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         [
             "000", "001", "002", "003", "004", "005", "006", "007", "008", "009", "010",
         ][self as usize]
     }
 
-    pub fn message(self) -> &'static str {
+    pub const fn message(self) -> &'static str {
         match self {
             Code::Ok => "OK",
             Code::AlreadyExists => "OK and Already Exist. Sales team has been notified",

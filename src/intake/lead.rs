@@ -296,6 +296,7 @@ fn draft(
     let posted = mapping::posted(p.fields);
     LeadDraft {
         usage: p.logs.for_record(),
+        answers: super::ANSWERS,
         dialer: dial_entry(cfg, profile, &m.client, p.now),
         deliveries: matching_rules(cfg, profile.number, &m.client),
         profile: profile.number,
@@ -342,7 +343,7 @@ fn submit(
     reserved: Option<(dedupe::KeyHash, u64)>,
 ) -> (Code, Option<u64>) {
     match app.writer.call(|r| Job::Lead(Box::new(draft), r)) {
-        Ok(Ok(Applied::Lead(o))) => (o.code, Some(o.client_id)),
+        Ok(Ok(Applied::Lead(o))) => (super::code_of(o.stored), Some(o.client_id)),
         Ok(Ok(_)) | Ok(Err(_)) => {
             window::release(app, reserved);
             (Code::DatabaseError, None)

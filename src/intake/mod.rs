@@ -193,6 +193,29 @@ fn pairs(map: &std::collections::BTreeMap<String, String>) -> impl Iterator<Item
     map.iter().map(|(k, v)| (k.as_str(), v.as_str()))
 }
 
+/// The answer to a post that storage stored `stored`.
+fn code_of(stored: crate::store::leads::Stored) -> Code {
+    use crate::store::leads::Stored;
+    match stored {
+        Stored::Created => Code::Ok,
+        Stored::Existing => Code::AlreadyExists,
+        Stored::Synced => Code::UpdatedByExternalKey,
+    }
+}
+
+/// What a stored post's usage entry records, by how it was stored.
+const ANSWERS: crate::store::rendered::Answers = crate::store::rendered::Answers {
+    stored: [
+        (Code::Ok.as_str(), Code::Ok.message()),
+        (Code::AlreadyExists.as_str(), Code::AlreadyExists.message()),
+        (
+            Code::UpdatedByExternalKey.as_str(),
+            Code::UpdatedByExternalKey.message(),
+        ),
+    ],
+    failed: (Code::DatabaseError.as_str(), Code::DatabaseError.message()),
+};
+
 fn submit_failed(app: &App, e: SubmitError) -> Code {
     if matches!(e, SubmitError::Full) {
         app.metrics.write_queue_full.fetch_add(1, Ordering::Relaxed);

@@ -100,13 +100,14 @@ pub(super) fn run(
         extras: m.extras,
         duplicate_key,
         usage: logs.for_record(),
+        answers: super::ANSWERS,
     };
     let outcome = app.writer.call(|r| Job::Ticket(Box::new(draft), r));
     if !matches!(outcome, Ok(Ok(_))) {
         super::window::release(app, reserved);
     }
     match outcome {
-        Ok(Ok(Applied::Lead(o))) => (o.code, Some(o.client_id)),
+        Ok(Ok(Applied::Lead(o))) => (super::code_of(o.stored), Some(o.client_id)),
         Ok(_) => (Code::DatabaseError, None),
         Err(e) => (submit_failed(app, e), None),
     }

@@ -12,7 +12,6 @@ use super::keys::{index_key, index_lookup, person_key, person_lookup, Owner};
 use super::records::*;
 use super::DuplicateKey;
 use super::{Collection, Result, StoreError};
-use crate::codes::Code;
 use crate::outbox;
 
 /// A new client-lead post, mapped and normalised by intake (steps 1–8),
@@ -22,6 +21,8 @@ pub struct LeadDraft {
     /// The post's usage entry, stored in the lead's transaction with the
     /// outcome (code, client id) written in.
     pub usage: Option<super::rendered::RenderedEntry>,
+    /// What the usage entry records for each way the lead is stored.
+    pub answers: super::rendered::Answers,
     pub profile: u32,
     pub form_name: String,
     /// The mapped client: created_at / created_local set, id and number not yet.
@@ -58,9 +59,22 @@ pub struct LeadDraft {
     pub user_name: String,
 }
 
+/// What storing a post did; the caller chooses the answer (intake's
+/// 000/001/002).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// A new record.
+    Created = 0,
+    /// The post matched an existing client (a HOT lead or a renewal).
+    Existing = 1,
+    /// A known external key: its record was updated.
+    Synced = 2,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LeadOutcome {
-    pub code: Code,
+    pub stored: Stored,
+    /// The client (or ticket) the post became.
     pub client_id: u64,
 }
 
@@ -309,7 +323,7 @@ impl Batch<'_> {
                 })?;
             }
             return Ok(LeadOutcome {
-                code: Code::UpdatedByExternalKey,
+                stored: Stored::Synced,
                 client_id: id,
             });
         }
@@ -396,7 +410,7 @@ impl Batch<'_> {
             }
         }
         Ok(LeadOutcome {
-            code: Code::Ok,
+            stored: Stored::Created,
             client_id: client.id,
         })
     }
@@ -506,7 +520,7 @@ impl Batch<'_> {
             )?;
         }
         Ok(LeadOutcome {
-            code: Code::AlreadyExists,
+            stored: Stored::Existing,
             client_id: id,
         })
     }

@@ -36,6 +36,16 @@ pub struct Outcome<'a> {
     pub record_id: u64,
 }
 
+/// The answers a post's usage entry records, chosen by the caller (the
+/// intake codes): one per way its record was stored, and one for a commit
+/// that failed. Storage writes the one that happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Answers {
+    /// `(code, message)` by [`Stored`](super::leads::Stored).
+    pub stored: [(&'static str, &'static str); 3],
+    pub failed: (&'static str, &'static str),
+}
+
 impl Outcome<'_> {
     /// A request whose answer was never recorded (it ended abnormally).
     pub const UNKNOWN: Outcome<'static> = Outcome {

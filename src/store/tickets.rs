@@ -4,10 +4,9 @@ use std::collections::BTreeMap;
 
 use super::apply::Batch;
 use super::keys::{index_key, index_lookup};
-use super::leads::LeadOutcome;
+use super::leads::{LeadOutcome, Stored};
 use super::records::*;
 use super::{Collection, Result};
-use crate::codes::Code;
 use crate::outbox;
 
 /// A service-ticket post, mapped and checked by intake (SPEC §5 steps 1–5, 7).
@@ -20,6 +19,8 @@ pub struct TicketDraft {
     /// The post's usage entry, stored in the ticket's transaction with the
     /// outcome (code, ticket id) written in.
     pub usage: Option<super::rendered::RenderedEntry>,
+    /// What the usage entry records for each way the ticket is stored.
+    pub answers: super::rendered::Answers,
 }
 
 impl Batch<'_> {
@@ -47,7 +48,7 @@ impl Batch<'_> {
                 old.updated_at = t.created_at.clone();
                 self.put_json(Collection::Tickets, id, &old)?;
                 LeadOutcome {
-                    code: Code::UpdatedByExternalKey,
+                    stored: Stored::Synced,
                     client_id: id,
                 }
             }
@@ -75,7 +76,7 @@ impl Batch<'_> {
                     )?;
                 }
                 LeadOutcome {
-                    code: Code::Ok,
+                    stored: Stored::Created,
                     client_id: new.id,
                 }
             }

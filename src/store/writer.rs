@@ -400,19 +400,18 @@ fn keep_usage(job: Job, logs: &mut Vec<Job>, buffers: &Pool<Vec<u8>>) {
             logs.push(job);
             return;
         }
-        Job::Lead(mut d, _) => d.usage.take(),
-        Job::Ticket(mut d, _) => d.usage.take(),
+        Job::Lead(mut d, _) => d.usage.take().map(|u| (u, d.answers.failed)),
+        Job::Ticket(mut d, _) => d.usage.take().map(|u| (u, d.answers.failed)),
         other => {
             recycle(buffers, other);
             None
         }
     };
-    if let Some(mut usage) = usage {
-        let code = crate::codes::Code::DatabaseError;
+    if let Some((mut usage, (code, reason))) = usage {
         usage.close(&super::rendered::Outcome {
             status: 200,
-            code: code.as_str(),
-            reason: code.message(),
+            code,
+            reason,
             record_id: 0,
         });
         logs.push(Job::Usage(usage));
@@ -443,13 +442,15 @@ fn reply_of(job: &Job) -> Option<&Reply> {
 fn put_answered_usage(
     b: &mut Batch<'_>,
     usage: Option<&mut RenderedEntry>,
+    answers: &super::rendered::Answers,
     o: &LeadOutcome,
 ) -> Result<()> {
     if let Some(u) = usage {
+        let (code, reason) = answers.stored[o.stored as usize];
         u.close(&super::rendered::Outcome {
             status: 200,
-            code: o.code.as_str(),
-            reason: o.code.message(),
+            code,
+            reason,
             record_id: o.client_id,
         });
         b.put_usage(u)?;
@@ -493,18 +494,18 @@ fn commit(
                 Job::Lead(d, _) => {
                     let o = if ceiling.no_apply {
                         LeadOutcome {
-                            code: crate::codes::Code::Ok,
+                            stored: super::leads::Stored::Created,
                             client_id: 0,
                         }
                     } else {
                         b.apply_lead(d)?
                     };
-                    put_answered_usage(&mut b, d.usage.as_mut(), &o)?;
+                    put_answered_usage(&mut b, d.usage.as_mut(), &d.answers, &o)?;
                     Some(Applied::Lead(o))
                 }
                 Job::Ticket(d, _) => {
                     let o = b.apply_ticket(d)?;
-                    put_answered_usage(&mut b, d.usage.as_mut(), &o)?;
+                    put_answered_usage(&mut b, d.usage.as_mut(), &d.answers, &o)?;
                     Some(Applied::Lead(o))
                 }
                 Job::BadLead(bl, _) => Some(Applied::Stored(b.put_bad_lead(bl.clone())?)),
