@@ -34,20 +34,7 @@ use super::watchdog::{Watch, Watchdog};
 use super::{write_reply, Handler, Reply, Request};
 use crate::metrics::Metrics;
 
-/// Most header lines any configuration may allow (the parse array's size).
-pub const HEADER_ARRAY: usize = 128;
-
-/// The transport limits of SPEC §11.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    pub max_body_bytes: usize,
-    pub max_header_bytes: usize,
-    pub max_headers: usize,
-    pub header_timeout: Duration,
-    pub body_timeout: Duration,
-    pub idle_timeout: Duration,
-    pub max_connections: usize,
-}
+pub use super::limits::{Limits, HEADER_ARRAY};
 
 const REFUSED_503: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: 38\r\nConnection: close\r\n\r\n{\"error\":\"too many open connections\"}\n";
 

@@ -5,8 +5,8 @@
 //! one parse also records where the head's parts sit ([`HeadLayout`]), so
 //! the connection hands its handler a request without parsing again.
 
-use super::conn::{Limits, HEADER_ARRAY};
 use super::contains_ignore_case;
+use super::limits::{Limits, HEADER_ARRAY};
 
 /// What the head says about the body and the connection.
 #[derive(Debug, Clone, PartialEq, Eq)]

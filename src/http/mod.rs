@@ -5,6 +5,7 @@
 pub mod body;
 pub mod conn;
 pub mod head;
+pub mod limits;
 mod urlencoded;
 pub mod watchdog;
 
