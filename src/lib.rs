@@ -3,26 +3,30 @@
 //!
 //! # Layout
 //!
-//! | module      | owns | runs on |
-//! |-------------|------|---------|
-//! | [`config`]  | the TOML file, checked once into typed profiles | start-up |
-//! | [`http`]    | connection loop, limits, body decoding; read deadlines (`http::watchdog`) | one `may` coroutine per connection; the watchdog's OS thread |
-//! | [`app`]     | the router: path → module | request coroutine |
-//! | [`intake`]  | the client-lead pipeline, steps 1–8 (SPEC §4) | request coroutine |
-//! | [`dedupe`]  | the hour window of accepted posts (code 006), lock-free | request coroutine |
-//! | [`oneshot`] | the one-value channel a coroutine parks on for the writer's reply | request coroutine + writer thread |
-//! | [`pool`], [`inline_str`], [`ascii`] | reusable buffers, in-place short strings, decimals without `core::fmt`: what keeps the flood paths off the allocator and the formatter | anywhere |
-//! | [`dns`]     | email domain checks, cached | its own OS thread (tokio inside); coroutines park on a channel |
-//! | [`store`]   | LMDB: records, indexes, steps 9–11, inbox, deliveries, dial queues, the group-commit writer | the writer OS thread (writes), coroutines (reads) |
-//! | [`api`]     | admin API (records and run-time configuration), CRM leads API, OData for buyers, dialer API, mini form, static pages | request coroutine |
-//! | [`auth`]    | API keys: generation, hashes, constant-time checks | anywhere |
-//! | [`dialer`]  | dial targets; the dispatcher releasing due calls | its own OS thread |
-//! | [`outbox`]  | notification rules, the outbox sender | scheduler + sender OS threads |
-//! | [`ratelimit`] | per-client-IP token buckets (429) | request coroutine, sharded |
-//! | [`metrics`] | counters and histograms for `/metrics` | anywhere (atomics) |
-//! | [`loadgen`] | the bundled load tester | its own threads |
-//! | [`preload`] | synthetic leads for benchmarks, batched | the command's thread |
-//! | [`server`]  | start-up wiring | main thread |
+//! The house is one-way: a module imports only modules on a floor below
+//! it (`python3 ../shared/tools/structure.py` lists any circle). From the
+//! ground up:
+//!
+//! | floor | module | owns | runs on |
+//! |---|---|---|---|
+//! | 0 | [`ascii`], [`inline_str`], [`pool`], [`oneshot`], [`clock`] | decimals without `core::fmt`, in-place short strings, reusable buffers, the one-value channel a coroutine parks on, time | anywhere |
+//! | 0 | [`codes`], [`auth`], [`dedupe`], [`ratelimit`] | intake's wire answers, API keys, the lock-free hour window, per-IP token buckets | request coroutine |
+//! | 1 | [`vocab`] | the shared vocabulary: records and their fields, phone/email/dial-target normal forms, scripts, `UserRef` | anywhere |
+//! | 2 | [`metrics`] | counters and histograms (atomics) | anywhere |
+//! | 3 | [`dns`] | email domain checks, cached | its own OS thread (tokio inside) |
+//! | 4 | [`config`] | the TOML file and run-time overrides, checked into typed profiles | start-up, admin changes |
+//! | 4 | [`http`] | connection loop, limits, body decoding, read deadlines | one `may` coroutine per connection; the watchdog thread |
+//! | 5 | [`outbox`] | what an event notifies, rendered (rules, templates) | the writer thread |
+//! | 5 | [`captcha`] | the mini form's signed challenges | request coroutine |
+//! | 6 | [`store`] | LMDB: records, indexes, steps 9–11, inbox, deliveries, dial queues, the group-commit writer | the writer thread (writes), coroutines (reads) |
+//! | 6 | [`pages`] | the mini form page and the static pages | request coroutine |
+//! | 7 | [`app`] | the state every handler shares | — |
+//! | 8 | [`intake`] | the §4/§5 pipelines as named steps | request coroutine |
+//! | 8 | [`api`] | admin API, CRM leads API, OData for buyers, dialer API | request coroutine |
+//! | 8 | [`sender`], [`dialer`] | the outbox's sender threads, the dial dispatcher | their own OS threads |
+//! | 9 | [`router`] | path → handler | request coroutine |
+//! | 10 | [`server`] | start-up wiring and stop | main thread |
+//! | — | [`loadgen`], [`preload`] | the bundled load tester, synthetic leads | their own threads |
 //!
 //! A request's coroutine never blocks its thread: writes go to the writer
 //! thread over a channel and the coroutine parks on a [`oneshot`] channel

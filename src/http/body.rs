@@ -48,7 +48,7 @@ fn slice(text: &str, (a, b): (u32, u32)) -> &str {
 /// duplicate path of a flood does not allocate for them.
 ///
 /// A repeated name is found by a linear look over the first few fields and,
-/// past [`INDEX_FROM`], through a hash table of the keys, so every field
+/// past `INDEX_FROM` (16), through a hash table of the keys, so every field
 /// costs O(1) however many came before it (a post of thousands of names
 /// would otherwise cost their square). At most `max` fields are taken, a
 /// repeated name counted each time it is posted, like PHP's
