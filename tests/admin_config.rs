@@ -2,6 +2,7 @@
 //! users and branches created, replaced and deleted, checked by the loader
 //! rules, effective at once and kept across restarts.
 
+#[path = "common/util.rs"]
 mod util;
 
 use util::*;

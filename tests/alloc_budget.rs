@@ -5,6 +5,7 @@
 //! automation entries). Counts are exact, unlike timings, so a change that
 //! adds allocations to the flood paths fails here.
 
+#[path = "common/util.rs"]
 mod util;
 
 use std::alloc::{GlobalAlloc, Layout, System};

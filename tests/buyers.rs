@@ -1,7 +1,9 @@
 //! Buyers, deliveries and OData feedback (SPEC §8) over real HTTP, with
 //! buyer receivers the test starts.
 
+#[path = "common/peers.rs"]
 mod peers;
+#[path = "common/util.rs"]
 mod util;
 
 use peers::HttpReceiver;

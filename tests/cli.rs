@@ -1,6 +1,7 @@
 //! The command line: `check-config` reports every error with its location,
 //! and `loadgen` drives a real server and finds every 000 stored.
 
+#[path = "common/util.rs"]
 mod util;
 
 use std::process::Command;

@@ -1,6 +1,8 @@
 //! The CRM leads API (SPEC §7) over real HTTP.
 
+#[path = "common/peers.rs"]
 mod peers;
+#[path = "common/util.rs"]
 mod util;
 
 use peers::SmtpSink;

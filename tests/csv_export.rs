@@ -3,6 +3,7 @@
 //! (posted fields come from the open internet; the CSV goes to a
 //! spreadsheet).
 
+#[path = "common/util.rs"]
 mod util;
 
 use util::*;

@@ -1,7 +1,9 @@
 //! The dialer API (SPEC §9) over real HTTP, GET and POST-JSON, and the
 //! dispatcher against a webhook receiver the test starts.
 
+#[path = "common/peers.rs"]
 mod peers;
+#[path = "common/util.rs"]
 mod util;
 
 use std::time::Duration;

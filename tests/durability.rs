@@ -1,6 +1,7 @@
 //! Durability against the real binary: what was acknowledged survives a
 //! restart and a `kill -9` at any moment, and so does the duplicate window.
 
+#[path = "common/util.rs"]
 mod util;
 
 use std::collections::{HashMap, HashSet};

@@ -2,6 +2,7 @@
 //! MX, A-only, NXDOMAIN (fails the email), SERVFAIL and timeout (fail open),
 //! answers cached.
 
+#[path = "common/util.rs"]
 mod util;
 
 use std::collections::HashMap;

@@ -6,6 +6,7 @@
 //! them itself (Debian's package as root, npm's into `tests/browser`), and
 //! fails saying what is missing when it cannot.
 
+#[path = "common/util.rs"]
 mod util;
 
 use std::io::{Read, Write};

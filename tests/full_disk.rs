@@ -8,6 +8,7 @@
 //! returns; the LMDB-map variant of "full" (`tests/intake.rs`) runs
 //! everywhere.
 
+#[path = "common/util.rs"]
 mod util;
 
 use std::io::{BufRead, BufReader};

@@ -4,6 +4,7 @@
 //! serving. `FUZZ_ITERS` scales the run (default 20,000 per target). The
 //! coverage-guided fuzzers (cargo-fuzz, nightly) live in `fuzz/`.
 
+#[path = "common/util.rs"]
 mod util;
 
 use dataport::api::odata::filter;

@@ -1,6 +1,7 @@
 //! Regressions of what the adversarial probe of issue 18 found, each test
 //! named after what broke, over real HTTP (or the real binary).
 
+#[path = "common/util.rs"]
 mod util;
 
 use std::process::{Command, Stdio};

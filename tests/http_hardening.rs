@@ -1,6 +1,7 @@
 //! The hardened HTTP core: every malformed-HTTP case gets a clean
 //! 400/408/413/431/501 (or a close), and the process keeps serving.
 
+#[path = "common/util.rs"]
 mod util;
 
 use std::io::{Read, Write};

@@ -1,6 +1,7 @@
 //! The client-lead pipeline over real HTTP (SPEC §3, §4), against an
 //! in-process server with an injected clock.
 
+#[path = "common/util.rs"]
 mod util;
 
 use util::*;

@@ -1,6 +1,7 @@
 //! The lead rules of SPEC §4 beyond the foundation: language (009), external
 //! key sync (002), contact validation (008), salesperson and branch rotation.
 
+#[path = "common/util.rs"]
 mod util;
 
 use std::path::Path;

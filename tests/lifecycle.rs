@@ -2,6 +2,7 @@
 //! many in one process; each used to leave its writer, outbox scheduler,
 //! senders and dialer running over a deleted data dir).
 
+#[path = "common/util.rs"]
 mod util;
 
 use util::*;

@@ -1,6 +1,7 @@
 //! The mini form (`form_mode`): the page, its escaping and headers, and the
 //! captcha (signed, single-use, timed, honeypot) answering 010.
 
+#[path = "common/util.rs"]
 mod util;
 
 use util::*;

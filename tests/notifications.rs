@@ -2,7 +2,9 @@
 //! an SMS gateway and webhooks; retries with backoff; a hung SMTP server
 //! does not slow intake.
 
+#[path = "common/peers.rs"]
 mod peers;
+#[path = "common/util.rs"]
 mod util;
 
 use std::time::{Duration, Instant};

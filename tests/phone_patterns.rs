@@ -2,6 +2,7 @@
 //! patterns is sized by `intake.phone_pattern_cache` and shown in
 //! `/metrics`. (A test binary of its own: the cache is process-wide.)
 
+#[path = "common/util.rs"]
 mod util;
 
 use util::*;

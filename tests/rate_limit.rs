@@ -1,5 +1,6 @@
 //! Per-client-IP rate limiting (SPEC §3, §11) over real HTTP.
 
+#[path = "common/util.rs"]
 mod util;
 
 use util::*;

@@ -2,6 +2,7 @@
 //! appear in no file of the data dir and in no log line, though every
 //! request carrying them is in the usage log's table of requests.
 
+#[path = "common/util.rs"]
 mod util;
 
 use std::io::Read;

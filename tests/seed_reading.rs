@@ -1,6 +1,7 @@
 //! What a second reading of the seeds found (issue 19), one test per point,
 //! over real HTTP against the real binary where a restart matters.
 
+#[path = "common/util.rs"]
 mod util;
 
 use util::*;

@@ -1,5 +1,6 @@
 //! Service tickets (SPEC §5) over real HTTP.
 
+#[path = "common/util.rs"]
 mod util;
 
 use util::*;
