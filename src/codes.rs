@@ -137,9 +137,36 @@ mod tests {
             Code::Ok.json_with_id(7),
             br#"{"ResponseCode":"000","ResponseMsgEng":"OK","RecordId":7}"#.to_vec()
         );
-        for c in ALL {
+        // SPEC §3's table, written out: every code's wire answer.
+        let spec = [
+            ("000", "OK"),
+            ("001", "OK and Already Exist. Sales team has been notified"),
+            (
+                "002",
+                "OK and Already Exist. Database was modified by External System Key Field.",
+            ),
+            ("003", "API function does not exists."),
+            ("004", "Database Error on server side."),
+            ("005", "Technical Error on server side."),
+            ("006", "Duplicated HTTP Post."),
+            ("007", "Please fill up all the required fields."),
+            (
+                "008",
+                "Client Lead Rejected: because it is missing any phone or email fields.",
+            ),
+            (
+                "009",
+                "Please fill in the fields in the Acceptable Languages.",
+            ),
+            ("010", "Captcha verification failed."),
+        ];
+        assert_eq!(ALL.len(), spec.len());
+        for (c, (code, message)) in ALL.iter().zip(spec) {
             let v: serde_json::Value = serde_json::from_slice(c.json()).unwrap();
-            assert_eq!(v["ResponseCode"], c.as_str());
+            assert_eq!(
+                (v["ResponseCode"].as_str(), v["ResponseMsgEng"].as_str()),
+                (Some(code), Some(message))
+            );
         }
         assert_eq!(
             Code::language_json(&["Hebrew", "Latin"]),

@@ -229,10 +229,10 @@ fn loadgen_slow_sockets_are_closed_by_the_timeouts_while_the_load_is_served() {
 #[test]
 fn pin_workers_binds_each_worker_to_one_core() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if cores < 2 {
-        eprintln!("one core: pinning cannot be observed here");
-        return;
-    }
+    assert!(
+        cores >= 2,
+        "this test needs two cores to tell pinned workers from unpinned ones ({cores} here)"
+    );
     for pin in [true, false] {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("dataport.toml");

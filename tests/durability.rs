@@ -115,8 +115,17 @@ fn kill_9_during_load_loses_no_acknowledged_lead() {
                 })
             })
             .collect();
-        // Kill at a pseudo-random moment while the writers are busy.
-        std::thread::sleep(Duration::from_millis(150 + (round * 37) % 200));
+        // Kill at a pseudo-random moment once the round has acknowledged a
+        // lead (a kill before the first commit would test nothing).
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while results.lock().unwrap().0.is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "round {round}: no lead acknowledged within 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis((round * 37) % 200));
         b.kill9();
         stop.store(true, Ordering::Relaxed);
         for w in workers {
@@ -136,7 +145,7 @@ fn kill_9_during_load_loses_no_acknowledged_lead() {
         }
     }
     assert!(
-        empty_rounds < rounds / 2 + 1,
+        empty_rounds == 0,
         "{empty_rounds} of {rounds} rounds acknowledged nothing"
     );
     let b = Binary::start(&cfg);

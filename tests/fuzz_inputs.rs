@@ -117,8 +117,24 @@ fn the_connection_loop_survives_mutated_requests() {
         use std::io::{Read, Write};
         let _ = c.write_all(&req);
         let _ = c.shutdown(std::net::Shutdown::Write);
-        let mut sink = Vec::new();
-        let _ = c.read_to_end(&mut sink);
+        let mut answer = Vec::new();
+        // Every mutated request is answered and closed, never left hanging.
+        let read = c.read_to_end(&mut answer);
+        assert!(
+            read.is_ok(),
+            "no answer and no close within 2 s ({read:?}) to {:?}",
+            String::from_utf8_lossy(&req)
+        );
+        // What comes back is whole HTTP answers (or nothing: a close).
+        if !answer.is_empty() {
+            let replies = parse_responses(&answer);
+            assert!(
+                !replies.is_empty() && replies.iter().all(|r| (100..600).contains(&r.status)),
+                "not an HTTP answer: {:?} to {:?}",
+                String::from_utf8_lossy(&answer),
+                String::from_utf8_lossy(&req)
+            );
+        }
     }
     assert_eq!(
         get(s.addr, "/health").status,
