@@ -443,14 +443,30 @@ fn a_full_write_queue_sheds_load_with_005() {
         .map(|t| {
             std::thread::spawn(move || {
                 (0..20)
-                    .map(|i| get(addr, &format!("/nodedupe?Phone=0509{t:02}{i:04}")).code())
+                    .map(|i| get(addr, &format!("/nodedupe?Phone=0509{t:02}{i:04}")).body)
                     .collect::<Vec<_>>()
             })
         })
         .collect();
-    let codes: Vec<String> = handles
+    let bodies: Vec<String> = handles
         .into_iter()
         .flat_map(|h| h.join().unwrap())
+        .collect();
+    // 005's exact wire answer (SPEC §3).
+    const SHED: &str =
+        r#"{"ResponseCode":"005","ResponseMsgEng":"Technical Error on server side."}"#;
+    assert!(
+        bodies.iter().any(|b| b == SHED),
+        "005 answered exactly as SPEC writes it"
+    );
+    let codes: Vec<String> = bodies
+        .iter()
+        .map(|b| {
+            serde_json::from_str::<serde_json::Value>(b).unwrap()["ResponseCode"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     assert!(codes.iter().all(|c| c == "000" || c == "005"), "{codes:?}");
     assert!(

@@ -292,3 +292,44 @@ fn a_hung_smtp_server_does_not_slow_intake() {
         .count();
     assert_eq!(pending_mail, 60);
 }
+
+/// A webhook that keeps failing is tried `max_attempts` times (4 here),
+/// with its backoff between, then marked failed for good.
+#[test]
+fn a_notification_is_marked_failed_after_max_attempts() {
+    let p = Peers {
+        smtp: SmtpSink::start(false),
+        sms: HttpReceiver::start(&[]),
+        hook: HttpReceiver::start(&[500, 502, 503, 500, 500, 500]),
+    };
+    let s = start_text(|d| config(d, &p, 5000));
+    assert_eq!(
+        get(s.addr, "/lead?FirstName=Max&Phone=0502345677").code(),
+        "000"
+    );
+    let hook_item = |s: &TestServer| {
+        outbox(s)
+            .into_iter()
+            .find(|o| o["channel"] == "webhook")
+            .unwrap()
+    };
+    for attempt in 1..=4u64 {
+        assert!(
+            eventually(|| hook_item(&s)["attempts"] == attempt),
+            "attempt {attempt}: {}",
+            hook_item(&s)
+        );
+        if attempt < 4 {
+            assert_eq!(hook_item(&s)["status"], "pending");
+            // The backoff doubles from 1 s; move past it.
+            s.clock.advance_ms(1000 << (attempt - 1));
+        }
+    }
+    assert!(
+        eventually(|| hook_item(&s)["status"] == "failed"),
+        "{}",
+        hook_item(&s)
+    );
+    assert_eq!(hook_item(&s)["last_error"], "HTTP 500");
+    assert_eq!(p.hook.got().len(), 4, "four tries reached the receiver");
+}
