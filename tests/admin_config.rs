@@ -140,3 +140,107 @@ fn run_time_changes_survive_a_restart() {
     assert_eq!(get(b.addr, "/newform?Phone=0502345679").code(), "000");
     assert_eq!(admin_json(b.addr, "/admin/v1/profiles/20")["source"], "api");
 }
+
+/// Buyers, rules, feedback reasons, campaigns, extensions and the DNC list
+/// are created, read, replaced and deleted through the admin API, each
+/// checked by the file's rules and effective at once.
+#[test]
+fn every_other_config_collection_changes_at_run_time() {
+    let s = start();
+    let key = "dpk_runtime_buyer";
+    let odata = |k: &str| {
+        let auth = format!("Bearer {k}");
+        request(
+            s.addr,
+            "GET",
+            "/odata/Leads",
+            &[("Authorization", &auth)],
+            b"",
+        )
+        .status
+    };
+    assert_eq!(odata(key), 401);
+    let entries = [
+        (
+            "buyers",
+            "7",
+            format!(
+                r#"{{"id":7,"name":"Runtime","api_key_sha256":"{}"}}"#,
+                dataport::auth::sha256_hex(key)
+            ),
+            "name",
+            r#""Renamed""#,
+        ),
+        (
+            "rules",
+            "5",
+            r#"{"id":5,"buyer":7,"url":"http://127.0.0.1:9/in","routing_id_param":"Ref"}"#
+                .to_string(),
+            "daily_cap",
+            "3",
+        ),
+        (
+            "feedback_reasons",
+            "9",
+            r#"{"id":9,"name":"Wrong number"}"#.to_string(),
+            "name",
+            r#""No answer""#,
+        ),
+        (
+            "campaigns",
+            "AbCdEfGhIjKlMnOpQrStUvWxYz012345",
+            r#"{"id":3,"name":"Runtime","code":"AbCdEfGhIjKlMnOpQrStUvWxYz012345"}"#.to_string(),
+            "name",
+            r#""Evening""#,
+        ),
+        (
+            "extensions",
+            "301",
+            r#"{"member":"301"}"#.to_string(),
+            "display_name",
+            r#""Agent 301""#,
+        ),
+        (
+            "dnc",
+            "052-234-5600",
+            r#"{"phone":"052-234-5600"}"#.to_string(),
+            "note",
+            r#""asked""#,
+        ),
+    ];
+    for (coll, id, body, field, value) in &entries {
+        let r = admin_send(s.addr, "POST", &format!("/admin/v1/{coll}"), body);
+        assert_eq!(r.status, 201, "{coll}: {}", r.body);
+        let got = admin_json(s.addr, &format!("/admin/v1/{coll}/{id}"));
+        assert_eq!(got["source"], "api", "{coll}");
+        let mut changed: serde_json::Value = serde_json::from_str(body).unwrap();
+        changed[*field] = serde_json::from_str(value).unwrap();
+        let r = admin_send(
+            s.addr,
+            "PUT",
+            &format!("/admin/v1/{coll}/{id}"),
+            &changed.to_string(),
+        );
+        assert_eq!(r.status, 200, "{coll}: {}", r.body);
+        let got = admin_json(s.addr, &format!("/admin/v1/{coll}/{id}"));
+        assert_eq!(got[*field].to_string(), *value, "{coll}");
+    }
+    // Effective at once: the buyer's key opens OData.
+    assert_eq!(odata(key), 200);
+    // The rules apply: a rule for a buyer that does not exist is refused.
+    let orphan = r#"{"id":6,"buyer":99,"url":"http://127.0.0.1:9/in","routing_id_param":"Ref"}"#;
+    let r = admin_send(s.addr, "POST", "/admin/v1/rules", orphan);
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("buyer 99 is not defined"), "{}", r.body);
+    // Deleted in reverse (a rule before its buyer), each gone at once.
+    for (coll, id, ..) in entries.iter().rev() {
+        let r = admin_send(s.addr, "DELETE", &format!("/admin/v1/{coll}/{id}"), "");
+        assert_eq!(r.status, 204, "{coll}: {}", r.body);
+        assert_eq!(
+            admin(s.addr, &format!("/admin/v1/{coll}/{id}")).status,
+            404,
+            "{coll}"
+        );
+    }
+    assert_eq!(odata(key), 401);
+}
