@@ -1,5 +1,9 @@
-//! The one table of wire answers: intake response codes (SPEC §3) with their
-//! exact messages, pre-rendered once.
+//! The one table of wire answers, in the manner of meilisearch's
+//! `error.rs`: every answer of the four APIs with its code in that API, its
+//! HTTP status and its message, in one place; each API renders its own
+//! shape from it. Intake's response codes (SPEC §3, pre-rendered once), the
+//! CRM leads API's errors (seed 003), OData's error codes (§8) and the
+//! dialer API's `ErrorCode`s (seed 002).
 
 /// An intake response code of SPEC §3.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -123,6 +127,139 @@ impl Code {
     }
 }
 
+/// An error of the CRM leads API (seed 003): the HTTP status is its code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrmError {
+    BadKey,
+    UnknownUser,
+    UnknownMethod,
+    MethodNotAllowed,
+    LeadNotFound,
+    /// A parameter out of its form; the message says which.
+    BadParameter,
+    /// More fields than `server.max_fields`.
+    TooManyFields,
+    Database,
+    Busy,
+}
+
+impl CrmError {
+    pub const fn status(self) -> u16 {
+        match self {
+            CrmError::BadKey | CrmError::BadParameter => 400,
+            CrmError::UnknownUser => 401,
+            CrmError::UnknownMethod => 402,
+            CrmError::LeadNotFound => 404,
+            CrmError::MethodNotAllowed => 405,
+            CrmError::TooManyFields => 413,
+            CrmError::Database => 500,
+            CrmError::Busy => 503,
+        }
+    }
+
+    /// The message in seed 003's Russian and in English (`[crm] language`);
+    /// the seed names the first three.
+    pub const fn words(self) -> (&'static str, &'static str) {
+        match self {
+            CrmError::BadKey => ("Не верный API key", "Invalid API key"),
+            CrmError::UnknownUser => ("Неизвестный пользователь", "Unknown user"),
+            CrmError::UnknownMethod => ("Неизвестный метод", "Unknown method"),
+            CrmError::MethodNotAllowed => ("use GET or POST", "use GET or POST"),
+            CrmError::LeadNotFound => ("Lead not found", "Lead not found"),
+            CrmError::BadParameter => ("bad parameter", "bad parameter"),
+            CrmError::TooManyFields => ("too many fields", "too many fields"),
+            CrmError::Database => ("Database error", "Database error"),
+            CrmError::Busy => ("Busy, retry later", "Busy, retry later"),
+        }
+    }
+}
+
+/// An OData error (SPEC §8): `{"error":{"code":…,"message":…}}` with its
+/// HTTP status; the message is the caller's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ODataError {
+    BadRequest,
+    Unauthorized,
+    NotFound,
+    MethodNotAllowed,
+    InternalError,
+    ServiceUnavailable,
+}
+
+impl ODataError {
+    pub const fn status(self) -> u16 {
+        match self {
+            ODataError::BadRequest => 400,
+            ODataError::Unauthorized => 401,
+            ODataError::NotFound => 404,
+            ODataError::MethodNotAllowed => 405,
+            ODataError::InternalError => 500,
+            ODataError::ServiceUnavailable => 503,
+        }
+    }
+
+    /// The `error.code` an OData client reads.
+    pub const fn code(self) -> &'static str {
+        match self {
+            ODataError::BadRequest => "BadRequest",
+            ODataError::Unauthorized => "Unauthorized",
+            ODataError::NotFound => "NotFound",
+            ODataError::MethodNotAllowed => "MethodNotAllowed",
+            ODataError::InternalError => "InternalError",
+            ODataError::ServiceUnavailable => "ServiceUnavailable",
+        }
+    }
+}
+
+/// A dialer API answer (seed 002): `{"ErrorCode":…,"Description":…}`,
+/// always HTTP 200. The seed gives the same text different codes by
+/// method, so each (code, text) pair is its own answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DialerAnswer {
+    Ok,
+    InvalidJson,
+    NumberInvalid,
+    CampaignCodeMissing,
+    InvalidCampaignCode,
+    InvalidAccountCode,
+    TargetMissing,
+    MemberMissing,
+    InvalidMember,
+    InvalidSettings,
+    SettingsRequired,
+    /// GetCampaignPendingCalls of an unknown campaign (the seed's 2).
+    PendingCallsError,
+    InDoNotCallList,
+    AgentCampaignsOnly,
+    InternalError,
+    PriorityNotNumber,
+}
+
+impl DialerAnswer {
+    /// `(ErrorCode, Description)`.
+    pub const fn wire(self) -> (i64, &'static str) {
+        use DialerAnswer::*;
+        match self {
+            Ok => (0, "OK"),
+            InvalidJson => (-1, "Invalid JSON"),
+            NumberInvalid => (-2, "Number is invalid"),
+            CampaignCodeMissing => (1, "Campaign code missing"),
+            InvalidCampaignCode => (1, "Invalid campaign code"),
+            InvalidAccountCode => (1, "Invalid account code"),
+            TargetMissing => (2, "Target missing"),
+            MemberMissing => (2, "Member missing"),
+            InvalidMember => (2, "Invalid member"),
+            InvalidSettings => (2, "Invalid settings: setQueueForMonitoring > 0, setQueueMaximumCallers > 0, setCoefficient > 1"),
+            SettingsRequired => (2, "setQueueForMonitoring, setQueueMaximumCallers and setCoefficient are required"),
+            PendingCallsError => (2, "Internal error occurred"),
+            InDoNotCallList => (3, "Number is in the do-not-call list"),
+            AgentCampaignsOnly => (3, "Members belong to agent campaigns only"),
+            InternalError => (4, "Internal error occurred"),
+            PriorityNotNumber => (4, "Priority must be a whole number"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,5 +309,30 @@ mod tests {
             Code::language_json(&["Hebrew", "Latin"]),
             br#"{"ResponseCode":"009","ResponseMsgEng":"Please fill in the fields in the Acceptable Languages. (Hebrew, Latin)"}"#
         );
+    }
+
+    /// The other APIs' answers as their seeds give them.
+    #[test]
+    fn every_api_answers_with_its_seeds_codes() {
+        assert_eq!(CrmError::BadKey.status(), 400);
+        assert_eq!(
+            CrmError::UnknownUser.words(),
+            ("Неизвестный пользователь", "Unknown user")
+        );
+        assert_eq!(CrmError::UnknownMethod.status(), 402);
+        assert_eq!(
+            (ODataError::NotFound.status(), ODataError::NotFound.code()),
+            (404, "NotFound")
+        );
+        assert_eq!(
+            DialerAnswer::NumberInvalid.wire(),
+            (-2, "Number is invalid")
+        );
+        assert_eq!(
+            DialerAnswer::InvalidAccountCode.wire(),
+            (1, "Invalid account code")
+        );
+        assert_eq!(DialerAnswer::PendingCallsError.wire().0, 2);
+        assert_eq!(DialerAnswer::InternalError.wire().0, 4);
     }
 }

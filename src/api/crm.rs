@@ -10,6 +10,7 @@ use subtle::ConstantTimeEq;
 use super::crm_words::Words;
 use crate::app::App;
 use crate::clock;
+use crate::codes::CrmError;
 use crate::config::Config;
 use crate::http::body::Fields;
 use crate::http::{Reply, Request};
@@ -30,7 +31,8 @@ fn js(s: &str) -> String {
 }
 
 /// `{"result":"Error","error":{"code":400,"text":"Invalid API key"}}`, keys in the seed's order.
-fn error(code: u16, text: &str) -> Reply {
+fn error(e: CrmError, text: &str) -> Reply {
+    let code = e.status();
     let body = format!(
         "{{\"result\":\"Error\",\"error\":{{\"code\":{code},\"text\":{}}}}}",
         js(text)
@@ -49,28 +51,29 @@ fn valid_date(s: &str) -> bool {
 
 pub fn handle(app: &App, req: &Request<'_>) -> Reply {
     if req.method != "GET" && req.method != "POST" {
-        return error(405, "use GET or POST");
+        return error(CrmError::MethodNotAllowed, "use GET or POST");
     }
     let p = match Fields::decode(req.query, req.header("content-type"), req.body) {
         Ok(p) => p,
-        Err(e) => return error(e.status(), &e.to_string()),
+        Err(e) if e.status() == 413 => return error(CrmError::TooManyFields, &e.to_string()),
+        Err(e) => return error(CrmError::BadParameter, &e.to_string()),
     };
     let cfg = app.config();
     let words = super::crm_words::words(&cfg.raw.crm.language);
     let key = cfg.raw.crm.api_key.as_bytes();
     let given = p.get("apikey").unwrap_or("").as_bytes();
     if key.is_empty() || !bool::from(given.ct_eq(key)) {
-        return error(400, words.bad_key);
+        return error(CrmError::BadKey, words.text(CrmError::BadKey));
     }
     let Some(_caller) = cfg.active_user(p.get("login").unwrap_or("")) else {
-        return error(401, words.unknown_user);
+        return error(CrmError::UnknownUser, words.text(CrmError::UnknownUser));
     };
     match p.get("action").unwrap_or("") {
         "add" => add(app, &cfg, &p, words),
         "stat" => stat(app, &cfg),
         "info" => info(app, &p, words),
         "list" => list(app, &p, words),
-        _ => error(402, words.unknown_method),
+        _ => error(CrmError::UnknownMethod, words.text(CrmError::UnknownMethod)),
     }
 }
 
@@ -83,7 +86,7 @@ fn add(app: &App, cfg: &Config, p: &Fields, words: &Words) -> Reply {
             .find(|u| u.active && u.login.eq_ignore_ascii_case(login))
         {
             Some(u) => Some(u),
-            None => return error(401, words.unknown_user),
+            None => return error(CrmError::UnknownUser, words.text(CrmError::UnknownUser)),
         },
         None => None,
     };
@@ -137,8 +140,8 @@ fn add(app: &App, cfg: &Config, p: &Fields, words: &Words) -> Reply {
             200,
             format!("{{\"result\":{{\"text\":\"Success\",\"id\":{id}}}}}").into_bytes(),
         ),
-        Ok(_) => error(500, "Database error"),
-        Err(_) => error(503, "Busy, retry later"),
+        Ok(_) => error(CrmError::Database, words.text(CrmError::Database)),
+        Err(_) => error(CrmError::Busy, words.text(CrmError::Busy)),
     }
 }
 
@@ -146,7 +149,7 @@ fn stat(app: &App, cfg: &Config) -> Reply {
     let month = &today(cfg, app.clock.now_ms())[..7];
     let rows = match app.store.lead_month(month) {
         Ok(r) => r,
-        Err(e) => return error(500, &e.to_string()),
+        Err(e) => return error(CrmError::Database, &e.to_string()),
     };
     let data: Vec<String> = cfg
         .user_refs()
@@ -175,7 +178,7 @@ fn stat(app: &App, cfg: &Config) -> Reply {
 
 fn info(app: &App, p: &Fields, words: &Words) -> Reply {
     let Some(id) = p.get("id").and_then(|i| i.parse::<u64>().ok()) else {
-        return error(404, "Lead not found");
+        return error(CrmError::LeadNotFound, "Lead not found");
     };
     match app.store.get_raw(Collection::Leads, id) {
         Ok(Some(raw)) => {
@@ -184,8 +187,8 @@ fn info(app: &App, p: &Fields, words: &Words) -> Reply {
             out.push(b'}');
             Reply::json(200, out)
         }
-        Ok(None) => error(404, "Lead not found"),
-        Err(e) => error(500, &e.to_string()),
+        Ok(None) => error(CrmError::LeadNotFound, "Lead not found"),
+        Err(e) => error(CrmError::Database, &e.to_string()),
     }
 }
 
@@ -194,7 +197,7 @@ fn list(app: &App, p: &Fields, words: &Words) -> Reply {
         None => 0,
         Some(o) => match o.parse::<u64>() {
             Ok(n) => n,
-            Err(_) => return error(400, "offset is a page number"),
+            Err(_) => return error(CrmError::BadParameter, "offset is a page number"),
         },
     };
     let order = match p.get("order").unwrap_or("") {
@@ -203,18 +206,23 @@ fn list(app: &App, p: &Fields, words: &Words) -> Reply {
         "datum_do" => LeadOrder::DatumDo,
         "status" => LeadOrder::Status,
         f if Collection::Leads.fields().iter().any(|k| k == f) => LeadOrder::Field(f.to_string()),
-        f => return error(400, &format!("order: a lead has no field {f:?}")),
+        f => {
+            return error(
+                CrmError::BadParameter,
+                &format!("order: a lead has no field {f:?}"),
+            )
+        }
     };
     let newest_first = match p.get("first").unwrap_or("") {
         "" | "new" => true,
         "old" => false,
-        _ => return error(400, "first is new or old"),
+        _ => return error(CrmError::BadParameter, "first is new or old"),
     };
     let mut dates = [None, None];
     for (slot, name) in dates.iter_mut().zip(["datestart", "dateend"]) {
         if let Some(d) = p.get(name).filter(|d| !d.is_empty()) {
             if !valid_date(d) {
-                return error(400, "dates are YYYY-MM-DD");
+                return error(CrmError::BadParameter, "dates are YYYY-MM-DD");
             }
             *slot = Some(d.to_string());
         }
@@ -232,12 +240,12 @@ fn list(app: &App, p: &Fields, words: &Words) -> Reply {
         match app.store.lead_count(&q) {
             Ok(n) if n > SORT_CAP => {
                 return error(
-                    400,
+                    CrmError::BadParameter,
                     &format!("order={f} reads every lead in the date range ({n}); narrow dateStart/dateEnd to at most {SORT_CAP}"),
                 )
             }
             Ok(_) => {}
-            Err(e) => return error(500, &e.to_string()),
+            Err(e) => return error(CrmError::Database, &e.to_string()),
         }
     }
     match app.store.lead_page(&q) {
@@ -252,6 +260,6 @@ fn list(app: &App, p: &Fields, words: &Words) -> Reply {
             out.extend_from_slice(b"]}");
             Reply::json(200, out)
         }
-        Err(e) => error(500, &e.to_string()),
+        Err(e) => error(CrmError::Database, &e.to_string()),
     }
 }

@@ -3,15 +3,13 @@
 //! (`[crm] language = "en"`). Leads are stored with the English names; an
 //! answer in Russian rewrites `statusName` and `rezultName` on the way out.
 
+use crate::codes::CrmError;
 use crate::store::inbox::{REZULT_NAMES, STATUS_NAMES};
 
 /// One language's words.
 pub struct Words {
     pub statuses: [&'static str; 4],
     pub rezults: [&'static str; 5],
-    pub bad_key: &'static str,
-    pub unknown_user: &'static str,
-    pub unknown_method: &'static str,
     /// The stored English names are already these words.
     stored: bool,
 }
@@ -20,18 +18,12 @@ const RU: Words = Words {
     statuses: ["Открыт", "В работе", "Обработан", "Закрыт"],
     // The seed names results 1–4; 0 is "no result yet".
     rezults: ["", "Спам", "Дубль", "Другое", "Не целевой"],
-    bad_key: "Не верный API key",
-    unknown_user: "Неизвестный пользователь",
-    unknown_method: "Неизвестный метод",
     stored: false,
 };
 
 const EN: Words = Words {
     statuses: STATUS_NAMES,
     rezults: REZULT_NAMES,
-    bad_key: "Invalid API key",
-    unknown_user: "Unknown user",
-    unknown_method: "Unknown method",
     stored: true,
 };
 
@@ -45,6 +37,16 @@ pub fn words(language: &str) -> &'static Words {
 }
 
 impl Words {
+    /// An error's message in this language (the table: [`CrmError::words`]).
+    pub fn text(&self, e: CrmError) -> &'static str {
+        let (ru, en) = e.words();
+        if self.stored {
+            en
+        } else {
+            ru
+        }
+    }
+
     /// A stored lead's JSON as this language's answer.
     pub fn lead(&self, stored: &[u8]) -> Vec<u8> {
         if self.stored {

@@ -6,6 +6,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::app::App;
+use crate::codes::DialerAnswer;
 use crate::config::raw::CampaignSpec;
 use crate::config::Config;
 use crate::http::body::Fields;
@@ -72,7 +73,13 @@ impl Params {
     }
 }
 
-fn answer(code: i64, description: &str) -> Reply {
+fn answer(a: DialerAnswer) -> Reply {
+    let (code, description) = a.wire();
+    answer_text(code, description)
+}
+
+/// An answer whose description is the caller's (an undecodable request).
+fn answer_text(code: i64, description: &str) -> Reply {
     Reply::json(
         200,
         json!({ "ErrorCode": code, "Description": description })
@@ -95,18 +102,19 @@ fn params_of(req: &Request<'_>) -> Result<Vec<Params>, Reply> {
         .header("content-type")
         .is_some_and(|c| c.to_ascii_lowercase().contains("json"));
     if req.method == "POST" && is_json {
-        let v: Value = serde_json::from_slice(req.body).map_err(|_| answer(-1, "Invalid JSON"))?;
+        let v: Value =
+            serde_json::from_slice(req.body).map_err(|_| answer(DialerAnswer::InvalidJson))?;
         return match v {
             Value::Object(o) => Ok(vec![Params::from_object(&o)]),
             Value::Array(items) => Ok(items
                 .iter()
                 .map(|i| Params::from_object(i.as_object().unwrap_or(&Map::new())))
                 .collect()),
-            _ => Err(answer(-1, "Invalid JSON")),
+            _ => Err(answer(DialerAnswer::InvalidJson)),
         };
     }
     let f = Fields::decode(req.query, req.header("content-type"), req.body)
-        .map_err(|e| answer(-1, &e.to_string()))?;
+        .map_err(|e| answer_text(DialerAnswer::InvalidJson.wire().0, &e.to_string()))?;
     Ok(vec![Params(
         f.iter()
             .map(|f| {
@@ -184,9 +192,9 @@ pub fn handle(app: &App, req: &Request<'_>) -> Reply {
         "addcall" | "updatecall" => {
             let Some(c) = found else {
                 return if code.is_empty() {
-                    answer(1, "Campaign code missing")
+                    answer(DialerAnswer::CampaignCodeMissing)
                 } else {
-                    answer(1, "Invalid campaign code")
+                    answer(DialerAnswer::InvalidCampaignCode)
                 };
             };
             match new_call(app, &cfg, c, &p) {
@@ -196,43 +204,47 @@ pub fn handle(app: &App, req: &Request<'_>) -> Reply {
                     } else {
                         DialerOp::Update(Box::new(call))
                     };
-                    write(app, op, || answer(0, "OK"))
+                    write(app, op, || answer(DialerAnswer::Ok))
                 }
-                Err((code, text)) => answer(code, text),
+                Err(a) => answer(a),
             }
         }
         "removecall" => {
             let Some(_) = found else {
-                return answer(1, "Invalid campaign code");
+                return answer(DialerAnswer::InvalidCampaignCode);
             };
             let target = p.str("target");
             if target.is_empty() {
-                return answer(2, "Target missing");
+                return answer(DialerAnswer::TargetMissing);
             }
             let phone = normalize_target(&target).unwrap_or(target);
-            write(app, DialerOp::Remove(code, phone), || answer(0, "OK"))
+            write(app, DialerOp::Remove(code, phone), || {
+                answer(DialerAnswer::Ok)
+            })
         }
         "clearcampaigncalls" => {
             let Some(_) = found else {
-                return answer(4, "Internal error occurred");
+                return answer(DialerAnswer::InternalError);
             };
-            write(app, DialerOp::Clear(code), || answer(0, "OK"))
+            write(app, DialerOp::Clear(code), || answer(DialerAnswer::Ok))
         }
         "getmemberslist" | "addmember" | "removemember" => {
             members(app, &cfg, &method, found, code, &p)
         }
         "stopcampaign" | "startcampaign" => {
             let Some(_) = found else {
-                return answer(1, "Invalid campaign code");
+                return answer(DialerAnswer::InvalidCampaignCode);
             };
             let mut state = app.store.campaign_state(&code).unwrap_or_default();
             state.enabled = Some(method == "startcampaign");
-            write(app, DialerOp::SetState(code, state), || answer(0, "OK"))
+            write(app, DialerOp::SetState(code, state), || {
+                answer(DialerAnswer::Ok)
+            })
         }
         "getcampaignpendingcalls" => pending_calls(app, found),
         "getcampaigndetails" => {
             let Some(c) = found else {
-                return answer(1, "Invalid campaign code");
+                return answer(DialerAnswer::InvalidCampaignCode);
             };
             let s = stats(app, &c.code);
             with_data(json!({
@@ -257,7 +269,7 @@ fn campaign_list(app: &App, cfg: &Config, p: &Params) -> Reply {
             account.as_bytes(),
         ))
     {
-        return answer(1, "Invalid account code");
+        return answer(DialerAnswer::InvalidAccountCode);
     }
     let data: Vec<Value> = cfg
         .raw
@@ -281,7 +293,7 @@ fn campaign_list(app: &App, cfg: &Config, p: &Params) -> Reply {
 /// order.
 fn pending_calls(app: &App, found: Option<&CampaignSpec>) -> Reply {
     let Some(c) = found else {
-        return answer(2, "Internal error occurred");
+        return answer(DialerAnswer::PendingCallsError);
     };
     let calls = app
         .store
@@ -328,7 +340,7 @@ fn pending_calls(app: &App, found: Option<&CampaignSpec>) -> Reply {
 /// SetCampaignSettings: the queue settings, run-time state over the file.
 fn campaign_settings(app: &App, found: Option<&CampaignSpec>, code: String, p: &Params) -> Reply {
     let Some(_) = found else {
-        return answer(1, "Invalid campaign code");
+        return answer(DialerAnswer::InvalidCampaignCode);
     };
     let (q, m, k) = (
         p.int("setqueueformonitoring"),
@@ -336,19 +348,18 @@ fn campaign_settings(app: &App, found: Option<&CampaignSpec>, code: String, p: &
         p.int("setcoefficient"),
     );
     let (Some(q), Some(m), Some(k)) = (q, m, k) else {
-        return answer(
-            2,
-            "setQueueForMonitoring, setQueueMaximumCallers and setCoefficient are required",
-        );
+        return answer(DialerAnswer::SettingsRequired);
     };
     if q <= 0 || m <= 0 || k <= 1 {
-        return answer(2, "Invalid settings: setQueueForMonitoring > 0, setQueueMaximumCallers > 0, setCoefficient > 1");
+        return answer(DialerAnswer::InvalidSettings);
     }
     let mut state = app.store.campaign_state(&code).unwrap_or_default();
     state.queue_for_monitoring = Some(q as u64);
     state.queue_max_callers = Some(m as u64);
     state.coefficient = Some(k as u64);
-    write(app, DialerOp::SetState(code, state), || answer(0, "OK"))
+    write(app, DialerOp::SetState(code, state), || {
+        answer(DialerAnswer::Ok)
+    })
 }
 
 /// GetMembersList, AddMember and RemoveMember of an agent campaign.
@@ -361,10 +372,10 @@ fn members(
     p: &Params,
 ) -> Reply {
     let Some(c) = found else {
-        return answer(1, "Invalid campaign code");
+        return answer(DialerAnswer::InvalidCampaignCode);
     };
     if c.kind != "agent" {
-        return answer(3, "Members belong to agent campaigns only");
+        return answer(DialerAnswer::AgentCampaignsOnly);
     }
     let mut state = app.store.campaign_state(&c.code).unwrap_or_default();
     let directory = &cfg.raw.dialer.extensions;
@@ -386,23 +397,24 @@ fn members(
     let member = p.str("member");
     // Seed 002: an AddMember that adds nobody for a bad request
     // answers `TotalAdded` -1.
-    let refused = |text: &str| {
+    let refused = |a: DialerAnswer| {
         if method != "addmember" {
-            return answer(2, text);
+            return answer(a);
         }
+        let (code, text) = a.wire();
         Reply::json(
             200,
-            json!({ "Data": { "TotalAdded": -1 }, "ErrorCode": 2, "Description": text })
+            json!({ "Data": { "TotalAdded": -1 }, "ErrorCode": code, "Description": text })
                 .to_string()
                 .into_bytes(),
         )
     };
     if member.is_empty() {
-        return refused("Member missing");
+        return refused(DialerAnswer::MemberMissing);
     }
     let n = if method == "addmember" {
         if !directory.iter().any(|e| e.member == member) {
-            return refused("Invalid member");
+            return refused(DialerAnswer::InvalidMember);
         }
         if state.members.contains(&member) {
             0
@@ -428,7 +440,7 @@ fn members(
 fn write(app: &App, op: DialerOp, ok: impl FnOnce() -> Reply) -> Reply {
     match app.writer.call(|r| Job::Dialer(op, r)) {
         Ok(Ok(Applied::Numbers(_))) => ok(),
-        _ => answer(4, "Internal error occurred"),
+        _ => answer(DialerAnswer::InternalError),
     }
 }
 
@@ -438,19 +450,19 @@ fn new_call(
     cfg: &Config,
     c: &CampaignSpec,
     p: &Params,
-) -> Result<DialCall, (i64, &'static str)> {
+) -> Result<DialCall, DialerAnswer> {
     let target = p.str("target");
     if target.is_empty() {
-        return Err((2, "Target missing"));
+        return Err(DialerAnswer::TargetMissing);
     }
-    let phone = normalize_target(&target).ok_or((-2, "Number is invalid"))?;
+    let phone = normalize_target(&target).ok_or(DialerAnswer::NumberInvalid)?;
     let blocked = cfg
         .raw
         .dnc
         .iter()
         .any(|d| normalize_target(&d.phone).as_deref() == Some(phone.as_str()));
     if blocked && !p.flag("ignoredncstatus") {
-        return Err((3, "Number is in the do-not-call list"));
+        return Err(DialerAnswer::InDoNotCallList);
     }
     let now = app.clock.now_ms();
     let local = p.flag("isdatelocal");
@@ -464,9 +476,7 @@ fn new_call(
     };
     let priority = match p.str("priority").as_str() {
         "" => 1,
-        given => given
-            .parse()
-            .map_err(|_| (4, "Priority must be a whole number"))?,
+        given => given.parse().map_err(|_| DialerAnswer::PriorityNotNumber)?,
     };
     Ok(DialCall {
         campaign: c.code.clone(),
@@ -508,16 +518,16 @@ fn add_bulk(app: &App, cfg: &Config, all: &[Params]) -> Reply {
         let target = p.str("target");
         let code = p.str("campaign");
         let outcome = match campaign(cfg, &code) {
-            None if code.is_empty() => Err((1, "Campaign code missing")),
-            None => Err((1, "Invalid campaign code")),
+            None if code.is_empty() => Err(DialerAnswer::CampaignCodeMissing),
+            None => Err(DialerAnswer::InvalidCampaignCode),
             Some(c) => new_call(app, cfg, c, p),
         };
         let (ec, text) = match outcome {
             Ok(call) => {
                 calls.push(call);
-                (0, "OK")
+                DialerAnswer::Ok.wire()
             }
-            Err(e) => e,
+            Err(e) => e.wire(),
         };
         results.push(json!({
             "Target": target, "ErrorCode": ec, "Description": text,

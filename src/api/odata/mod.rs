@@ -11,6 +11,7 @@ pub mod filter;
 use serde_json::{Map, Value};
 
 use crate::app::App;
+use crate::codes::ODataError;
 use crate::config::CLIENT_FIELDS;
 use crate::http::body::Fields;
 use crate::http::{Body, Reply, Request, TwoAuthorizations};
@@ -19,10 +20,10 @@ use crate::vocab::records::{DeliveryRecord, Feedback};
 
 const ODATA_HEADERS: &str = "OData-Version: 4.0\r\n";
 
-fn error(status: u16, code: &str, message: &str) -> Reply {
+fn error(e: ODataError, message: &str) -> Reply {
     let mut r = Reply::json(
-        status,
-        serde_json::json!({ "error": { "code": code, "message": message } })
+        e.status(),
+        serde_json::json!({ "error": { "code": e.code(), "message": message } })
             .to_string()
             .into_bytes(),
     );
@@ -165,12 +166,11 @@ pub fn handle(app: &App, req: &Request<'_>) -> Reply {
     let rest = req.path.strip_prefix("/odata").unwrap_or("");
     let buyer = match buyer_of(app, req) {
         Ok(b) => b,
-        Err(_) => return error(400, "BadRequest", TwoAuthorizations::MESSAGE),
+        Err(_) => return error(ODataError::BadRequest, TwoAuthorizations::MESSAGE),
     };
     let Some(buyer) = buyer else {
         let mut r = error(
-            401,
-            "Unauthorized",
+            ODataError::Unauthorized,
             "a valid buyer API key is required (Authorization: Bearer or X-Api-Key)",
         );
         r.extra_headers.push_str("WWW-Authenticate: Bearer\r\n");
@@ -200,7 +200,7 @@ pub fn handle(app: &App, req: &Request<'_>) -> Reply {
                 let names: Vec<&str> = props.iter().map(|(n, _)| n.as_str()).collect();
                 collection(req.query, "Leads", rows, &names)
             }
-            Err(e) => error(500, "InternalError", &e.to_string()),
+            Err(e) => error(ODataError::InternalError, &e.to_string()),
         },
         ("GET", "/FeedbackReasons") => {
             let rows: Vec<Value> = app
@@ -218,19 +218,18 @@ pub fn handle(app: &App, req: &Request<'_>) -> Reply {
                 .and_then(|r| r.strip_suffix("')"))
                 .map(|r| r.replace("''", "'"))
             else {
-                return error(404, "NotFound", &format!("no resource {path:?}"));
+                return error(ODataError::NotFound, &format!("no resource {path:?}"));
             };
             let routing = crate::http::body::form_decode(routing.as_bytes()).unwrap_or(routing);
             let d = match app.store.delivery_by_routing(buyer, &routing) {
                 Ok(Some(d)) => d,
                 Ok(None) => {
                     return error(
-                        404,
-                        "NotFound",
+                        ODataError::NotFound,
                         &format!("no lead with routing id {routing:?}"),
                     )
                 }
-                Err(e) => return error(500, "InternalError", &e.to_string()),
+                Err(e) => return error(ODataError::InternalError, &e.to_string()),
             };
             match method {
                 "GET" => {
@@ -244,7 +243,7 @@ pub fn handle(app: &App, req: &Request<'_>) -> Reply {
                     ok_json(v)
                 }
                 "PATCH" => feedback(app, &d, req.body),
-                _ => error(405, "MethodNotAllowed", "use GET or PATCH"),
+                _ => error(ODataError::MethodNotAllowed, "use GET or PATCH"),
             }
         }
     }
@@ -253,23 +252,25 @@ pub fn handle(app: &App, req: &Request<'_>) -> Reply {
 fn feedback(app: &App, d: &DeliveryRecord, body: &[u8]) -> Reply {
     let v: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
-        Err(e) => return error(400, "BadRequest", &format!("body is not JSON: {e}")),
+        Err(e) => return error(ODataError::BadRequest, &format!("body is not JSON: {e}")),
     };
     let Some(obj) = v.as_object() else {
-        return error(400, "BadRequest", "body must be a JSON object");
+        return error(ODataError::BadRequest, "body must be a JSON object");
     };
     if let Some(k) = obj
         .keys()
         .find(|k| !matches!(k.as_str(), "FeedbackReasonId" | "FeedbackComment"))
     {
         return error(
-            400,
-            "BadRequest",
+            ODataError::BadRequest,
             &format!("property {k:?} cannot be changed"),
         );
     }
     let Some(reason) = obj.get("FeedbackReasonId").and_then(Value::as_u64) else {
-        return error(400, "BadRequest", "FeedbackReasonId (a number) is required");
+        return error(
+            ODataError::BadRequest,
+            "FeedbackReasonId (a number) is required",
+        );
     };
     if !app
         .config()
@@ -278,7 +279,10 @@ fn feedback(app: &App, d: &DeliveryRecord, body: &[u8]) -> Reply {
         .iter()
         .any(|r| r.id == reason)
     {
-        return error(400, "BadRequest", &format!("no feedback reason {reason}"));
+        return error(
+            ODataError::BadRequest,
+            &format!("no feedback reason {reason}"),
+        );
     }
     let f = Feedback {
         reason_id: reason,
@@ -295,8 +299,8 @@ fn feedback(app: &App, d: &DeliveryRecord, body: &[u8]) -> Reply {
             r.extra_headers.push_str(ODATA_HEADERS);
             r
         }
-        Ok(_) => error(500, "InternalError", "feedback not stored"),
-        Err(e) => error(503, "ServiceUnavailable", &e.to_string()),
+        Ok(_) => error(ODataError::InternalError, "feedback not stored"),
+        Err(e) => error(ODataError::ServiceUnavailable, &e.to_string()),
     }
 }
 
@@ -304,7 +308,7 @@ fn feedback(app: &App, d: &DeliveryRecord, body: &[u8]) -> Reply {
 fn collection(query: &str, set: &str, mut rows: Vec<Value>, props: &[&str]) -> Reply {
     let q = match Fields::decode(query, None, b"") {
         Ok(q) => q,
-        Err(e) => return error(400, "BadRequest", &e.to_string()),
+        Err(e) => return error(ODataError::BadRequest, &e.to_string()),
     };
     for f in q.iter() {
         if f.key.starts_with('$')
@@ -314,8 +318,7 @@ fn collection(query: &str, set: &str, mut rows: Vec<Value>, props: &[&str]) -> R
             )
         {
             return error(
-                400,
-                "BadRequest",
+                ODataError::BadRequest,
                 &format!("query option {} is not supported", f.name),
             );
         }
@@ -323,7 +326,7 @@ fn collection(query: &str, set: &str, mut rows: Vec<Value>, props: &[&str]) -> R
     if let Some(text) = q.get("$filter") {
         match filter::parse(text, props) {
             Ok(e) => rows.retain(|r| filter::eval(&e, r)),
-            Err(m) => return error(400, "BadRequest", &format!("$filter: {m}")),
+            Err(m) => return error(ODataError::BadRequest, &format!("$filter: {m}")),
         }
     }
     let count = rows.len();
@@ -337,8 +340,7 @@ fn collection(query: &str, set: &str, mut rows: Vec<Value>, props: &[&str]) -> R
             None => Ok(None),
             Some(v) => v.parse::<usize>().map(Some).map_err(|_| {
                 error(
-                    400,
-                    "BadRequest",
+                    ODataError::BadRequest,
                     &format!("{name} must be a non-negative integer"),
                 )
             }),
@@ -371,7 +373,7 @@ fn collection(query: &str, set: &str, mut rows: Vec<Value>, props: &[&str]) -> R
         Some("true") => {
             out.insert("@odata.count".into(), count.into());
         }
-        Some(_) => return error(400, "BadRequest", "$count is true or false"),
+        Some(_) => return error(ODataError::BadRequest, "$count is true or false"),
     }
     out.insert("value".into(), Value::Array(rows));
     ok_json(Value::Object(out))
@@ -379,7 +381,7 @@ fn collection(query: &str, set: &str, mut rows: Vec<Value>, props: &[&str]) -> R
 
 /// `$orderby`: rows sorted by the listed properties, each asc or desc.
 fn order_by(spec: &str, props: &[&str], rows: &mut [Value]) -> Result<(), Reply> {
-    let bad = |m: String| error(400, "BadRequest", &m);
+    let bad = |m: String| error(ODataError::BadRequest, &m);
     let mut keys = Vec::new();
     for part in spec.split(',') {
         let mut w = part.split_whitespace();
@@ -418,8 +420,7 @@ fn select(sel: Option<&str>, props: &[&str], rows: Vec<Value>) -> Result<Vec<Val
     let wanted: Vec<&str> = sel.split(',').map(str::trim).collect();
     if let Some(bad) = wanted.iter().find(|w| !props.contains(w)) {
         return Err(error(
-            400,
-            "BadRequest",
+            ODataError::BadRequest,
             &format!("$select: unknown property {bad:?}"),
         ));
     }
