@@ -34,6 +34,9 @@ pub fn spawn_dispatcher(app: Arc<App>) -> std::io::Result<()> {
             while !app.writer.is_stopped() {
                 std::thread::sleep(interval);
                 dispatch_round(&app, &agent);
+                app.metrics
+                    .dialer_rounds
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
         })?;
     Ok(())

@@ -85,6 +85,10 @@ pub struct Metrics {
     pub outbox_sent: AtomicU64,
     pub outbox_retries: AtomicU64,
     pub outbox_failed: AtomicU64,
+    /// Rounds the outbox scheduler and the dial dispatcher have run: what
+    /// proves that nothing was due (a round ran and sent nothing).
+    pub outbox_rounds: AtomicU64,
+    pub dialer_rounds: AtomicU64,
 }
 
 impl Metrics {
@@ -244,6 +248,8 @@ impl Metrics {
             ("dataport_outbox_sent_total", &self.outbox_sent),
             ("dataport_outbox_retries_total", &self.outbox_retries),
             ("dataport_outbox_failed_total", &self.outbox_failed),
+            ("dataport_outbox_rounds_total", &self.outbox_rounds),
+            ("dataport_dialer_rounds_total", &self.dialer_rounds),
         ] {
             let _ = writeln!(
                 o,

@@ -63,6 +63,7 @@ pub fn spawn(
     {
         let inflight = inflight.clone();
         let scheduler_writer = writer.clone();
+        let scheduler_metrics = metrics.clone();
         std::thread::Builder::new()
             .name("dataport-outbox".into())
             .spawn(move || loop {
@@ -90,6 +91,9 @@ pub fn spawn(
                         Err(crossbeam_channel::TrySendError::Disconnected(_)) => return,
                     }
                 }
+                scheduler_metrics
+                    .outbox_rounds
+                    .fetch_add(1, Ordering::Relaxed);
                 std::thread::sleep(POLL);
             })?;
     }

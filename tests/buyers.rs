@@ -158,7 +158,14 @@ fn rules_filter_cap_map_fields_and_carry_the_routing_id() {
     assert!(eventually(
         || b.one.got().len() == 2 && b.two.got().len() == 2
     ));
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    wait_rounds(s.addr, "dataport_outbox_rounds_total", 2);
+    assert!(
+        admin_json(s.addr, "/admin/v1/outbox?status=pending")["data"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "nothing left to send"
+    );
     assert_eq!(b.one.got().len(), 2, "rule 1: daily cap of 2");
 
     let ds = deliveries(&s);

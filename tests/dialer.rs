@@ -440,10 +440,10 @@ fn dispatcher_releases_in_priority_order_at_pace_and_never_while_disabled() {
             "Campaign={AGENT}&Target=0544444444&Priority=9&OriginateTime={later}&IsDateLocal=false"
         ),
     );
-    std::thread::sleep(Duration::from_millis(400));
+    wait_rounds(s.addr, "dataport_dialer_rounds_total", 2);
     assert!(hook.got().is_empty(), "disabled campaign: nothing released");
     d(&s, "StartCampaign", &format!("Campaign={AGENT}"));
-    std::thread::sleep(Duration::from_millis(400));
+    wait_rounds(s.addr, "dataport_dialer_rounds_total", 2);
     assert!(
         hook.got().is_empty(),
         "agent campaign without members: nothing released"
@@ -487,9 +487,9 @@ fn dispatcher_releases_in_priority_order_at_pace_and_never_while_disabled() {
     );
     // Stopped: new calls stay pending even when due.
     d(&s, "StopCampaign", &format!("Campaign={AGENT}"));
-    std::thread::sleep(Duration::from_millis(250));
+    wait_rounds(s.addr, "dataport_dialer_rounds_total", 1);
     s.clock.advance_ms(3_600_000);
-    std::thread::sleep(Duration::from_millis(400));
+    wait_rounds(s.addr, "dataport_dialer_rounds_total", 2);
     assert_eq!(hook.got().len(), 3);
     d(&s, "StartCampaign", &format!("Campaign={AGENT}"));
     assert!(

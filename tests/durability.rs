@@ -207,7 +207,8 @@ fn sigterm_finishes_requests_in_flight_and_exits_0() {
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(300));
+    // SIGTERM while the load runs: once leads are being acknowledged.
+    assert!(eventually(|| acked.lock().unwrap().len() >= 10));
     let status = b.term();
     stop.store(true, Ordering::Relaxed);
     for w in workers {

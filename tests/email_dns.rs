@@ -196,7 +196,10 @@ fn a_dead_dns_server_does_not_slow_other_requests() {
             std::thread::spawn(move || get(addr, &format!("/mail?Email=x{i}@slow.test")).code())
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(50));
+    // (waiting until they are: their lookups have started)…
+    assert!(eventually(
+        || metric(s.addr, "dataport_dns_lookups_total") >= 10
+    ));
     // …while a post with a phone only is answered at once.
     let t = Instant::now();
     assert_eq!(get(s.addr, "/mail?Phone=0502345678").code(), "000");

@@ -432,6 +432,28 @@ pub fn eventually(mut f: impl FnMut() -> bool) -> bool {
     false
 }
 
+/// A counter of `/metrics`.
+pub fn metric(addr: SocketAddr, name: &str) -> u64 {
+    let m = get(addr, "/metrics").body;
+    m.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {name} in /metrics"))
+        .trim()
+        .parse::<f64>()
+        .unwrap_or_else(|e| panic!("{name}: {e}")) as u64
+}
+
+/// Waits until `rounds` more rounds of a background loop have run (its
+/// `dataport_*_rounds_total` counter): the event that proves a check of
+/// "nothing happened" is not just early.
+pub fn wait_rounds(addr: SocketAddr, counter: &str, rounds: u64) {
+    let from = metric(addr, counter);
+    assert!(
+        eventually(|| metric(addr, counter) >= from + rounds),
+        "{counter} did not advance by {rounds}"
+    );
+}
+
 /// An admin request with a JSON body.
 pub fn admin_send(addr: SocketAddr, method: &str, target: &str, body: &str) -> Response {
     let auth = format!("Bearer {TOKEN}");
