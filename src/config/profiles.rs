@@ -21,11 +21,16 @@ pub(super) fn location(index: usize, p: &ProfileSpec) -> String {
 
 /// How errors name row `index` (0-based) of the profile at `ploc`.
 pub(super) fn row_location(ploc: &str, index: usize, f: &FieldSpec) -> String {
+    // A row without `table` maps into the main table: named by its field.
+    let table = if f.table.trim().is_empty() {
+        String::new()
+    } else {
+        format!("{}.", f.table)
+    };
     format!(
-        "{ploc} row {} ({:?} -> {}.{})",
+        "{ploc} row {} ({:?} -> {table}{})",
         index + 1,
         f.external,
-        f.table,
         f.field
     )
 }

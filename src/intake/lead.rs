@@ -415,3 +415,92 @@ fn content_text(posted: &BTreeMap<String, String>) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A configuration with one profile (`profile` are its own keys) and
+    /// `extra` sections.
+    fn config_with(profile: &str, extra: &str) -> Config {
+        let text = format!(
+            "[intake]\nweb_branch = \"\"\n{extra}\n[[profiles]]\nnumber = 1\nform_name = \"f\"\n{profile}\n[[profiles.fields]]\nexternal = \"Phone\"\nfield = \"phone1\"\n"
+        );
+        Config::from_toml(&text).unwrap_or_else(|e| panic!("{e:?}"))
+    }
+
+    #[test]
+    fn the_content_text_is_one_line_per_field() {
+        let posted = BTreeMap::from([
+            ("City".into(), "Haifa".into()),
+            ("Phone".into(), "052".into()),
+        ]);
+        assert_eq!(content_text(&posted), "City: Haifa\nPhone: 052\n");
+    }
+
+    #[test]
+    fn rules_match_by_profile_and_filters_of_active_buyers() {
+        let cfg = config_with(
+            "",
+            r#"
+[[buyers]]
+id = 1
+[[buyers]]
+id = 2
+active = false
+[[rules]]
+id = 1
+buyer = 1
+url = "http://127.0.0.1:9/a"
+routing_id_param = "R"
+city = "haifa"
+[[rules]]
+id = 2
+buyer = 1
+url = "http://127.0.0.1:9/b"
+routing_id_param = "R"
+profiles = [7]
+[[rules]]
+id = 3
+buyer = 2
+url = "http://127.0.0.1:9/c"
+routing_id_param = "R"
+"#,
+        );
+        let client = Client {
+            city: "Haifa".into(),
+            ..Client::default()
+        };
+        let ids: Vec<u64> = matching_rules(&cfg, 1, &client)
+            .iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(
+            ids,
+            [1],
+            "city matches in any case; rule 2 is another profile's; buyer 2 is inactive"
+        );
+        let elsewhere = Client::default();
+        assert!(matching_rules(&cfg, 1, &elsewhere).is_empty());
+    }
+
+    #[test]
+    fn a_dial_entry_only_for_a_campaign_profile_with_a_dialable_phone() {
+        let code = "AbCdEfGhIjKlMnOpQrStUvWxYz012345";
+        let cfg = config_with(
+            &format!("dialer_campaign = \"{code}\""),
+            &format!("[[dialer.campaigns]]\nid = 4\ncode = \"{code}\"\n"),
+        );
+        let profile = &cfg.profiles[0];
+        let mut c = Client {
+            phone1: "972522345678".into(),
+            lead_supplier: "fb".into(),
+            ..Client::default()
+        };
+        let call = dial_entry(&cfg, profile, &c, 1_000).expect("queued");
+        assert_eq!((call.campaign_id, call.phone.as_str()), (4, "972522345678"));
+        assert_eq!(call.custom_data.unwrap()["var_LeadCampaign"], "fb");
+        c.phone1 = "not a number".into();
+        assert!(dial_entry(&cfg, profile, &c, 1_000).is_none());
+    }
+}
