@@ -9,6 +9,9 @@
 //! never used (single use), and the honeypot field is empty. A restart draws
 //! a new secret, so no token outlives the process that issued it (and the
 //! in-memory record of used nonces is always complete).
+//!
+//! Floor: above `clock` and `http` (posted fields); `app` holds it, `pages`
+//! renders its challenge.
 
 use std::sync::Mutex;
 

@@ -4,6 +4,8 @@
 //! shape from it. Intake's response codes (SPEC §3, pre-rendered once), the
 //! CRM leads API's errors (seed 003), OData's error codes (§8) and the
 //! dialer API's `ErrorCode`s (seed 002).
+//!
+//! Floor: a leaf; every API and intake render their answers from it.
 
 /// An intake response code of SPEC §3.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

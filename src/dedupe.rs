@@ -22,6 +22,8 @@
 //!
 //! A key is *admitted* before its record is committed; a failed commit
 //! releases it.
+//!
+//! Floor: a leaf; `store` persists its keys, `app` holds it.
 
 use std::sync::atomic::Ordering::{AcqRel, Acquire};
 

@@ -1,6 +1,8 @@
 //! The dialer (SPEC §9): the dispatcher thread that releases due calls of
 //! enabled campaigns to the telephony backend. Dial targets are normalised
 //! in [`crate::vocab::dial`].
+//!
+//! Floor: a thread above `app` and `store`; started by `server`.
 
 pub use crate::vocab::dial::normalize_target;
 

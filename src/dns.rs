@@ -20,6 +20,9 @@
 //! [`BREAKER_COOLDOWN_MS`] (on the injected clock) and answers unknown at
 //! once, counted in `dataport_dns_skipped_total`; then one lookup probes
 //! (the others keep skipping), and an answer closes the breaker.
+//!
+//! Floor: above `metrics` and `clock`; `config` reads its server-list parser,
+//! `app` holds its checker.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};

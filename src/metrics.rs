@@ -1,5 +1,8 @@
 //! Counters for `/metrics` (Prometheus text format). Everything is a relaxed
 //! atomic: recording costs a few uncontended increments, never a lock.
+//!
+//! Floor: above `codes` only; everything counts into it, and the router
+//! renders it.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};

@@ -6,6 +6,8 @@
 //! The client IP is the socket's peer, unless that peer is one of
 //! `trusted_proxies` (the DOS shield); then it is the last address in
 //! `client_ip_header` (the one the proxy itself appended).
+//!
+//! Floor: a leaf; `app` holds the limiter, intake asks it.
 
 use std::net::IpAddr;
 use std::sync::Mutex;

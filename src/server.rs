@@ -1,6 +1,8 @@
 //! Start-up: opens the store, rebuilds the duplicate window from it, starts
 //! the writer thread and the HTTP accept loop. Used by `dataport serve` and,
 //! with an injected clock, by the integration tests.
+//!
+//! Floor: the top: wires every module and starts the threads.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

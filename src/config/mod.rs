@@ -2,6 +2,9 @@
 //! typed [`Config`] the rest of the appliance reads. Every rule of SPEC §2 is
 //! enforced here, and every violation is reported with its location, so
 //! `dataport check-config` can list them all at once.
+//!
+//! Floor: above `vocab` and `dns` (server-address parsing); below `store`,
+//! `http`'s users and everything that reads a profile.
 
 mod form;
 mod integrations;

@@ -1,6 +1,9 @@
 //! The HTTP core: our own HTTP/1.1 connection loop on `may` coroutines with
 //! `httparse` for the head (see [`conn`] for why not may_minihttp's), plus the
 //! request/response types handlers see and the body decoders.
+//!
+//! Floor: above `metrics` (and `pool`, `oneshot`); below every handler.
+//! Inside, `limits` is shared by `conn` and `head`.
 
 pub mod body;
 pub mod conn;

@@ -1,6 +1,9 @@
 //! The client-lead pipeline of SPEC §4, as a sequence of small steps run by
 //! the request's coroutine (1–8), then handed to the writer thread for the
 //! steps that must see committed state (9–11, see `store::apply`).
+//!
+//! Floor: a handler, above `app`, `store`, `pages`, `dns`, `http` and
+//! `vocab`; only the router imports it.
 
 mod lead;
 mod logs;

@@ -31,6 +31,10 @@
 //! Writes happen only on the writer thread ([`writer`]), one write
 //! transaction per batch; readers open transactions without thread-local
 //! storage (safe from coroutines) and never hold one across a yield.
+//!
+//! Floor: above `config`, `outbox` (what an event notifies), `metrics`,
+//! `dedupe` and `vocab`; the handlers, the sender and the dialer read and
+//! write through it.
 
 pub mod apply;
 pub mod ceiling;
