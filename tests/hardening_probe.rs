@@ -198,13 +198,10 @@ fn many_posted_fields_cap_follows_server_max_fields() {
 }
 
 fn rate_limited(data: &std::path::Path) -> String {
-    let phone = field_rows(&[("Phone", "clients", "phone1")]);
-    test_config(
-        data,
-        &format!(
-            "[server]\ntrusted_proxies = [\"127.0.0.1\", \"10.0.0.5\"]\n[[profiles]]\nnumber = 2\nform_name = \"tight\"\nrate_limit_per_ip = 2\n{phone}"
-        ),
-    )
+    let server = "[server]\ntrusted_proxies = [\"127.0.0.1\", \"10.0.0.5\"]\n";
+    let rows = [("Phone", "clients", "phone1")];
+    let tight = profile(2, "tight", "rate_limit_per_ip = 2", &rows);
+    test_config(data, &format!("{server}{tight}"))
 }
 
 #[test]

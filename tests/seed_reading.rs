@@ -7,20 +7,16 @@ mod util;
 use util::*;
 
 fn keyed_config(data: &std::path::Path) -> String {
-    let rows = field_rows(&[
+    let rows = [
         ("FirstName", "clients", "first_name"),
         ("LastName", "clients", "last_name"),
         ("Phone", "clients", "phone1"),
         ("1stPhone", "clients", "phone1"),
         ("Email", "clients", "email"),
         ("lead_source", "clients", "lead_supplier"),
-    ]);
-    test_config(
-        data,
-        &format!(
-            "[[profiles]]\nnumber = 1\nform_name = \"sync\"\nexternal_key_field = \"CrmId\"\n{rows}"
-        ),
-    )
+    ];
+    let keys = "external_key_field = \"CrmId\"";
+    test_config(data, &profile(1, "sync", keys, &rows))
 }
 
 fn answer(addr: std::net::SocketAddr, target: &str) -> (String, u64) {
@@ -166,12 +162,13 @@ fn code_009_names_the_acceptable_languages() {
 #[test]
 fn a_circle_of_branches_as_the_seed_writes_it() {
     let s = start_text(|d| {
-        let rows = field_rows(&[("Phone", "clients", "phone1")]);
+        let branches =
+            "[[branches]]\nid = \"A1\"\n[[branches]]\nid = \"A3\"\n[[branches]]\nid = \"A4\"\n";
+        let circle = "circle_between_agencies = \";A1;A3;A4\"";
+        let rows = [("Phone", "clients", "phone1")];
         test_config(
             d,
-            &format!(
-                "[[branches]]\nid = \"A1\"\n[[branches]]\nid = \"A3\"\n[[branches]]\nid = \"A4\"\n[[profiles]]\nnumber = 1\nform_name = \"circle\"\ncircle_between_agencies = \";A1;A3;A4\"\n{rows}"
-            ),
+            &format!("{branches}{}", profile(1, "circle", circle, &rows)),
         )
     });
     let branches: Vec<String> = (0..4)

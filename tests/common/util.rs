@@ -173,6 +173,15 @@ pub fn field_rows(rows: &[(&str, &str, &str)]) -> String {
         .collect()
 }
 
+/// One `[[profiles]]` entry: its number, form name, its own keys (TOML
+/// lines, may be empty) and its mapping rows (posted name, table, field).
+pub fn profile(number: u32, form: &str, keys: &str, rows: &[(&str, &str, &str)]) -> String {
+    format!(
+        "[[profiles]]\nnumber = {number}\nform_name = \"{form}\"\n{keys}\n{}",
+        field_rows(rows)
+    )
+}
+
 /// An in-process appliance with a manual clock and its own data dir.
 pub struct TestServer {
     pub addr: SocketAddr,
