@@ -233,11 +233,7 @@ impl Store {
             .prefix_iter(&rtxn, &buyer.to_be_bytes())?
         {
             let (k, ()) = item?;
-            let id = u64::from_be_bytes(
-                k[8..16]
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("buyer index".into()))?,
-            );
+            let id = super::keys::trailing_id(k, "buyer index")?;
             if let Some(v) = records.get(&rtxn, &id)? {
                 out.push(serde_json::from_slice(v)?);
             }

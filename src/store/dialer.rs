@@ -177,11 +177,7 @@ impl Batch<'_> {
                     .prefix_iter(&self.txn, campaign.as_bytes())?
                 {
                     let (k, ()) = item?;
-                    ids.push(u64::from_be_bytes(
-                        k[k.len() - 8..]
-                            .try_into()
-                            .map_err(|_| StoreError::Corrupt("dial key".into()))?,
-                    ));
+                    ids.push(super::keys::trailing_id(k, "dial key")?);
                 }
                 for id in &ids {
                     if let Some(mut c) = self.get_json::<DialCall>(Collection::Calls, *id)? {
@@ -262,11 +258,7 @@ impl Store {
             if due_by.is_some_and(|t| due > t) {
                 continue;
             }
-            let id = u64::from_be_bytes(
-                k[n - 8..]
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("dial key".into()))?,
-            );
+            let id = super::keys::trailing_id(k, "dial key")?;
             if let Some(v) = calls.get(&rtxn, &id)? {
                 out.push(serde_json::from_slice(v)?);
             }

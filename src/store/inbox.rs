@@ -13,7 +13,7 @@ use std::ops::Bound;
 use super::apply::{be_u64, Batch};
 use super::keys::{person_lookup, Owner};
 use super::records::*;
-use super::{Collection, Result, Store, StoreError};
+use super::{Collection, Result, Store};
 use crate::outbox;
 
 pub const STATUS_NAMES: [&str; 4] = ["Open", "In work", "Processed", "Closed"];
@@ -350,13 +350,7 @@ impl Store {
         q: &LeadQuery,
     ) -> Result<Option<(u64, u64)>> {
         let idx = self.dbs.idx_lead_datum;
-        let tail = |k: &[u8]| -> Result<u64> {
-            Ok(u64::from_be_bytes(
-                k[k.len() - 8..]
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("lead index".into()))?,
-            ))
-        };
+        let tail = |k: &[u8]| -> Result<u64> { super::keys::trailing_id(k, "lead index") };
         let lo = match &q.date_start {
             Some(d) => match idx
                 .range(rtxn, &(Bound::Included(d.as_bytes()), Bound::Unbounded))?
@@ -453,11 +447,7 @@ impl Store {
                 let mut seen = 0u64;
                 for item in keys {
                     let (k, ()) = item?;
-                    let id = u64::from_be_bytes(
-                        k[k.len() - 8..]
-                            .try_into()
-                            .map_err(|_| StoreError::Corrupt("lead index".into()))?,
-                    );
+                    let id = super::keys::trailing_id(k, "lead index")?;
                     if id < lo || id > hi {
                         continue;
                     }
@@ -492,11 +482,7 @@ impl Store {
             .prefix_iter(&rtxn, month.as_bytes())?
         {
             let (k, ()) = item?;
-            let id = u64::from_be_bytes(
-                k[k.len() - 8..]
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("lead index".into()))?,
-            );
+            let id = super::keys::trailing_id(k, "lead index")?;
             if let Some(v) = leads.get(&rtxn, &id)? {
                 let l: InboxLead = serde_json::from_slice(v)?;
                 out.push((l.user, l.status));

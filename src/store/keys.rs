@@ -19,6 +19,16 @@ pub(crate) enum Owner {
     DuplicateKey = 3,
 }
 
+/// The record id at the end of an index key (its last 8 bytes, big-endian);
+/// `index` names the index in the error of a key too short to hold one.
+pub(super) fn trailing_id(k: &[u8], index: &str) -> Result<u64> {
+    k.len()
+        .checked_sub(8)
+        .and_then(|at| k[at..].try_into().ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| StoreError::Corrupt(index.into()))
+}
+
 /// The part of a key before the id: value ‖ 0x00, then the owner's byte in
 /// the shared phone/email indexes. Room is left for the id.
 fn prefix(value: &[u8], owner: Option<Owner>) -> Vec<u8> {

@@ -387,11 +387,7 @@ impl Store {
             .take(limit)
         {
             let (k, ()) = item?;
-            let id = u64::from_be_bytes(
-                k[8..16]
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("outbox_due key".into()))?,
-            );
+            let id = keys::trailing_id(k, "outbox_due key")?;
             if let Some(v) = self.dbs.records(Collection::Outbox).get(&rtxn, &id)? {
                 out.push(serde_json::from_slice(v)?);
             }
