@@ -6,6 +6,7 @@
 
 use std::task::{Context, Poll};
 
+pub use super::decode_error::DecodeError;
 pub use super::urlencoded::form_decode;
 use super::urlencoded::{next_special, percent_byte};
 
@@ -108,34 +109,6 @@ impl crate::pool::Reusable for Fields {
         self.text.capacity() <= TEXT_KEPT
             && self.spans.capacity() <= SPANS_KEPT
             && self.index.capacity() <= SPANS_KEPT
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DecodeError {
-    #[error("invalid percent-encoding in a form field")]
-    Percent,
-    #[error("form data is not valid UTF-8")]
-    Utf8,
-    #[error("JSON body is not valid JSON")]
-    Json,
-    #[error("JSON body must be a flat object of strings, numbers, booleans or nulls")]
-    JsonShape,
-    #[error("multipart body is malformed: {0}")]
-    Multipart(String),
-    #[error("unsupported Content-Type {0:?}; use form, multipart or JSON")]
-    ContentType(String),
-    #[error("more than {0} fields posted (server.max_fields)")]
-    TooManyFields(usize),
-}
-
-impl DecodeError {
-    /// The HTTP status this error is answered with.
-    pub fn status(&self) -> u16 {
-        match self {
-            DecodeError::TooManyFields(_) => 413,
-            _ => 400,
-        }
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod body;
 pub mod conn;
+mod decode_error;
 pub mod head;
 pub mod limits;
 mod urlencoded;

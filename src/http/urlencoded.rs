@@ -1,7 +1,7 @@
 //! The bytes of `application/x-www-form-urlencoded` text: finding its
 //! special characters a block at a time and decoding `+` and `%XX`.
 
-use super::body::DecodeError;
+use super::decode_error::DecodeError;
 
 /// The first `&`, `=`, `+` or `%` in `data` from `at` on: 16-byte blocks
 /// checked at once, the last few bytes one by one.

@@ -41,7 +41,7 @@ pub struct Outcome<'a> {
 /// that failed. Storage writes the one that happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Answers {
-    /// `(code, message)` by [`Stored`](super::leads::Stored).
+    /// `(code, message)` by `leads::Stored` (created, existing, synced).
     pub stored: [(&'static str, &'static str); 3],
     pub failed: (&'static str, &'static str),
 }
