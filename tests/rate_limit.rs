@@ -6,31 +6,17 @@ mod util;
 use util::*;
 
 fn config(data: &std::path::Path, trusted: &str) -> String {
-    let phone = field_rows(&[("Phone", "clients", "phone1")]);
-    test_config(
-        data,
-        &format!(
-            r#"
-[server]
-rate_limit_per_ip = 5
-trusted_proxies = [{trusted}]
-client_ip_header = "X-Forwarded-For"
-[[profiles]]
-number = 1
-form_name = "leads"
-{phone}[[profiles]]
-number = 2
-form_name = "tight"
-rate_limit_per_ip = 2
-{phone}[[profiles]]
-number = 3
-form_name = "form"
-form_mode = "html_form_captcha"
-bot_fake_success = true
-rate_limit_per_ip = 1
-{phone}"#
-        ),
-    )
+    let phone = [("Phone", "clients", "phone1")];
+    let server = format!(
+        "[server]\nrate_limit_per_ip = 5\ntrusted_proxies = [{trusted}]\nclient_ip_header = \"X-Forwarded-For\"\n"
+    );
+    let form = "form_mode = \"html_form_captcha\"\nbot_fake_success = true\nrate_limit_per_ip = 1";
+    let profiles = [
+        profile(1, "leads", "", &phone),
+        profile(2, "tight", "rate_limit_per_ip = 2", &phone),
+        profile(3, "form", form, &phone),
+    ];
+    test_config(data, &format!("{server}{}", profiles.concat()))
 }
 
 fn from(s: &TestServer, ip: &str, target: &str) -> Response {
