@@ -85,22 +85,20 @@ fields = {{ phone1 = "p" }}
         one = b.one.url("/in"),
         two_json = b.two.url("/json"),
         two_get = b.two.url("/get"),
-        profile1 = profile(1, "leads"),
-        profile2 = profile(2, "other"),
+        profile1 = buyers_profile(1, "leads"),
+        profile2 = buyers_profile(2, "other"),
     )
 }
 
-fn profile(n: u32, form: &str) -> String {
-    format!(
-        "[[profiles]]\nnumber = {n}\nform_name = \"{form}\"\n{}",
-        field_rows(&[
-            ("FirstName", "clients", "first_name"),
-            ("Phone", "clients", "phone1"),
-            ("Email", "clients", "email"),
-            ("City", "clients", "city"),
-            ("Supplier", "clients", "lead_supplier"),
-        ])
-    )
+fn buyers_profile(n: u32, form: &str) -> String {
+    let rows = [
+        ("FirstName", "clients", "first_name"),
+        ("Phone", "clients", "phone1"),
+        ("Email", "clients", "email"),
+        ("City", "clients", "city"),
+        ("Supplier", "clients", "lead_supplier"),
+    ];
+    profile(n, form, "", &rows)
 }
 
 fn start_buyers(one: &[u16], two: &[u16]) -> (TestServer, Buyers) {

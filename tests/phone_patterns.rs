@@ -47,8 +47,8 @@ fn numbers_of_sixty_countries_fit_the_configured_pattern_cache() {
         test_config(
             d,
             &format!(
-                "[intake]\nphone_pattern_cache = 700\n[[profiles]]\nnumber = 1\nform_name = \"leads\"\n{}",
-                field_rows(&[("Phone", "clients", "phone1")])
+                "[intake]\nphone_pattern_cache = 700\n{}",
+                profile(1, "leads", "", &[("Phone", "clients", "phone1")])
             ),
         )
     });
