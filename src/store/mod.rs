@@ -232,6 +232,10 @@ impl Store {
     /// Opens (creating when new) the environment under `dir` with a map of
     /// `map_size` bytes.
     pub fn open(dir: &Path, map_size: usize) -> Result<Store> {
+        // The directories this call creates, outermost first: each one's
+        // name must be made durable in its parent.
+        let mut created: Vec<&Path> = dir.ancestors().take_while(|d| !d.exists()).collect();
+        created.reverse();
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::DataDir(dir.display().to_string(), e))?;
         // Safety: the environment is opened once per process (serve owns it) and
@@ -249,6 +253,20 @@ impl Store {
                 .max_readers(4096)
                 .open(dir)?
         };
+        // LMDB syncs its files but never the directory that names them:
+        // under strict POSIX rules a power cut before the first clean
+        // shutdown could lose `data.mdb` itself (issue 21).
+        let sync = |d: &Path| -> Result<()> {
+            std::fs::File::open(d)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| StoreError::DataDir(d.display().to_string(), e))
+        };
+        sync(dir)?;
+        for d in created {
+            if let Some(parent) = d.parent().filter(|p| !p.as_os_str().is_empty()) {
+                sync(parent)?;
+            }
+        }
         let mut wtxn = env.write_txn()?;
         let meta: Database<Str, Bytes> = env.create_database(&mut wtxn, Some("meta"))?;
         let mut records = Vec::new();
