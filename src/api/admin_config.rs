@@ -36,17 +36,7 @@ pub fn handle(app: &App, kind: Kind, id: Option<&str>, method: &str, body: &[u8]
 }
 
 fn same_id(kind: Kind, a: &str, b: &str) -> bool {
-    match kind {
-        Kind::Users => a.eq_ignore_ascii_case(b),
-        // A number in any spelling is one DNC entry.
-        Kind::Dnc => dnc_id(a) == dnc_id(b),
-        _ => a == b,
-    }
-}
-
-/// A DNC entry's id: its number's normal form (as the entry's key).
-fn dnc_id(phone: &str) -> String {
-    crate::vocab::dial::normalize_target(phone).unwrap_or_else(|| phone.to_string())
+    kind.canonical(a) == kind.canonical(b)
 }
 
 fn entry_id(kind: Kind, v: &serde_json::Value) -> String {
@@ -90,11 +80,7 @@ fn change(app: &App, kind: Kind, path_id: Option<&str>, body: Option<&[u8]>) -> 
             );
         }
     }
-    let id = match kind {
-        Kind::Users => id.to_ascii_lowercase(),
-        Kind::Dnc => dnc_id(&id),
-        _ => id,
-    };
+    let id = kind.canonical(&id);
     let key = kind.key(&id);
     let mut ov = match app.store.config_overrides() {
         Ok(o) => o,

@@ -57,6 +57,17 @@ impl Kind {
         }
     }
 
+    /// An entry's id in its one spelling: a login in lower case, a DNC
+    /// number in its normal form, anything else as written. Every
+    /// comparison and every stored key goes through it.
+    pub fn canonical(self, id: &str) -> String {
+        match self {
+            Kind::Users => id.to_ascii_lowercase(),
+            Kind::Dnc => crate::vocab::dial::normalize_target(id).unwrap_or_else(|| id.to_string()),
+            _ => id.to_string(),
+        }
+    }
+
     pub fn key(self, id: &str) -> String {
         format!("{}/{id}", self.name())
     }
@@ -75,7 +86,7 @@ impl Entry for ProfileSpec {
 
 impl Entry for UserSpec {
     fn id(&self) -> String {
-        self.login.to_ascii_lowercase()
+        Kind::Users.canonical(&self.login)
     }
 }
 
@@ -111,7 +122,7 @@ impl Entry for ExtensionSpec {
 
 impl Entry for DncSpec {
     fn id(&self) -> String {
-        crate::vocab::dial::normalize_target(&self.phone).unwrap_or_else(|| self.phone.clone())
+        Kind::Dnc.canonical(&self.phone)
     }
 }
 
@@ -155,9 +166,11 @@ pub fn merge(file: &RawConfig, overrides: &[(String, Vec<u8>)]) -> Result<RawCon
 
 /// Whether the file defines the entry `id` of `kind`.
 pub fn in_file(file: &RawConfig, kind: Kind, id: &str) -> bool {
+    let id = kind.canonical(id);
+    let id = id.as_str();
     match kind {
         Kind::Profiles => file.profiles.iter().any(|p| p.id() == id),
-        Kind::Users => file.users.iter().any(|u| u.id() == id.to_ascii_lowercase()),
+        Kind::Users => file.users.iter().any(|u| u.id() == id),
         Kind::Branches => file.branches.iter().any(|b| b.id() == id),
         Kind::Buyers => file.buyers.iter().any(|b| b.id() == id),
         Kind::Rules => file.rules.iter().any(|b| b.id() == id),
