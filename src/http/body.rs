@@ -192,11 +192,17 @@ impl Fields {
     /// Keeps the fields whose key `keep` says yes to (only the keys are
     /// sliced: every post runs this).
     pub fn retain_keys(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        let before = self.spans.len();
         let text = &self.text;
         self.spans.retain(|s| keep(slice(text, s.key)));
-        // Positions moved: the index is rebuilt if it is needed again.
+        if self.spans.len() == before {
+            return; // nothing moved: the index still holds
+        }
+        // Positions moved: index the remaining fields again, so `get`
+        // stays a hash lookup on a post of many fields.
         self.index.clear();
         self.indexed = 0;
+        self.catch_up(self.spans.len());
     }
 
     fn at(&self, span: (u32, u32)) -> &str {
@@ -657,8 +663,15 @@ mod tests {
         assert_eq!(f.get("q"), Some("1"));
         assert_eq!(f.get("f200"), None);
         let mut f = f;
+        f.retain_keys(|_| true);
+        assert_eq!(
+            f.get("f199"),
+            Some("first199"),
+            "a retain that keeps all keeps the index"
+        );
         f.retain_keys(|k| k != "f7");
         assert_eq!((f.get("f7"), f.get("f8")), (None, Some("first8")));
+        assert_eq!(f.indexed, f.len(), "reindexed after a removal");
 
         let json = format!(
             "{{{}}}",
