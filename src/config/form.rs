@@ -11,8 +11,18 @@ pub struct FormLook {
     /// "" = the form name.
     pub title: String,
     pub submit: String,
-    /// The CSP `frame-ancestors` source list: `'none'`, or the origins.
-    pub frame_ancestors: String,
+    /// The origins that may frame the form (checked: plain origins).
+    pub frame_origins: Vec<String>,
+}
+
+/// A CSP `frame-ancestors` source list: the origins, or `'none'`.
+pub fn frame_ancestors<'a>(origins: impl IntoIterator<Item = &'a String>) -> String {
+    let list: Vec<&str> = origins.into_iter().map(String::as_str).collect();
+    if list.is_empty() {
+        "'none'".into()
+    } else {
+        list.join(" ")
+    }
 }
 
 impl FormLook {
@@ -39,11 +49,7 @@ impl FormLook {
             } else {
                 submit.trim().to_string()
             },
-            frame_ancestors: if ancestors.is_empty() {
-                "'none'".into()
-            } else {
-                ancestors.join(" ")
-            },
+            frame_origins: ancestors.to_vec(),
         }
     }
 }

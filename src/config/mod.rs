@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use ahash::AHashMap;
 
-pub use form::{is_frame_origin, FormLook};
+pub use form::{frame_ancestors, is_frame_origin, FormLook};
 pub use profiles::parse_branch_circle;
 #[cfg(test)]
 use profiles::parse_redirect;

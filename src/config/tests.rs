@@ -195,7 +195,10 @@ fn frame_origins_are_plain_origins() {
     let look = FormLook::new("he-IL", "", "", &[]);
     assert!(look.rtl);
     assert_eq!(
-        (look.submit.as_str(), look.frame_ancestors.as_str()),
+        (
+            look.submit.as_str(),
+            frame_ancestors(&look.frame_origins).as_str()
+        ),
         ("Send", "'none'")
     );
     assert!(!FormLook::new("", "", "", &[]).rtl);

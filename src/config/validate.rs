@@ -283,19 +283,11 @@ fn trusted_proxies(raw: &RawConfig, errors: &mut Vec<ConfigError>) -> Vec<std::n
 /// Who may frame the static pages: every origin a profile lets frame its
 /// form, else `'none'`.
 fn static_frame_ancestors(profiles: &[Arc<Profile>]) -> String {
-    let mut origins: Vec<&str> = Vec::new();
-    for p in profiles {
-        if p.form.frame_ancestors != "'none'" {
-            for o in p.form.frame_ancestors.split(' ') {
-                if !origins.contains(&o) {
-                    origins.push(o);
-                }
-            }
-        }
-    }
-    if origins.is_empty() {
-        "'none'".to_string()
-    } else {
-        origins.join(" ")
-    }
+    let mut origins: Vec<&String> = profiles
+        .iter()
+        .flat_map(|p| &p.form.frame_origins)
+        .collect();
+    origins.sort();
+    origins.dedup();
+    super::form::frame_ancestors(origins)
 }

@@ -144,7 +144,9 @@ pub fn render(profile: &Profile, challenge: Option<&Challenge>) -> Reply {
     );
     let mut r = Reply::new(200, "text/html; charset=utf-8", Body::Owned(h.into_bytes()));
     r.extra_headers
-        .push_str(&html_headers(&look.frame_ancestors));
+        .push_str(&html_headers(&crate::config::frame_ancestors(
+            &look.frame_origins,
+        )));
     r.extra_headers.push_str("Cache-Control: no-store\r\n");
     r
 }
