@@ -160,7 +160,9 @@ impl CrmError {
     }
 
     /// The message in seed 003's Russian and in English (`[crm] language`);
-    /// the seed names the first three.
+    /// the seed names the first three. `BadParameter` and `TooManyFields`
+    /// are always answered with the caller's own message naming the
+    /// parameter; theirs here is only the generic fallback.
     pub const fn words(self) -> (&'static str, &'static str) {
         match self {
             CrmError::BadKey => ("Не верный API key", "Invalid API key"),

@@ -51,7 +51,10 @@ fn valid_date(s: &str) -> bool {
 
 pub fn handle(app: &App, req: &Request<'_>) -> Reply {
     if req.method != "GET" && req.method != "POST" {
-        return error(CrmError::MethodNotAllowed, "use GET or POST");
+        return error(
+            CrmError::MethodNotAllowed,
+            CrmError::MethodNotAllowed.words().1,
+        );
     }
     let p = match Fields::decode(req.query, req.header("content-type"), req.body) {
         Ok(p) => p,
@@ -178,7 +181,7 @@ fn stat(app: &App, cfg: &Config) -> Reply {
 
 fn info(app: &App, p: &Fields, words: &Words) -> Reply {
     let Some(id) = p.get("id").and_then(|i| i.parse::<u64>().ok()) else {
-        return error(CrmError::LeadNotFound, "Lead not found");
+        return error(CrmError::LeadNotFound, words.text(CrmError::LeadNotFound));
     };
     match app.store.get_raw(Collection::Leads, id) {
         Ok(Some(raw)) => {
@@ -187,7 +190,7 @@ fn info(app: &App, p: &Fields, words: &Words) -> Reply {
             out.push(b'}');
             Reply::json(200, out)
         }
-        Ok(None) => error(CrmError::LeadNotFound, "Lead not found"),
+        Ok(None) => error(CrmError::LeadNotFound, words.text(CrmError::LeadNotFound)),
         Err(e) => error(CrmError::Database, &e.to_string()),
     }
 }
