@@ -94,6 +94,14 @@ parameter1 = "{trade}"
     )
 }
 
+/// The (first) outbox record of `channel`.
+fn outbox_item(s: &TestServer, channel: &str) -> serde_json::Value {
+    outbox(s)
+        .into_iter()
+        .find(|o| o["channel"] == channel)
+        .unwrap_or_else(|| panic!("no {channel} record in the outbox"))
+}
+
 fn outbox(s: &TestServer) -> Vec<serde_json::Value> {
     admin_json(s.addr, "/admin/v1/outbox?limit=1000")["data"]
         .as_array()
@@ -225,12 +233,7 @@ fn failed_deliveries_are_retried_with_backoff_and_4xx_is_final() {
         get(s.addr, "/lead?FirstName=Ron&Phone=0502345678").code(),
         "000"
     );
-    let hook_item = |s: &TestServer| {
-        outbox(s)
-            .into_iter()
-            .find(|o| o["channel"] == "webhook")
-            .unwrap()
-    };
+    let hook_item = |s: &TestServer| outbox_item(s, "webhook");
     assert!(eventually(|| hook_item(&s)["attempts"] == 1));
     assert_eq!(hook_item(&s)["status"], "pending");
     assert_eq!(hook_item(&s)["last_error"], "HTTP 500");
@@ -247,17 +250,8 @@ fn failed_deliveries_are_retried_with_backoff_and_4xx_is_final() {
     assert_eq!(hook_item(&s)["attempts"], 3);
     assert_eq!(p.hook.got().len(), 3);
     // The SMS gateway answered 404: final at once.
-    let sms_item = |s: &TestServer| {
-        outbox(s)
-            .into_iter()
-            .find(|o| o["channel"] == "sms")
-            .unwrap()
-    };
-    assert!(eventually(|| sms_item(&s)["status"] != "pending"));
-    let sms = outbox(&s)
-        .into_iter()
-        .find(|o| o["channel"] == "sms")
-        .unwrap();
+    assert!(eventually(|| outbox_item(&s, "sms")["status"] != "pending"));
+    let sms = outbox_item(&s, "sms");
     assert_eq!(sms["status"], "failed");
     assert_eq!(sms["attempts"], 1);
     assert_eq!(sms["last_error"], "HTTP 404");
@@ -314,12 +308,7 @@ fn a_notification_is_marked_failed_after_max_attempts() {
         get(s.addr, "/lead?FirstName=Max&Phone=0502345677").code(),
         "000"
     );
-    let hook_item = |s: &TestServer| {
-        outbox(s)
-            .into_iter()
-            .find(|o| o["channel"] == "webhook")
-            .unwrap()
-    };
+    let hook_item = |s: &TestServer| outbox_item(s, "webhook");
     for attempt in 1..=4u64 {
         assert!(
             eventually(|| hook_item(&s)["attempts"] == attempt),
