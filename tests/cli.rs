@@ -30,6 +30,7 @@ fn check_config_accepts_the_embedded_default_and_lists_every_error() {
 
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
+    // Typed out, not built with `util::Profile`: the mistakes are the test.
     std::fs::write(
         &bad,
         r#"

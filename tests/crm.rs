@@ -40,11 +40,8 @@ id = 3
 login = "avi@example.com"
 name = "Avi"
 email = "avi@example.com"
-[[profiles]]
-number = 1
-form_name = "leads"
-{rows}"#,
-        rows = field_rows(&[
+{profile}"#,
+        profile = Profile::new(1, "leads").rows(&[
             ("Phone", "clients", "phone1"),
             ("Email", "clients", "email"),
             ("Agent", "clients", "salesperson"),

@@ -43,24 +43,15 @@ member = "SIPSIP2"
 display_name = "John Doe"
 [[dnc]]
 phone = "0502345600"
-[[profiles]]
-number = 1
-form_name = "leads"
-dialer_campaign = "{AGENT}"
-  [[profiles.fields]]
-  external = "Phone"
-  table = "clients"
-  field = "phone1"
-  [[profiles.fields]]
-  external = "Name"
-  table = "clients"
-  field = "full_name"
-  [[profiles.fields]]
-  external = "Supplier"
-  table = "clients"
-  field = "lead_supplier"
-"#,
+{profile}"#,
         base = base_config(data),
+        profile = Profile::new(1, "leads")
+            .text("dialer_campaign", AGENT)
+            .rows(&[
+                ("Phone", "clients", "phone1"),
+                ("Name", "clients", "full_name"),
+                ("Supplier", "clients", "lead_supplier"),
+            ]),
         hook = hook.url("/originate"),
     )
 }

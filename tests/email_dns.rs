@@ -96,11 +96,8 @@ fn config_with_timeout(data: &std::path::Path, dns_port: u16, timeout_ms: u64) -
 dns_check = true
 dns_servers = ["127.0.0.1:{dns_port}"]
 dns_timeout_ms = {timeout_ms}
-[[profiles]]
-number = 1
-form_name = "mail"
-{rows}"#,
-            rows = field_rows(&[
+{profile}"#,
+            profile = Profile::new(1, "mail").rows(&[
                 ("Email", "clients", "email"),
                 ("Phone", "clients", "phone1")
             ]),

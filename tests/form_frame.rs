@@ -92,27 +92,18 @@ fn the_mini_form_is_meant_for_an_iframe() {
                 r#"
 [server]
 http_dir = "{http}"
-[[profiles]]
-number = 9
-form_name = "frameform"
-form_mode = "html_form"
-redirect_success = "ThankYou.html"
-form_frame_ancestors = ["{allowed}"]
-form_lang = "he"
-form_title = "השאירו פרטים"
-form_submit = "שלחו"
-  [[profiles.fields]]
-  external = "Name"
-  table = "clients"
-  field = "full_name"
-  label = "שם מלא"
-  [[profiles.fields]]
-  external = "Phone"
-  field = "phone1"
-  mandatory = true
-  label = "טלפון"
-"#,
-                http = http.display()
+{profile}"#,
+                http = http.display(),
+                profile = Profile::new(9, "frameform")
+                    .text("form_mode", "html_form")
+                    .text("redirect_success", "ThankYou.html")
+                    .set("form_frame_ancestors", &format!("[{}]", toml_str(&allowed)))
+                    .text("form_lang", "he")
+                    .text("form_title", "השאירו פרטים")
+                    .text("form_submit", "שלחו")
+                    .row(Row::new("Name", "clients", "full_name").label("שם מלא"))
+                    // No table: the profile's main table (clients).
+                    .row(Row::new("Phone", "", "phone1").mandatory().label("טלפון")),
             ),
         )
     });

@@ -370,6 +370,7 @@ fn unknown_keys_were_silently_ignored() {
     // In the file: check-config names each, with its profile and row.
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("typo.toml");
+    // Typed out, not built with `util::Profile`: the typo is the test.
     std::fs::write(
         &file,
         r#"

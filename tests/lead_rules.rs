@@ -33,22 +33,20 @@ login = "gone@example.com"
 branch = "A3"
 active = false
 
-[[profiles]]
-number = 1
-form_name = "crm"
-external_key_field = "CrmId"
-circle_between_agencies = ";A1;A3;A4;"
-{rows}"#,
-        rows = field_rows(&[
-            ("Name", "clients", "full_name"),
-            ("Phone", "clients", "phone1"),
-            ("Email", "clients", "email"),
-            ("City", "clients", "city"),
-            ("Agent", "clients", "salesperson"),
-            ("Branch", "clients", "branch"),
-            ("Boss", "contacts", "first_name"),
-            ("Plan", "extension", "plan"),
-        ]),
+{profile}"#,
+        profile = Profile::new(1, "crm")
+            .text("external_key_field", "CrmId")
+            .text("circle_between_agencies", ";A1;A3;A4;")
+            .rows(&[
+                ("Name", "clients", "full_name"),
+                ("Phone", "clients", "phone1"),
+                ("Email", "clients", "email"),
+                ("City", "clients", "city"),
+                ("Agent", "clients", "salesperson"),
+                ("Branch", "clients", "branch"),
+                ("Boss", "contacts", "first_name"),
+                ("Plan", "extension", "plan"),
+            ]),
     );
     test_config(data, &rules)
 }

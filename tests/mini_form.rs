@@ -15,44 +15,23 @@ fn config(data: &std::path::Path) -> String {
 http_dir = "{}"
 [intake]
 form_min_seconds = 3
-[[profiles]]
-number = 7
-form_name = "signup"
-form_mode = "html_form"
-  [[profiles.fields]]
-  external = "Name"
-  table = "clients"
-  field = "full_name"
-  [[profiles.fields]]
-  external = "Phone"
-  table = "clients"
-  field = "phone1"
-  mandatory = true
-  [[profiles.fields]]
-  external = "Email"
-  table = "clients"
-  field = "email"
-  [[profiles.fields]]
-  external = "Msg\"><script>alert(1)</script>"
-  table = "extension"
-  field = "a<b>&c"
-  [[profiles.fields]]
-  external = ""
-  table = "clients"
-  field = "lead_supplier"
-  default = "Mini form"
-[[profiles]]
-number = 8
-form_name = "safe"
-form_mode = "html_form_captcha"
-redirect_error = "Error.html"
-  [[profiles.fields]]
-  external = "Phone"
-  table = "clients"
-  field = "phone1"
-  mandatory = true
-"#,
+{}{}"#,
             concat!(env!("CARGO_MANIFEST_DIR"), "/data/http"),
+            Profile::new(7, "signup")
+                .text("form_mode", "html_form")
+                .row(Row::new("Name", "clients", "full_name"))
+                .row(Row::new("Phone", "clients", "phone1").mandatory())
+                .row(Row::new("Email", "clients", "email"))
+                .row(Row::new(
+                    "Msg\"><script>alert(1)</script>",
+                    "extension",
+                    "a<b>&c"
+                ))
+                .row(Row::new("", "clients", "lead_supplier").default("Mini form")),
+            Profile::new(8, "safe")
+                .text("form_mode", "html_form_captcha")
+                .text("redirect_error", "Error.html")
+                .row(Row::new("Phone", "clients", "phone1").mandatory()),
         ),
     )
 }

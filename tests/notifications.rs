@@ -19,6 +19,7 @@ struct Peers {
 }
 
 fn config(data: &std::path::Path, p: &Peers, smtp_timeout_ms: u64) -> String {
+    let phone = ("Phone", "clients", "phone1");
     format!(
         r#"
 {base}[smtp]
@@ -59,38 +60,28 @@ to = "{hook}"
 [[users]]
 login = "dana@example.com"
 
-[[profiles]]
-number = 1
-form_name = "lead"
-{lead_rows}[[profiles]]
-number = 2
-form_name = "lead2"
-{phone_row}[[profiles]]
-number = 3
-form_name = "help"
-type = "service_ticket"
-{help_rows}[[profiles]]
-number = 4
-form_name = "trade"
-type = "client_lead_trading_account"
-parameter1 = "{trade}"
-{phone_row}"#,
+{lead}{lead2}{help}{trade}"#,
         base = base_config(data),
         smtp = p.smtp.port,
         sms = p.sms.url("/send?to={{to}}&text={{text}}"),
         hook = p.hook.url("/hook"),
-        trade = p.hook.url("/open-account"),
-        lead_rows = field_rows(&[
+        lead = Profile::new(1, "lead").rows(&[
             ("FirstName", "clients", "first_name"),
             ("Phone", "clients", "phone1"),
             ("Email", "clients", "email"),
         ]),
-        phone_row = field_rows(&[("Phone", "clients", "phone1")]),
-        help_rows = field_rows(&[
-            ("Name", "tickets", "complainer_name"),
-            ("Email", "tickets", "return_email"),
-            ("Subject", "tickets", "subject"),
-        ]),
+        lead2 = Profile::new(2, "lead2").rows(&[phone]),
+        help = Profile::new(3, "help")
+            .text("type", "service_ticket")
+            .rows(&[
+                ("Name", "tickets", "complainer_name"),
+                ("Email", "tickets", "return_email"),
+                ("Subject", "tickets", "subject"),
+            ]),
+        trade = Profile::new(4, "trade")
+            .text("type", "client_lead_trading_account")
+            .text("parameter1", &p.hook.url("/open-account"))
+            .rows(&[phone]),
     )
 }
 

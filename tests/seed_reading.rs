@@ -140,13 +140,13 @@ fn international_numbers_without_plus_are_not_mangled() {
 #[test]
 fn code_009_names_the_acceptable_languages() {
     let s = start_text(|d| {
-        let rows = field_rows(&[
+        let profile = Profile::new(1, "lang").rows(&[
             ("Phone", "clients", "phone1"),
             ("Name", "clients", "full_name"),
         ]);
         test_config(
             d,
-            &format!("[intake]\nacceptable_scripts = [\"Hebrew\", \"Latn\"]\n[[profiles]]\nnumber = 1\nform_name = \"lang\"\n{rows}"),
+            &format!("[intake]\nacceptable_scripts = [\"Hebrew\", \"Latn\"]\n{profile}"),
         )
     });
     let r = get(
@@ -193,33 +193,16 @@ fn a_circle_of_branches_as_the_seed_writes_it() {
 #[test]
 fn a_field_row_without_table_belongs_to_the_main_table() {
     let s = start_text(|d| {
-        test_config(
-            d,
-            r#"
-[[profiles]]
-number = 1
-form_name = "lead"
-  [[profiles.fields]]
-  external = "Phone"
-  field = "phone1"
-  [[profiles.fields]]
-  external = "City"
-  field = "city"
-[[profiles]]
-number = 2
-form_name = "ticket"
-type = "service_ticket"
-  [[profiles.fields]]
-  external = "Name"
-  field = "complainer_name"
-  [[profiles.fields]]
-  external = "About"
-  field = "subject"
-  [[profiles.fields]]
-  external = "Phone"
-  field = "return_phone"
-"#,
-        )
+        // Rows without a table ("" below).
+        let lead = Profile::new(1, "lead").rows(&[("Phone", "", "phone1"), ("City", "", "city")]);
+        let ticket = Profile::new(2, "ticket")
+            .text("type", "service_ticket")
+            .rows(&[
+                ("Name", "", "complainer_name"),
+                ("About", "", "subject"),
+                ("Phone", "", "return_phone"),
+            ]);
+        test_config(d, &format!("{lead}{ticket}"))
     });
     let (code, id) = answer(s.addr, "/lead?Phone=0522345682&City=Haifa");
     assert_eq!(code, "000");
@@ -233,9 +216,10 @@ type = "service_ticket"
     let t = admin_json(s.addr, &format!("/admin/v1/tickets/{id}"));
     assert_eq!(t["subject"], "Broken");
     // A field the main table lacks is still an error, naming the table.
-    let bad = dataport::config::Config::from_toml(
-        "[intake]\nweb_branch = \"\"\n[[profiles]]\nnumber = 1\nform_name = \"x\"\n[[profiles.fields]]\nexternal = \"S\"\nfield = \"subject\"\n",
-    )
+    let bad = dataport::config::Config::from_toml(&format!(
+        "[intake]\nweb_branch = \"\"\n{}",
+        Profile::new(1, "x").rows(&[("S", "", "subject")])
+    ))
     .unwrap_err();
     assert!(
         bad.iter()

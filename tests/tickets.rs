@@ -10,24 +10,18 @@ fn config(data: &std::path::Path) -> String {
         r#"
 [intake]
 acceptable_scripts = ["Latin", "Hebrew"]
-[[profiles]]
-number = 9
-form_name = "support"
-type = "service_ticket"
-external_key_field = "TicketRef"
-{rows}  [[profiles.fields]]
-  external = "Kind"
-  table = "tickets"
-  field = "category"
-  mandatory = true
-"#,
-        rows = field_rows(&[
-            ("Name", "tickets", "complainer_name"),
-            ("Phone", "tickets", "return_phone"),
-            ("Email", "tickets", "return_email"),
-            ("Subject", "tickets", "subject"),
-            ("Details", "tickets", "details"),
-        ]),
+{profile}"#,
+        profile = Profile::new(9, "support")
+            .text("type", "service_ticket")
+            .text("external_key_field", "TicketRef")
+            .rows(&[
+                ("Name", "tickets", "complainer_name"),
+                ("Phone", "tickets", "return_phone"),
+                ("Email", "tickets", "return_email"),
+                ("Subject", "tickets", "subject"),
+                ("Details", "tickets", "details"),
+            ])
+            .row(Row::new("Kind", "tickets", "category").mandatory()),
     );
     test_config(data, &profile)
 }

@@ -83,41 +83,7 @@ login = "dana@example.com"
 name = "Dana"
 branch = "A1"
 
-{leads1}
-{leads2}
-[[profiles]]
-number = 3
-form_name = "must"
-  [[profiles.fields]]
-  external = "Phone"
-  table = "clients"
-  field = "phone1"
-  mandatory = true
-  [[profiles.fields]]
-  external = "Boss"
-  table = "contacts"
-  field = "first_name"
-  mandatory = true
-
-[[profiles]]
-number = 4
-form_name = "redir"
-redirect_success = "ThankYou.html"
-redirect_error = "https://example.com/sorry"
-  [[profiles.fields]]
-  external = "Phone"
-  table = "clients"
-  field = "phone1"
-  mandatory = true
-
-[[profiles]]
-number = 5
-form_name = "nodedupe"
-type = "client_lead_no_dedupe"
-  [[profiles.fields]]
-  external = "Phone"
-  table = "clients"
-  field = "phone1"
+{profiles}
 {tail}
 "#,
         data = data_dir.display(),
@@ -126,24 +92,37 @@ type = "client_lead_no_dedupe"
         } else {
             format!("map_size_mb = 64\n{storage_extra}")
         },
-        leads1 = lead_profile(1, "leads"),
-        leads2 = lead_profile(2, "leads2"),
+        profiles = shared_profiles(),
     )
 }
 
-fn lead_profile(number: u32, form: &str) -> String {
-    format!(
-        r#"
-[[profiles]]
-number = {number}
-form_name = "{form}"
-{client_rows}  [[profiles.fields]]
-  external = ""
-  table = "clients"
-  field = "media"
-  default = "Web form {number}"
-{other_rows}"#,
-        client_rows = field_rows(&[
+/// The profiles every `config_text` server has: two lead forms with the
+/// full set of rows, one with mandatory rows, one with redirects, one
+/// without duplicate checks.
+fn shared_profiles() -> String {
+    let phone = Row::new("Phone", "clients", "phone1");
+    [
+        lead_profile(1, "leads"),
+        lead_profile(2, "leads2"),
+        Profile::new(3, "must")
+            .row(phone.clone().mandatory())
+            .row(Row::new("Boss", "contacts", "first_name").mandatory()),
+        Profile::new(4, "redir")
+            .text("redirect_success", "ThankYou.html")
+            .text("redirect_error", "https://example.com/sorry")
+            .row(phone.clone().mandatory()),
+        Profile::new(5, "nodedupe")
+            .text("type", "client_lead_no_dedupe")
+            .row(phone),
+    ]
+    .iter()
+    .map(Profile::toml)
+    .collect()
+}
+
+fn lead_profile(number: u32, form: &str) -> Profile {
+    Profile::new(number, form)
+        .rows(&[
             ("FirstName", "clients", "first_name"),
             ("LastName", "clients", "last_name"),
             ("Phone", "clients", "phone1"),
@@ -152,25 +131,133 @@ form_name = "{form}"
             ("Supplier", "clients", "lead_supplier"),
             ("City", "clients", "city"),
             ("Notes", "clients", "notes"),
-        ]),
-        other_rows = field_rows(&[
+        ])
+        .row(Row::new("", "clients", "media").default(&format!("Web form {number}")))
+        .rows(&[
             ("Boss", "contacts", "first_name"),
             ("Budget", "extension", "budget"),
             ("Color", "extension", "color"),
-        ]),
-    )
+        ])
 }
 
-/// `[[profiles.fields]]` rows, one per (posted name, table, field), for the
-/// profiles a test writes out.
+/// A TOML basic string for `s` (JSON's escapes are TOML's).
+pub fn toml_str(s: &str) -> String {
+    serde_json::to_string(s).expect("a string")
+}
+
+/// One `[[profiles.fields]]` row of a test profile: posted name, table
+/// (empty: the profile's main table) and field, with the optional keys.
+#[derive(Clone)]
+pub struct Row {
+    external: String,
+    table: String,
+    field: String,
+    keys: Vec<(&'static str, String)>,
+}
+
+impl Row {
+    pub fn new(external: &str, table: &str, field: &str) -> Row {
+        Row {
+            external: external.into(),
+            table: table.into(),
+            field: field.into(),
+            keys: Vec::new(),
+        }
+    }
+    pub fn mandatory(mut self) -> Row {
+        self.keys.push(("mandatory", "true".into()));
+        self
+    }
+    pub fn default(mut self, value: &str) -> Row {
+        self.keys.push(("default", toml_str(value)));
+        self
+    }
+    pub fn label(mut self, value: &str) -> Row {
+        self.keys.push(("label", toml_str(value)));
+        self
+    }
+    fn toml(&self) -> String {
+        let mut out = format!(
+            "  [[profiles.fields]]\n  external = {}\n",
+            toml_str(&self.external)
+        );
+        if !self.table.is_empty() {
+            out += &format!("  table = {}\n", toml_str(&self.table));
+        }
+        out += &format!("  field = {}\n", toml_str(&self.field));
+        for (key, value) in &self.keys {
+            out += &format!("  {key} = {value}\n");
+        }
+        out
+    }
+}
+
+impl From<(&str, &str, &str)> for Row {
+    fn from((external, table, field): (&str, &str, &str)) -> Row {
+        Row::new(external, table, field)
+    }
+}
+
+/// `[[profiles.fields]]` rows, one per (posted name, table, field).
 pub fn field_rows(rows: &[(&str, &str, &str)]) -> String {
-    rows.iter()
-        .map(|(external, table, field)| {
-            format!(
-                "  [[profiles.fields]]\n  external = \"{external}\"\n  table = \"{table}\"\n  field = \"{field}\"\n"
-            )
-        })
-        .collect()
+    rows.iter().map(|&r| Row::from(r).toml()).collect()
+}
+
+/// One `[[profiles]]` entry of a test configuration, built key by key so
+/// that no test re-types the profile TOML: `Profile::new(1, "leads")
+/// .text("type", "service_ticket").rows(&[..]).row(Row::new(..).mandatory())`.
+#[derive(Clone)]
+pub struct Profile {
+    number: u32,
+    form: String,
+    keys: Vec<(String, String)>,
+    rows: Vec<Row>,
+}
+
+impl Profile {
+    pub fn new(number: u32, form: &str) -> Profile {
+        Profile {
+            number,
+            form: form.into(),
+            keys: Vec::new(),
+            rows: Vec::new(),
+        }
+    }
+    /// A key whose value is already TOML (`["a", "b"]`, `3`, `true`).
+    pub fn set(mut self, key: &str, toml_value: &str) -> Profile {
+        self.keys.push((key.into(), toml_value.into()));
+        self
+    }
+    /// A key with a string value.
+    pub fn text(self, key: &str, value: &str) -> Profile {
+        let value = toml_str(value);
+        self.set(key, &value)
+    }
+    pub fn row(mut self, row: Row) -> Profile {
+        self.rows.push(row);
+        self
+    }
+    pub fn rows(mut self, rows: &[(&str, &str, &str)]) -> Profile {
+        self.rows.extend(rows.iter().map(|&r| Row::from(r)));
+        self
+    }
+    pub fn toml(&self) -> String {
+        let mut out = format!(
+            "[[profiles]]\nnumber = {}\nform_name = {}\n",
+            self.number,
+            toml_str(&self.form)
+        );
+        for (key, value) in &self.keys {
+            out += &format!("{key} = {value}\n");
+        }
+        out + &self.rows.iter().map(Row::toml).collect::<String>()
+    }
+}
+
+impl std::fmt::Display for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.toml())
+    }
 }
 
 /// One `[[profiles]]` entry: its number, form name, its own keys (TOML
