@@ -5,7 +5,6 @@
 mod util;
 
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,25 +18,6 @@ fn config_file(dir: &tempfile::TempDir) -> std::path::PathBuf {
     let storage = "map_size_mb = 2048";
     std::fs::write(&path, config_text(&dir.path().join("data"), "", storage)).unwrap();
     path
-}
-
-/// Every client's (id, phone1), paging through the admin API.
-fn all_clients(addr: SocketAddr) -> Vec<(u64, String)> {
-    let mut out = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = admin_json(addr, &format!("/admin/v1/clients?limit=1000&after={after}"));
-        for c in page["data"].as_array().unwrap() {
-            out.push((
-                c["id"].as_u64().unwrap(),
-                c["phone1"].as_str().unwrap().to_string(),
-            ));
-        }
-        match page["next"].as_str() {
-            Some(n) => after = n.parse().unwrap(),
-            None => return out,
-        }
-    }
 }
 
 #[test]

@@ -323,24 +323,29 @@ impl Binary {
     /// Runs `dataport ARGS` (a `serve`), logging at `log` to `stderr`, and
     /// waits for its "listening on" line.
     pub fn spawn(args: &[&std::ffi::OsStr], log: &str, stderr: Stdio) -> Binary {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dataport"))
-            .args(args)
-            .env("DATAPORT_LOG", log)
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("start dataport");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dataport"));
+        cmd.args(args).env("DATAPORT_LOG", log).stderr(stderr);
+        Binary::from_command(cmd).unwrap_or_else(|line| panic!("unexpected first line {line:?}"))
+    }
+
+    /// Runs `cmd` (a `serve` of some build) and waits for its "listening
+    /// on" line; Err with what it printed instead when it does not start.
+    pub fn from_command(mut cmd: Command) -> Result<Binary, String> {
+        let mut child = cmd.stdout(Stdio::piped()).spawn().expect("start dataport");
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .parse()
-            .unwrap();
-        Binary { child, addr }
+        match line.trim().strip_prefix("listening on ") {
+            Some(addr) => Ok(Binary {
+                child,
+                addr: addr.parse().unwrap(),
+            }),
+            None => {
+                let _ = child.wait();
+                Err(line)
+            }
+        }
     }
 
     /// SIGTERM, then waits (at most 15 s) for the exit status.
@@ -500,6 +505,36 @@ pub fn admin_json(addr: SocketAddr, target: &str) -> serde_json::Value {
     let r = admin(addr, target);
     assert_eq!(r.status, 200, "{target}: {}", r.body);
     r.json()
+}
+
+/// Every record of an admin collection, paging through `?after=`.
+pub fn all_records(addr: SocketAddr, collection: &str) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = admin_json(
+            addr,
+            &format!("/admin/v1/{collection}?limit=1000&after={after}"),
+        );
+        out.extend(page["data"].as_array().unwrap().iter().cloned());
+        match page["next"].as_str() {
+            Some(n) => after = n.parse().unwrap(),
+            None => return out,
+        }
+    }
+}
+
+/// Every client's (id, phone1).
+pub fn all_clients(addr: SocketAddr) -> Vec<(u64, String)> {
+    all_records(addr, "clients")
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_u64().unwrap(),
+                c["phone1"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
 }
 
 pub fn admin_patch(addr: SocketAddr, target: &str, body: &str) -> Response {
