@@ -34,6 +34,8 @@ pub struct App {
     pub clock: SharedClock,
     pub metrics: Arc<Metrics>,
     pub phones: Phones,
+    /// Cluster mode (issue 22); None on a single box.
+    pub cluster: Option<crate::cluster::Cluster>,
     /// Email domain checks; None when `intake.dns_check` is off.
     pub domains: Option<crate::dns::DomainChecker>,
     /// Per-client-IP token buckets.

@@ -18,6 +18,7 @@
 //! | 4 | [`http`] | connection loop, limits, body decoding, read deadlines | one `may` coroutine per connection; the watchdog thread |
 //! | 5 | [`outbox`] | what an event notifies, rendered (rules, templates) | the writer thread |
 //! | 5 | [`captcha`] | the mini form's signed challenges | request coroutine |
+//! | 5 | [`cluster`] | cluster mode: what the nodes agree on through NATS JetStream | its own OS thread (tokio inside) |
 //! | 6 | [`store`] | LMDB: records, indexes, steps 9–11, inbox, deliveries, dial queues, the group-commit writer | the writer thread (writes), coroutines (reads) |
 //! | 6 | [`pages`] | the mini form page and the static pages | request coroutine |
 //! | 7 | [`app`] | the state every handler shares | — |
@@ -39,6 +40,7 @@ pub mod ascii;
 pub mod auth;
 pub mod captcha;
 pub mod clock;
+pub mod cluster;
 pub mod codes;
 pub mod config;
 pub mod dedupe;

@@ -92,6 +92,13 @@ pub struct Metrics {
     /// proves that nothing was due (a round ran and sent nothing).
     pub outbox_rounds: AtomicU64,
     pub dialer_rounds: AtomicU64,
+    /// Cluster mode: 1 while NATS is connected and the buckets exist.
+    pub cluster_connected: AtomicU64,
+    pub cluster_claims_won: AtomicU64,
+    pub cluster_claims_lost: AtomicU64,
+    /// Claims NATS did not answer in time: answered by this node alone
+    /// (`accept`) or 005 (`refuse`).
+    pub cluster_unreachable: AtomicU64,
 }
 
 impl Metrics {
@@ -189,7 +196,7 @@ impl Metrics {
     }
 
     fn render_gauges(&self, o: &mut String, extra: &Gathered<'_>) {
-        let gauges: [(&str, &str, f64); 11] = [
+        let gauges: [(&str, &str, f64); 12] = [
             (
                 "dataport_lmdb_map_size_bytes",
                 "gauge",
@@ -233,6 +240,11 @@ impl Metrics {
                 "counter",
                 self.connections_refused.load(Ordering::Relaxed) as f64,
             ),
+            (
+                "dataport_cluster_connected",
+                "gauge",
+                self.cluster_connected.load(Ordering::Relaxed) as f64,
+            ),
         ];
         for (name, kind, v) in gauges {
             let _ = writeln!(o, "# TYPE {name} {kind}\n{name} {v}");
@@ -253,6 +265,18 @@ impl Metrics {
             ("dataport_outbox_failed_total", &self.outbox_failed),
             ("dataport_outbox_rounds_total", &self.outbox_rounds),
             ("dataport_dialer_rounds_total", &self.dialer_rounds),
+            (
+                "dataport_cluster_claims_won_total",
+                &self.cluster_claims_won,
+            ),
+            (
+                "dataport_cluster_claims_lost_total",
+                &self.cluster_claims_lost,
+            ),
+            (
+                "dataport_cluster_unreachable_total",
+                &self.cluster_unreachable,
+            ),
         ] {
             let _ = writeln!(
                 o,

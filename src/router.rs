@@ -14,7 +14,7 @@ impl Handler for App {
     fn handle(&self, req: &Request<'_>) -> Reply {
         let path = req.path;
         match path {
-            "/health" => return get_only(req, || Reply::static_json(200, br#"{"status":"ok"}"#)),
+            "/health" => return get_only(req, || health(self)),
             "/metrics" => {
                 return get_only(req, || {
                     let text = metrics_page(self);
@@ -100,4 +100,30 @@ fn metrics_page(app: &App) -> String {
         patterns,
         pattern_room,
     })
+}
+
+/// `/health`: ok on a single box; in cluster mode also whether NATS is
+/// reachable. A node that refuses posts without NATS answers 503, so a
+/// balancer sends them elsewhere; one that accepts stays 200, "degraded".
+fn health(app: &App) -> Reply {
+    let Some(c) = &app.cluster else {
+        return Reply::static_json(200, br#"{"status":"ok"}"#);
+    };
+    let body: &'static [u8] = match (c.connected(), c.refuses()) {
+        (true, _) => br#"{"status":"ok","cluster":"connected"}"#,
+        (false, false) => {
+            br#"{"status":"degraded","cluster":"unreachable","on_unreachable":"accept"}"#
+        }
+        (false, true) => {
+            br#"{"status":"unavailable","cluster":"unreachable","on_unreachable":"refuse"}"#
+        }
+    };
+    Reply::static_json(
+        if c.connected() || !c.refuses() {
+            200
+        } else {
+            503
+        },
+        body,
+    )
 }

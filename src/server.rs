@@ -210,7 +210,16 @@ pub fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
     // Sized before `Phones::new` compiles its first patterns.
     crate::vocab::normalize::size_phone_pattern_cache(cfg.raw.intake.phone_pattern_cache);
     let phones = Phones::new(&cfg.raw.intake.default_country);
+    let cluster = match &cfg.raw.cluster {
+        Some(c) => Some(crate::cluster::Cluster::start(
+            c,
+            cfg.raw.intake.duplicate_window_secs * 1000,
+            metrics.clone(),
+        )?),
+        None => None,
+    };
     let app = Arc::new(App {
+        cluster,
         limiter: Default::default(),
         file,
         config_changes: may::sync::Mutex::new(()),

@@ -26,6 +26,36 @@ pub struct RawConfig {
     pub dialer: DialerSection,
     /// The do-not-call list (SPEC §9).
     pub dnc: Vec<DncSpec>,
+    /// Several appliances, one CRM (issue 22); absent: a single box.
+    pub cluster: Option<ClusterSection>,
+}
+
+/// `[cluster]`: this appliance as one node of several, through NATS
+/// JetStream. What JetStream holds is created at start, idempotently.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ClusterSection {
+    /// 1..=1023, unique per appliance.
+    pub node_id: u16,
+    pub nats_urls: Vec<String>,
+    /// JetStream replicas of the buckets and streams dataport creates.
+    pub replicas: usize,
+    /// NATS unreachable: "accept" (this node decides alone) or "refuse" (005).
+    pub on_unreachable: String,
+    /// How long a post waits for JetStream before NATS counts as unreachable.
+    pub timeout_ms: u64,
+}
+
+impl Default for ClusterSection {
+    fn default() -> Self {
+        ClusterSection {
+            node_id: 0,
+            nats_urls: Vec::new(),
+            replicas: 3,
+            on_unreachable: "accept".into(),
+            timeout_ms: 1000,
+        }
+    }
 }
 
 /// `[dialer]`: the auto-dialer API and its dispatcher (SPEC §9).

@@ -61,6 +61,9 @@ pub fn validate_with(
     let (profiles, by_form) = profiles::check(&raw, &branch_ids, previous, &mut errors);
     integrations::validate(&raw, &mut errors);
     let trusted_proxies = trusted_proxies(&raw, &mut errors);
+    if let Some(c) = &raw.cluster {
+        cluster(c, &mut errors);
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -78,6 +81,57 @@ pub fn validate_with(
         scripts,
         raw,
     })
+}
+
+/// `[cluster]`: a node id, where NATS is, and what to do without it.
+fn cluster(c: &super::raw::ClusterSection, errors: &mut Vec<ConfigError>) {
+    if !(1..=1023).contains(&c.node_id) {
+        err(
+            errors,
+            "cluster.node_id",
+            "must be between 1 and 1023, unique per appliance",
+        );
+    }
+    if c.nats_urls.is_empty() {
+        err(
+            errors,
+            "cluster.nats_urls",
+            "at least one NATS server URL is needed",
+        );
+    }
+    for url in &c.nats_urls {
+        let rest = url
+            .strip_prefix("nats://")
+            .or_else(|| url.strip_prefix("tls://"))
+            .unwrap_or(url);
+        let port_ok = rest.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+        });
+        if !port_ok {
+            err(
+                errors,
+                "cluster.nats_urls",
+                format!("{url:?} is not nats://host:port"),
+            );
+        }
+    }
+    if !(1..=5).contains(&c.replicas) {
+        err(
+            errors,
+            "cluster.replicas",
+            "must be between 1 and 5 (JetStream's limit)",
+        );
+    }
+    if !matches!(c.on_unreachable.as_str(), "accept" | "refuse") {
+        err(
+            errors,
+            "cluster.on_unreachable",
+            format!("{:?}: must be \"accept\" or \"refuse\"", c.on_unreachable),
+        );
+    }
+    if c.timeout_ms == 0 {
+        err(errors, "cluster.timeout_ms", "must be > 0");
+    }
 }
 
 /// `[server]`, `[admin]` and `[storage]`: the address to listen on.

@@ -1,10 +1,13 @@
 //! Step 7, shared by client leads (SPEC §4) and service tickets (§5): the
 //! duplicate-post window of the hour. The in-memory window answers most
-//! posts; a key it no longer holds is asked of storage.
+//! posts; a key it no longer holds is asked of storage. In cluster mode a
+//! post new to this node is then claimed in the cluster's window: another
+//! node's claim makes it a 006 here too.
 
 use std::sync::atomic::Ordering;
 
 use crate::app::App;
+use crate::cluster::Claim;
 use crate::codes::Code;
 use crate::dedupe::{Check, KeyHash};
 use crate::store::{AnchorIndex, DuplicateKey};
@@ -34,7 +37,22 @@ pub(super) fn reserve(
             }
         }
     };
-    Ok((!seen).then(|| DuplicateKey::new(key, now, anchor)))
+    if seen {
+        return Ok(None);
+    }
+    if let Some(cluster) = &app.cluster {
+        match cluster.claim_window(key) {
+            Claim::Won => {}
+            // Kept in this node's window too: its next repeat is answered here.
+            Claim::Lost => return Ok(None),
+            Claim::Unreachable if cluster.refuses() => {
+                app.dedupe.release(key, now);
+                return Err(Code::TechnicalError);
+            }
+            Claim::Unreachable => {}
+        }
+    }
+    Ok(Some(DuplicateKey::new(key, now, anchor)))
 }
 
 /// Gives a reserved key back when its record was not stored, so a retry
@@ -42,5 +60,8 @@ pub(super) fn reserve(
 pub(super) fn release(app: &App, reserved: Option<(KeyHash, u64)>) {
     if let Some((key, at)) = reserved {
         app.dedupe.release(key, at);
+        if let Some(cluster) = &app.cluster {
+            cluster.release_window(key);
+        }
     }
 }

@@ -1,0 +1,180 @@
+//! Cluster mode (issue 22) against a real NATS JetStream cluster on
+//! loopback and real appliance processes: one hour window for the cluster,
+//! and what a node does when NATS cannot be reached.
+
+#[path = "common/nats.rs"]
+mod nats;
+#[path = "common/util.rs"]
+mod util;
+
+use std::time::{Duration, Instant};
+
+use nats::NatsCluster;
+use util::*;
+
+/// An appliance process as node `node` of the cluster at `urls`.
+fn node(
+    dir: &tempfile::TempDir,
+    node: u16,
+    urls: &str,
+    replicas: usize,
+    on_unreachable: &str,
+) -> Binary {
+    node_with(dir, node, urls, replicas, on_unreachable, "")
+}
+
+fn node_with(
+    dir: &tempfile::TempDir,
+    node: u16,
+    urls: &str,
+    replicas: usize,
+    on_unreachable: &str,
+    storage: &str,
+) -> Binary {
+    let data = dir.path().join(format!("data{node}"));
+    let tail = format!(
+        "[cluster]\nnode_id = {node}\nnats_urls = {urls}\nreplicas = {replicas}\non_unreachable = \"{on_unreachable}\"\ntimeout_ms = 1000\n"
+    );
+    let cfg = dir.path().join(format!("node{node}.toml"));
+    std::fs::write(&cfg, config_text_with_tail(&data, "", storage, &tail)).unwrap();
+    Binary::start(&cfg)
+}
+
+fn health(b: &Binary) -> (u16, String) {
+    let r = get(b.addr, "/health");
+    (r.status, r.body)
+}
+
+/// Waits (at most 30 s) until the node's `/health` body contains `want`.
+fn wait_health(b: &Binary, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, body) = health(b);
+        if body.contains(want) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "health never said {want}: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_hour_window_is_one_for_the_cluster() {
+    let nats = NatsCluster::start(3);
+    let dir = tempfile::tempdir().unwrap();
+    let urls = nats.urls_toml();
+    let a = node(&dir, 1, &urls, 3, "accept");
+    let b = node(&dir, 2, &urls, 3, "accept");
+    wait_health(&a, "\"cluster\":\"connected\"");
+    wait_health(&b, "\"cluster\":\"connected\"");
+
+    // Accepted by A, a duplicate at B within the window; and the other way.
+    let lead = "/leads?Phone=0522301001&FirstName=Dana";
+    assert_eq!(get(a.addr, lead).code(), "000");
+    assert_eq!(get(b.addr, lead).code(), "006", "B knows A's post");
+    assert_eq!(get(a.addr, lead).code(), "006");
+    let other = "/leads?Phone=0522301002&FirstName=Avi";
+    assert_eq!(get(b.addr, other).code(), "000");
+    assert_eq!(get(a.addr, other).code(), "006", "A knows B's post");
+
+    // The same new post at both nodes at the same instant: one 000.
+    let mut codes = Vec::new();
+    for i in 0..20 {
+        let lead = format!("/leads?Phone=05223020{i:02}&FirstName=Race");
+        let (la, lb) = (lead.clone(), lead);
+        let (aa, ba) = (a.addr, b.addr);
+        let ta = std::thread::spawn(move || get(aa, &la).code());
+        let tb = std::thread::spawn(move || get(ba, &lb).code());
+        let mut pair = [ta.join().unwrap(), tb.join().unwrap()];
+        pair.sort();
+        codes.push(pair);
+    }
+    assert!(
+        codes.iter().all(|p| p == &["000".to_string(), "006".to_string()]),
+        "each raced post is accepted once: {codes:?}; A won {} lost {} unreachable {}, B won {} lost {} unreachable {}",
+        metric(a.addr, "dataport_cluster_claims_won_total"),
+        metric(a.addr, "dataport_cluster_claims_lost_total"),
+        metric(a.addr, "dataport_cluster_unreachable_total"),
+        metric(b.addr, "dataport_cluster_claims_won_total"),
+        metric(b.addr, "dataport_cluster_claims_lost_total"),
+        metric(b.addr, "dataport_cluster_unreachable_total"),
+    );
+    let lost = metric(a.addr, "dataport_cluster_claims_lost_total")
+        + metric(b.addr, "dataport_cluster_claims_lost_total");
+    assert!(lost >= 20, "the claims lost are counted: {lost}");
+    assert_eq!(metric(a.addr, "dataport_cluster_connected"), 1);
+
+    // A post whose record is not stored gives its claim back: node C's
+    // map is full (004), so the same post at B is new, not 006.
+    let c = node_with(&dir, 3, &urls, 3, "accept", "map_size_mb = 1");
+    wait_health(&c, "\"cluster\":\"connected\"");
+    let full = (0..20_000)
+        .map(|i| format!("/leads?Phone=05473{i:05}&Notes={}", "x".repeat(200)))
+        .find(|lead| get(c.addr, lead).code() == "004")
+        .expect("a 1 MiB map fills up");
+    assert_eq!(get(b.addr, &full).code(), "000", "C gave its claim back");
+}
+
+#[test]
+fn without_nats_accept_answers_alone_and_refuse_answers_005() {
+    let mut nats = NatsCluster::start(1);
+    let dir = tempfile::tempdir().unwrap();
+    let urls = nats.urls_toml();
+    let a = node(&dir, 1, &urls, 1, "accept");
+    let r = node(&dir, 2, &urls, 1, "refuse");
+    wait_health(&a, "\"cluster\":\"connected\"");
+    wait_health(&r, "\"cluster\":\"connected\"");
+    assert_eq!(get(r.addr, "/leads?Phone=0522304001").code(), "000");
+
+    nats.kill_all();
+    wait_health(&a, "unreachable");
+    wait_health(&r, "unreachable");
+    assert_eq!(health(&a).0, 200, "accept keeps serving: {:?}", health(&a));
+    assert_eq!(health(&r).0, 503, "refuse says so: {:?}", health(&r));
+    assert_eq!(metric(a.addr, "dataport_cluster_connected"), 0);
+    assert_eq!(
+        get(a.addr, "/leads?Phone=0522304002").code(),
+        "000",
+        "accept: this node decides"
+    );
+    assert_eq!(
+        get(a.addr, "/leads?Phone=0522304002").code(),
+        "006",
+        "from its own window"
+    );
+    let refused = get(r.addr, "/leads?Phone=0522304003");
+    assert_eq!(refused.code(), "005", "{}", refused.body);
+    assert!(metric(a.addr, "dataport_cluster_unreachable_total") >= 1);
+
+    // NATS back: the refusing node serves again, and its refusal kept
+    // nothing (the post is new).
+    nats.restart_all();
+    wait_health(&r, "\"cluster\":\"connected\"");
+    assert_eq!(health(&r).0, 200);
+    assert_eq!(get(r.addr, "/leads?Phone=0522304003").code(), "000");
+}
+
+#[test]
+fn check_config_validates_the_cluster_section() {
+    let bad = "[cluster]\nnode_id = 0\nnats_urls = [\"nats://127.0.0.1\"]\nreplicas = 7\non_unreachable = \"maybe\"\n";
+    let errors = dataport::config::Config::from_toml(bad).unwrap_err();
+    let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    for needle in [
+        "cluster.node_id",
+        "\"nats://127.0.0.1\" is not nats://host:port",
+        "cluster.replicas",
+        "\"maybe\": must be \"accept\" or \"refuse\"",
+    ] {
+        assert!(
+            text.iter().any(|t| t.contains(needle)),
+            "missing {needle:?} in {text:?}"
+        );
+    }
+    let good = "[intake]\nweb_branch = \"\"\n[cluster]\nnode_id = 3\nnats_urls = [\"nats://127.0.0.1:4222\", \"tls://nats.example:4222\"]\n";
+    let cfg = dataport::config::Config::from_toml(good).unwrap();
+    assert_eq!(cfg.raw.cluster.unwrap().on_unreachable, "accept");
+    assert!(dataport::config::Config::from_toml("[intake]\nweb_branch = \"\"\n[cluster]\nnode_id = 1\nnats_urls = [\"nats://h:1\"]\nnodeid = 2\n").is_err(), "unknown keys are errors");
+}
