@@ -159,6 +159,9 @@ pub fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
     let window_ms = cfg.raw.intake.duplicate_window_secs * 1000;
     let dedupe = duplicate_window(&cfg, &store, clock.now_ms())?;
 
+    if let Some(c) = &cfg.raw.cluster {
+        store.set_cluster_node(c.node_id);
+    }
     let (writer, _join) = writer::spawn(
         store.clone(),
         WriterConfig {

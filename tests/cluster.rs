@@ -73,11 +73,20 @@ fn the_hour_window_is_one_for_the_cluster() {
 
     // Accepted by A, a duplicate at B within the window; and the other way.
     let lead = "/leads?Phone=0522301001&FirstName=Dana";
-    assert_eq!(get(a.addr, lead).code(), "000");
+    let first = get(a.addr, lead);
+    assert_eq!(first.code(), "000");
+    // Ids are unique in the cluster: the node's id in their low 10 bits.
+    let id = first.json()["RecordId"].as_u64().unwrap();
+    assert_eq!((id & 1023, id >> 10), (1, 1), "node 1's first id: {id}");
     assert_eq!(get(b.addr, lead).code(), "006", "B knows A's post");
     assert_eq!(get(a.addr, lead).code(), "006");
     let other = "/leads?Phone=0522301002&FirstName=Avi";
-    assert_eq!(get(b.addr, other).code(), "000");
+    let second = get(b.addr, other);
+    assert_eq!(second.code(), "000");
+    let id = second.json()["RecordId"].as_u64().unwrap();
+    assert_eq!((id & 1023, id >> 10), (2, 1), "node 2's first id: {id}");
+    let c = admin_json(b.addr, &format!("/admin/v1/clients/{id}"));
+    assert_eq!(c["first_name"], "Avi");
     assert_eq!(get(a.addr, other).code(), "006", "A knows B's post");
 
     // The same new post at both nodes at the same instant: one 000.

@@ -22,7 +22,10 @@ pub(super) fn be_u64(v: Option<&[u8]>) -> u64 {
 /// Next ids, loaded from the last key of each collection at start.
 #[derive(Debug, Clone)]
 pub struct Sequences {
+    /// Next local sequence of each collection (the id itself on a single box).
     next: [u64; super::COLLECTIONS],
+    /// Cluster mode: this node's id, or 0.
+    node: u64,
     last_client_number: u64,
     dirty_number: bool,
 }
@@ -30,24 +33,36 @@ pub struct Sequences {
 impl Sequences {
     pub fn load(store: &Store) -> Result<Sequences> {
         let rtxn = store.env.read_txn()?;
+        let node = store.cluster_node() as u64;
         let mut next = [1u64; super::COLLECTIONS];
         for c in Collection::ALL {
             if let Some((id, _)) = store.dbs.records(c).last(&rtxn)? {
-                next[c as usize] = id + 1;
+                // In a cluster, past the highest id any node made: unique
+                // (the node's own bits) and ordered roughly by time.
+                next[c as usize] = if node == 0 {
+                    id + 1
+                } else {
+                    (id >> super::NODE_BITS) + 1
+                };
             }
         }
         let last_client_number = be_u64(store.dbs.meta.get(&rtxn, "client_number")?);
         Ok(Sequences {
             next,
+            node,
             last_client_number,
             dirty_number: false,
         })
     }
 
     pub(super) fn next(&mut self, c: Collection) -> u64 {
-        let id = self.next[c as usize];
+        let n = self.next[c as usize];
         self.next[c as usize] += 1;
-        id
+        if self.node == 0 {
+            n
+        } else {
+            (n << super::NODE_BITS) | self.node
+        }
     }
 
     pub(super) fn next_client_number(&mut self, high_range_start: u64) -> u64 {

@@ -226,7 +226,15 @@ pub struct SizeInfo {
 pub struct Store {
     env: Env<WithoutTls>,
     dbs: Dbs,
+    /// Cluster mode: this node's id, in the low [`NODE_BITS`] of every new
+    /// record id; 0 on a single box (ids 1, 2, 3, ...).
+    node: std::sync::atomic::AtomicU16,
 }
+
+/// The bits of a record id that name the node that made it (cluster mode):
+/// `id = (local sequence << NODE_BITS) | node_id`, unique in the cluster
+/// with no coordination, and the same on every node.
+pub const NODE_BITS: u32 = 10;
 
 impl Store {
     /// Opens (creating when new) the environment under `dir` with a map of
@@ -315,7 +323,22 @@ impl Store {
         dbs.meta
             .put(&mut wtxn, "schema_version", &SCHEMA_VERSION.to_be_bytes())?;
         wtxn.commit()?;
-        Ok(Store { env, dbs })
+        Ok(Store {
+            env,
+            dbs,
+            node: Default::default(),
+        })
+    }
+
+    /// Makes this store a cluster node's: new ids carry `node` (1..=1023).
+    /// Set before the writer starts.
+    pub fn set_cluster_node(&self, node: u16) {
+        self.node.store(node, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// This node's id in the cluster; 0 on a single box.
+    pub fn cluster_node(&self) -> u16 {
+        self.node.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// One stored record's JSON.
