@@ -8,6 +8,13 @@
 //! first-writer-wins, so of two nodes taking the same post the second
 //! answers 006. A post whose record is not stored gives its claim back.
 //!
+//! And configuration once: a run-time configuration change (the admin
+//! API's overrides) is put in the `dp_config` bucket before it is applied;
+//! every node watches the bucket (from its last value per key, so a node
+//! that starts late catches up) and hands each change to
+//! [`Cluster::config_changes`], which the server applies as the admin API
+//! would.
+//!
 //! `async-nats` runs on a current-thread tokio runtime on the
 //! `dataport-cluster` OS thread; a request coroutine sends it a claim and
 //! parks on a `may` channel (never blocking its worker), at most
@@ -28,6 +35,17 @@ use crate::metrics::Metrics;
 
 /// The bucket of the cluster's hour window.
 pub const WINDOW_BUCKET: &str = "dp_window";
+/// The bucket of run-time configuration entries.
+pub const CONFIG_BUCKET: &str = "dp_config";
+
+/// A configuration override as the cluster holds it: its key
+/// (`profiles/7`, as `store::config_overrides` names it) and its JSON, or
+/// None when it was deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigChange {
+    pub key: String,
+    pub json: Option<Vec<u8>>,
+}
 
 /// What JetStream said of a claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +61,14 @@ pub enum Claim {
 enum Request {
     Window(KeyHash, may::sync::mpsc::Sender<Claim>),
     Release(KeyHash),
+    Config(ConfigChange, may::sync::mpsc::Sender<bool>),
+}
+
+/// What the engine has once NATS is connected and the buckets exist.
+#[derive(Clone)]
+struct Buckets {
+    window: kv::Store,
+    config: kv::Store,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +80,7 @@ pub enum ClusterError {
 /// The handle request coroutines use.
 pub struct Cluster {
     tx: tokio::sync::mpsc::Sender<Request>,
+    config_rx: crossbeam_channel::Receiver<ConfigChange>,
     wait: Duration,
     refuse: bool,
     ready: Arc<AtomicBool>,
@@ -62,6 +89,20 @@ pub struct Cluster {
 
 fn key_name(key: KeyHash) -> String {
     format!("{key:032x}")
+}
+
+/// A configuration key as a KV key (which allows only `[-/_=.a-zA-Z0-9]`):
+/// its bytes in hex.
+fn config_key(key: &str) -> String {
+    key.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn config_key_back(hex: &str) -> Option<String> {
+    let bytes: Option<Vec<u8>> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect();
+    String::from_utf8(bytes?).ok()
 }
 
 impl Cluster {
@@ -74,8 +115,10 @@ impl Cluster {
         metrics: Arc<Metrics>,
     ) -> Result<Cluster, ClusterError> {
         let (tx, rx) = tokio::sync::mpsc::channel::<Request>(65536);
+        let (config_tx, config_rx) = crossbeam_channel::unbounded();
         let ready = Arc::new(AtomicBool::new(false));
         let engine = Engine {
+            config_tx,
             cfg: cfg.clone(),
             window: Duration::from_millis(window_ms.max(1000)),
             ready: ready.clone(),
@@ -99,6 +142,7 @@ impl Cluster {
             .map_err(|e| ClusterError::Thread(e.to_string()))?;
         Ok(Cluster {
             tx,
+            config_rx,
             wait: Duration::from_millis(cfg.timeout_ms),
             refuse: cfg.on_unreachable == "refuse",
             ready,
@@ -137,6 +181,28 @@ impl Cluster {
         };
         counter.fetch_add(1, Ordering::Relaxed);
         claim
+    }
+
+    /// Puts a configuration change in the cluster; false when NATS did not
+    /// take it within `timeout_ms` (the change must then not be applied).
+    /// Blocks the calling coroutine or thread until then.
+    pub fn put_config(&self, change: ConfigChange) -> bool {
+        if !self.connected() {
+            return false;
+        }
+        let (tx, rx) = may::sync::mpsc::channel();
+        match self.tx.try_send(Request::Config(change, tx)) {
+            Ok(()) => rx
+                .recv_timeout(self.wait + Duration::from_millis(100))
+                .unwrap_or(false),
+            Err(_) => false,
+        }
+    }
+
+    /// Every configuration change the cluster holds, this node's own
+    /// included: at start the last value of each key, then each change.
+    pub fn config_changes(&self) -> crossbeam_channel::Receiver<ConfigChange> {
+        self.config_rx.clone()
     }
 
     /// Gives a claim back (its post was not stored), so a retry of the post
@@ -188,6 +254,7 @@ async fn create(window: &kv::Store, key: String, value: bytes::Bytes) -> Claim {
 /// The cluster thread's side.
 struct Engine {
     cfg: ClusterSection,
+    config_tx: crossbeam_channel::Sender<ConfigChange>,
     window: Duration,
     ready: Arc<AtomicBool>,
     metrics: Arc<Metrics>,
@@ -209,17 +276,24 @@ impl Engine {
             }
         };
         let js = jetstream::new(client.clone());
-        let (kv_tx, kv_rx) = tokio::sync::watch::channel::<Option<kv::Store>>(None);
+        let (kv_tx, kv_rx) = tokio::sync::watch::channel::<Option<Buckets>>(None);
         let wait = Duration::from_millis(self.cfg.timeout_ms);
         let value = bytes::Bytes::from(self.cfg.node_id.to_string());
         tokio::spawn(self.keep_ready(client, js, kv_tx));
         while let Some(req) = rx.recv().await {
-            let Some(window) = kv_rx.borrow().clone() else {
-                if let Request::Window(_, reply) = req {
-                    let _ = reply.send(Claim::Unreachable);
+            let Some(buckets) = kv_rx.borrow().clone() else {
+                match req {
+                    Request::Window(_, reply) => {
+                        let _ = reply.send(Claim::Unreachable);
+                    }
+                    Request::Config(_, reply) => {
+                        let _ = reply.send(false);
+                    }
+                    Request::Release(_) => {}
                 }
                 continue;
             };
+            let window = buckets.window.clone();
             let value = value.clone();
             tokio::spawn(async move {
                 match req {
@@ -229,6 +303,20 @@ impl Engine {
                     }
                     Request::Release(key) => {
                         let _ = tokio::time::timeout(wait, window.delete(key_name(key))).await;
+                    }
+                    Request::Config(change, reply) => {
+                        let key = config_key(&change.key);
+                        let done = match change.json {
+                            Some(json) => {
+                                tokio::time::timeout(wait, buckets.config.put(key, json.into()))
+                                    .await
+                                    .is_ok_and(|r| r.is_ok())
+                            }
+                            None => tokio::time::timeout(wait, buckets.config.delete(key))
+                                .await
+                                .is_ok_and(|r| r.is_ok()),
+                        };
+                        let _ = reply.send(done);
                     }
                 }
             });
@@ -242,16 +330,17 @@ impl Engine {
         self,
         client: async_nats::Client,
         js: jetstream::Context,
-        kv_tx: tokio::sync::watch::Sender<Option<kv::Store>>,
+        kv_tx: tokio::sync::watch::Sender<Option<Buckets>>,
     ) {
         let mut made = false;
         loop {
             let up = client.connection_state() == async_nats::connection::State::Connected;
             if up && !made {
                 match self.ensure(&js).await {
-                    Ok(window) => {
+                    Ok(buckets) => {
                         made = true;
-                        let _ = kv_tx.send(Some(window));
+                        tokio::spawn(watch_config(buckets.config.clone(), self.config_tx.clone()));
+                        let _ = kv_tx.send(Some(buckets));
                         tracing::info!(node = self.cfg.node_id, "cluster: JetStream ready");
                     }
                     Err(e) => tracing::warn!(error = %e, "cluster: cannot create the buckets yet"),
@@ -271,17 +360,59 @@ impl Engine {
     }
 
     /// Creates (or updates to this configuration) what JetStream holds.
-    async fn ensure(&self, js: &jetstream::Context) -> Result<kv::Store, String> {
-        js.create_or_update_key_value(kv::Config {
-            bucket: WINDOW_BUCKET.into(),
-            description: "dataport: the cluster's duplicate-post window".into(),
-            history: 1,
-            max_age: self.window,
-            num_replicas: self.cfg.replicas,
-            storage: jetstream::stream::StorageType::File,
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| e.to_string())
+    async fn ensure(&self, js: &jetstream::Context) -> Result<Buckets, String> {
+        let window = js
+            .create_or_update_key_value(kv::Config {
+                bucket: WINDOW_BUCKET.into(),
+                description: "dataport: the cluster's duplicate-post window".into(),
+                history: 1,
+                max_age: self.window,
+                num_replicas: self.cfg.replicas,
+                storage: jetstream::stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        let config = js
+            .create_or_update_key_value(kv::Config {
+                bucket: CONFIG_BUCKET.into(),
+                description: "dataport: run-time configuration entries".into(),
+                history: 5,
+                num_replicas: self.cfg.replicas,
+                storage: jetstream::stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Buckets { window, config })
+    }
+}
+
+/// Hands every configuration entry the cluster holds to the server: the
+/// last value of each key first, then each change as it is made. Watches
+/// again after an error (the last values come again; applying one twice
+/// changes nothing).
+async fn watch_config(config: kv::Store, out: crossbeam_channel::Sender<ConfigChange>) {
+    use futures_util::StreamExt;
+    loop {
+        match config.watch_with_history(">").await {
+            Ok(mut watch) => {
+                while let Some(entry) = watch.next().await {
+                    let Ok(entry) = entry else { break };
+                    let Some(key) = config_key_back(&entry.key) else {
+                        continue;
+                    };
+                    let json = match entry.operation {
+                        kv::Operation::Put => Some(entry.value.to_vec()),
+                        kv::Operation::Delete | kv::Operation::Purge => None,
+                    };
+                    if out.send(ConfigChange { key, json }).is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cluster: cannot watch the configuration"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }

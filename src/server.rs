@@ -240,6 +240,7 @@ pub fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
         clock,
         metrics: metrics.clone(),
     });
+    follow_cluster_config(&app)?;
     crate::dialer::spawn_dispatcher(app.clone())
         .map_err(|e| anyhow::anyhow!("cannot start the dialer thread: {e}"))?;
     let accept = conn::serve(listener, app.clone(), limits, metrics);
@@ -299,4 +300,24 @@ fn limits(cfg: &Config) -> Limits {
         idle_timeout: Duration::from_millis(s.idle_timeout_ms),
         max_connections: s.max_connections,
     }
+}
+
+/// Cluster mode: applies the configuration changes the cluster holds, on
+/// their own thread (a change waits for the writer's commit).
+fn follow_cluster_config(app: &Arc<App>) -> anyhow::Result<()> {
+    let Some(cluster) = &app.cluster else {
+        return Ok(());
+    };
+    let (changes, app) = (cluster.config_changes(), app.clone());
+    std::thread::Builder::new()
+        .name("dataport-cluster-config".into())
+        .spawn(move || {
+            while !app.writer.is_stopped() {
+                if let Ok(change) = changes.recv_timeout(Duration::from_millis(200)) {
+                    crate::api::admin_config::apply_from_cluster(&app, change);
+                }
+            }
+        })
+        .map_err(|e| anyhow::anyhow!("cannot start the cluster configuration thread: {e}"))?;
+    Ok(())
 }

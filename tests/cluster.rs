@@ -187,3 +187,60 @@ fn check_config_validates_the_cluster_section() {
     assert_eq!(cfg.raw.cluster.unwrap().on_unreachable, "accept");
     assert!(dataport::config::Config::from_toml("[intake]\nweb_branch = \"\"\n[cluster]\nnode_id = 1\nnats_urls = [\"nats://h:1\"]\nnodeid = 2\n").is_err(), "unknown keys are errors");
 }
+
+#[test]
+fn a_configuration_change_made_on_one_node_applies_on_every_node() {
+    let nats = NatsCluster::start(3);
+    let dir = tempfile::tempdir().unwrap();
+    let urls = nats.urls_toml();
+    let a = node(&dir, 1, &urls, 3, "accept");
+    let b = node(&dir, 2, &urls, 3, "accept");
+    wait_health(&a, "\"cluster\":\"connected\"");
+    wait_health(&b, "\"cluster\":\"connected\"");
+
+    // A new profile through A's admin API serves at B.
+    assert_eq!(get(b.addr, "/shared?Phone=0522305001").code(), "003");
+    let profile = r#"{"number": 41, "form_name": "shared", "fields": [{"external": "Phone", "table": "clients", "field": "phone1"}]}"#;
+    let r = admin_send(a.addr, "POST", "/admin/v1/profiles", profile);
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(
+        eventually(|| get(b.addr, "/shared?Phone=0522305001").code() == "000"),
+        "B never served A's new profile"
+    );
+    let shown = admin_json(b.addr, "/admin/v1/profiles/41");
+    assert_eq!(shown["form_name"], "shared");
+
+    // A node that starts later catches up from the bucket.
+    let c = node(&dir, 3, &urls, 3, "accept");
+    wait_health(&c, "\"cluster\":\"connected\"");
+    assert!(
+        eventually(|| get(c.addr, "/shared?Phone=0522305002").code() == "000"),
+        "C never caught up with the profile"
+    );
+
+    // Deleted at B: gone at A and C.
+    let r = admin_send(b.addr, "DELETE", "/admin/v1/profiles/41", "");
+    assert_eq!(r.status, 204, "{}", r.body);
+    for n in [&a, &c] {
+        assert!(
+            eventually(|| get(n.addr, "/shared?Phone=0522305003").code() == "003"),
+            "the deletion never reached {}",
+            n.addr
+        );
+    }
+}
+
+#[test]
+fn a_configuration_change_is_refused_while_nats_is_away() {
+    let mut nats = NatsCluster::start(1);
+    let dir = tempfile::tempdir().unwrap();
+    let a = node(&dir, 1, &nats.urls_toml(), 1, "accept");
+    wait_health(&a, "\"cluster\":\"connected\"");
+    nats.kill_all();
+    wait_health(&a, "unreachable");
+    let profile = r#"{"number": 42, "form_name": "alone", "fields": [{"external": "Phone", "table": "clients", "field": "phone1"}]}"#;
+    let r = admin_send(a.addr, "POST", "/admin/v1/profiles", profile);
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.body.contains("nothing was changed"), "{}", r.body);
+    assert_eq!(get(a.addr, "/alone?Phone=0522306001").code(), "003");
+}

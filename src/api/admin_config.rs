@@ -4,6 +4,10 @@
 //! the file, stored in LMDB through the writer, and takes effect at once;
 //! every entry shows where it came from (`"source": "file" | "api"`).
 //! Deleting an API entry brings the file's entry of the same id back.
+//!
+//! In cluster mode a change is put in the cluster before it is applied here
+//! (refused with 503 while NATS is away, so the nodes never disagree), and
+//! the changes other nodes made arrive through [`apply_from_cluster`].
 
 use crate::app::App;
 use crate::config::overrides::{self, Kind};
@@ -128,6 +132,18 @@ fn change(app: &App, kind: Kind, path_id: Option<&str>, body: Option<&[u8]>) -> 
             );
         }
     };
+    if let Some(cluster) = &app.cluster {
+        let change = crate::cluster::ConfigChange {
+            key: key.clone(),
+            json: body.map(|_| json.clone()),
+        };
+        if !cluster.put_config(change) {
+            return Reply::error(
+                503,
+                "NATS is unreachable: a configuration change must reach every node of the cluster; nothing was changed",
+            );
+        }
+    }
     let stored = app
         .writer
         .call(|r| Job::ConfigPut(key, body.map(|_| json), r));
@@ -145,4 +161,48 @@ fn change(app: &App, kind: Kind, path_id: Option<&str>, body: Option<&[u8]>) -> 
         if creating { 201 } else { 200 },
         shown.to_string().into_bytes(),
     )
+}
+
+/// Applies a configuration change the cluster holds (another node's, or
+/// this node's own coming back), as the admin API would have; nothing when
+/// this node already has it. A change this node's file cannot take (the
+/// nodes' files differ) is logged and left out.
+pub fn apply_from_cluster(app: &App, change: crate::cluster::ConfigChange) {
+    let _one_at_a_time = app.config_changes.lock();
+    let Ok(mut ov) = app.store.config_overrides() else {
+        return;
+    };
+    let now = ov.iter().find(|(k, _)| *k == change.key).map(|(_, v)| v);
+    if now == change.json.as_ref() {
+        return;
+    }
+    ov.retain(|(k, _)| *k != change.key);
+    if let Some(json) = &change.json {
+        ov.push((change.key.clone(), json.clone()));
+    }
+    let current = app.config();
+    let new_cfg = match overrides::merge(&app.file, &ov)
+        .map_err(|e| vec![e])
+        .and_then(|m| {
+            crate::config::validate_with(m, Some(&current))
+                .map_err(|errors| errors.iter().map(|e| e.to_string()).collect())
+        }) {
+        Ok(c) => c,
+        Err(errors) => {
+            tracing::warn!(key = %change.key, ?errors, "cluster: a configuration change this node cannot take");
+            return;
+        }
+    };
+    match app
+        .writer
+        .call(|r| Job::ConfigPut(change.key.clone(), change.json, r))
+    {
+        Ok(Ok(_)) => {
+            app.set_config(new_cfg);
+            tracing::info!(key = %change.key, "cluster: configuration change applied");
+        }
+        other => {
+            tracing::warn!(key = %change.key, result = ?other.map(|r| r.map(drop)), "cluster: configuration change not stored")
+        }
+    }
 }
