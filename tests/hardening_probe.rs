@@ -421,16 +421,17 @@ form_name = "typo"
 
     // In a list filter: 400 naming the field, never an empty list.
     assert_eq!(get(s.addr, "/leads?Phone=0522345620").code(), "000");
-    for bad in ["phonee=972522345620", "q=972522345620"] {
-        let r = admin(s.addr, &format!("/admin/v1/clients?{bad}"));
-        assert_eq!(r.status, 400, "{bad}: {}", r.body);
-        let field = bad.split('=').next().unwrap();
-        assert!(
-            r.body.contains(&format!("no field \\\"{field}\\\"")),
-            "{}",
-            r.body
-        );
-    }
+    let r = admin(s.addr, "/admin/v1/clients?phonee=972522345620");
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("no field \\\"phonee\\\""), "{}", r.body);
+    // `q` (issue 23) is served where an index answers it, refused elsewhere.
+    let r = admin(s.addr, "/admin/v1/tickets?q=972522345620");
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.body.contains("served for clients and contacts"),
+        "{}",
+        r.body
+    );
     let found = admin_json(s.addr, "/admin/v1/clients?phone1=972522345620");
     assert_eq!(found["data"].as_array().unwrap().len(), 1);
     let found = admin_json(s.addr, "/admin/v1/clients?Phone1=972522345620");

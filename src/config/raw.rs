@@ -366,10 +366,22 @@ impl Default for ServerSection {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct AdminSection {
     pub token: String,
+    /// Records one admin list request may read for a filter no index
+    /// serves, before it answers with what it found and a cursor.
+    pub max_scan: usize,
+}
+
+impl Default for AdminSection {
+    fn default() -> Self {
+        AdminSection {
+            token: String::new(),
+            max_scan: 100_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

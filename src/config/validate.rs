@@ -150,6 +150,9 @@ fn server(raw: &RawConfig, errors: &mut Vec<ConfigError>) -> SocketAddr {
     if let Some(why) = admin_token_weakness(&raw.admin.token, listen) {
         err(errors, "admin.token", why);
     }
+    if raw.admin.max_scan == 0 {
+        err(errors, "admin.max_scan", "must be > 0");
+    }
     if raw.server.max_body_bytes == 0 {
         err(errors, "server.max_body_bytes", "must be > 0");
     }

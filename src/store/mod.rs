@@ -393,6 +393,18 @@ impl Store {
         keys::person_lookup(self.dbs.idx_email, &rtxn, email.as_bytes(), Owner::Client)
     }
 
+    /// Contact ids with this phone (normalised digits).
+    pub fn contacts_by_phone(&self, phone: &str) -> Result<Vec<u64>> {
+        let rtxn = self.env.read_txn()?;
+        keys::person_lookup(self.dbs.idx_phone, &rtxn, phone.as_bytes(), Owner::Contact)
+    }
+
+    /// Contact ids with this (lower-cased) email.
+    pub fn contacts_by_email(&self, email: &str) -> Result<Vec<u64>> {
+        let rtxn = self.env.read_txn()?;
+        keys::person_lookup(self.dbs.idx_email, &rtxn, email.as_bytes(), Owner::Contact)
+    }
+
     /// Client ids carrying this external system key.
     pub fn clients_by_external_key(&self, key: &str) -> Result<Vec<u64>> {
         let rtxn = self.env.read_txn()?;

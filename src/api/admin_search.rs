@@ -1,0 +1,97 @@
+//! Admin list lookups the LMDB indexes answer (issue 23): `?q=` (a phone
+//! in any form intake accepts, or an email in any case) and equality on
+//! the phone, email and external-key fields of clients and contacts. The
+//! candidates come from the index, so a lookup costs the same with a
+//! thousand clients stored or ten million; the list then applies its other
+//! filters to those records only.
+
+use crate::app::App;
+use crate::store::Collection;
+use crate::vocab::normalize;
+
+/// Which records an index names for this request, or None when no index
+/// serves it (the list scans, bounded by `admin.max_scan`). Takes `q` out
+/// of `filters` and rewrites phone and email values to their normal forms,
+/// as stored, so the remaining equality checks compare like with like.
+pub fn candidates(
+    app: &App,
+    coll: Collection,
+    filters: &mut Vec<(String, String)>,
+) -> Result<Option<Vec<u64>>, String> {
+    let people = matches!(coll, Collection::Clients | Collection::Contacts);
+    let q = match filters.iter().position(|(k, _)| k == "q") {
+        Some(i) if people => Some(filters.remove(i).1),
+        Some(_) => return Err(format!(
+            "q (a phone or an email, through the index) is served for clients and contacts, not {}",
+            coll.name()
+        )),
+        None => None,
+    };
+    if !people {
+        return Ok(None);
+    }
+    for (k, v) in filters.iter_mut() {
+        let k = k.to_ascii_lowercase();
+        if is_phone_field(&k) {
+            *v = app.phones.normalize(v);
+        } else if k == "email" {
+            *v = normalize::email(v);
+        }
+    }
+    let store = &app.store;
+    let found = if let Some(q) = q {
+        let q = q.trim();
+        if q.contains('@') {
+            by_email(app, coll, &normalize::email(q))
+        } else {
+            by_phone(app, coll, &app.phones.normalize(q))
+        }
+    } else if let Some((_, v)) = filters
+        .iter()
+        .find(|(k, _)| is_phone_field(&k.to_ascii_lowercase()))
+    {
+        by_phone(app, coll, v)
+    } else if let Some((_, v)) = filters
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("email"))
+    {
+        by_email(app, coll, v)
+    } else if let Some((_, v)) = filters
+        .iter()
+        .find(|(k, _)| coll == Collection::Clients && k.eq_ignore_ascii_case("external_key"))
+    {
+        store.clients_by_external_key(v).map_err(|e| e.to_string())
+    } else {
+        return Ok(None);
+    };
+    let mut ids = found?;
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(Some(ids))
+}
+
+fn is_phone_field(k: &str) -> bool {
+    matches!(k, "phone" | "phone1" | "phone2" | "phone3")
+}
+
+fn by_phone(app: &App, coll: Collection, phone: &str) -> Result<Vec<u64>, String> {
+    if phone.is_empty() {
+        return Ok(Vec::new());
+    }
+    match coll {
+        Collection::Clients => app.store.clients_by_phone(phone),
+        _ => app.store.contacts_by_phone(phone),
+    }
+    .map_err(|e| e.to_string())
+}
+
+fn by_email(app: &App, coll: Collection, email: &str) -> Result<Vec<u64>, String> {
+    if email.is_empty() {
+        return Ok(Vec::new());
+    }
+    match coll {
+        Collection::Clients => app.store.clients_by_email(email),
+        _ => app.store.contacts_by_email(email),
+    }
+    .map_err(|e| e.to_string())
+}
