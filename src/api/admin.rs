@@ -80,53 +80,17 @@ fn list(app: &App, coll: Collection, query: &str, format: Format) -> Reply {
     } else {
         1000
     };
-    let params = match Fields::decode(query, None, b"") {
-        Ok(p) => p,
-        Err(e) => return Reply::error(400, &e.to_string()),
+    let ListQuery {
+        limit,
+        after,
+        since,
+        until,
+        filters,
+        indexed,
+    } = match ListQuery::parse(app, coll, query, max_limit) {
+        Ok(q) => q,
+        Err(reply) => return reply,
     };
-    let mut limit = 100usize;
-    let mut after = 0u64;
-    let mut since = None;
-    let mut until = None;
-    let mut filters: Vec<(String, String)> = Vec::new();
-    for f in params.iter() {
-        match f.key {
-            "limit" => match f.value.parse::<usize>() {
-                Ok(n) if n >= 1 => limit = n.min(max_limit),
-                _ => return Reply::error(400, "limit must be a positive integer"),
-            },
-            "after" => match f.value.parse() {
-                Ok(n) => after = n,
-                Err(_) => return Reply::error(400, "after must be a record id"),
-            },
-            "since" | "until" => match parse_rfc3339(f.value) {
-                Some(t) if f.key == "since" => since = Some(t),
-                Some(t) => until = Some(t),
-                None => return Reply::error(400, &format!("{} must be an RFC 3339 time", f.key)),
-            },
-            _ => filters.push((f.name.to_string(), f.value.to_string())),
-        }
-    }
-    let indexed = match super::admin_search::candidates(app, coll, &mut filters) {
-        Ok(ids) => ids,
-        Err(e) => return Reply::error(400, &e),
-    };
-    if !filters.is_empty() {
-        let known = coll.fields();
-        if let Some((k, _)) = filters
-            .iter()
-            .find(|(k, _)| !known.iter().any(|f| f.eq_ignore_ascii_case(k)))
-        {
-            return Reply::error(
-                400,
-                &format!(
-                    "{} records have no field {k:?}; filter on one of: limit, after, since, until, {}",
-                    coll.name(),
-                    known.join(", ")
-                ),
-            );
-        }
-    }
     let mut out = Vec::with_capacity(4096);
     out.extend_from_slice(b"{\"data\":[");
     let mut rows: Vec<serde_json::Value> = Vec::new();
@@ -220,6 +184,72 @@ fn list(app: &App, coll: Collection, query: &str, format: Format) -> Reply {
         .as_bytes(),
     );
     Reply::json(200, out)
+}
+
+/// A list request's parameters: paging, time range, field filters, and the
+/// records an index names when one serves the request.
+struct ListQuery {
+    limit: usize,
+    after: u64,
+    since: Option<u64>,
+    until: Option<u64>,
+    filters: Vec<(String, String)>,
+    indexed: Option<Vec<u64>>,
+}
+
+impl ListQuery {
+    fn parse(
+        app: &App,
+        coll: Collection,
+        query: &str,
+        max_limit: usize,
+    ) -> Result<ListQuery, Reply> {
+        let bad = |m: &str| Reply::error(400, m);
+        let params = Fields::decode(query, None, b"").map_err(|e| bad(&e.to_string()))?;
+        let mut q = ListQuery {
+            limit: 100,
+            after: 0,
+            since: None,
+            until: None,
+            filters: Vec::new(),
+            indexed: None,
+        };
+        for f in params.iter() {
+            match f.key {
+                "limit" => match f.value.parse::<usize>() {
+                    Ok(n) if n >= 1 => q.limit = n.min(max_limit),
+                    _ => return Err(bad("limit must be a positive integer")),
+                },
+                "after" => {
+                    q.after = f
+                        .value
+                        .parse()
+                        .map_err(|_| bad("after must be a record id"))?
+                }
+                "since" | "until" => match parse_rfc3339(f.value) {
+                    Some(t) if f.key == "since" => q.since = Some(t),
+                    Some(t) => q.until = Some(t),
+                    None => return Err(bad(&format!("{} must be an RFC 3339 time", f.key))),
+                },
+                _ => q.filters.push((f.name.to_string(), f.value.to_string())),
+            }
+        }
+        q.indexed =
+            super::admin_search::candidates(app, coll, &mut q.filters).map_err(|e| bad(&e))?;
+        let known = coll.fields();
+        if let Some((k, _)) = q
+            .filters
+            .iter()
+            .find(|(k, _)| !known.iter().any(|f| f.eq_ignore_ascii_case(k)))
+        {
+            return Err(bad(&format!(
+                "{} records have no field {k:?}; filter on one of: limit, after, since, until, q (clients, contacts), {}",
+                coll.name(),
+                known.join(", ")
+            )));
+        }
+        Ok(q)
+    }
 }
 
 /// Whether a record falls within `since`..=`until` (its `created_at`) and

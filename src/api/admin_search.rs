@@ -21,10 +21,12 @@ pub fn candidates(
     let people = matches!(coll, Collection::Clients | Collection::Contacts);
     let q = match filters.iter().position(|(k, _)| k == "q") {
         Some(i) if people => Some(filters.remove(i).1),
-        Some(_) => return Err(format!(
+        Some(_) => {
+            return Err(format!(
             "q (a phone or an email, through the index) is served for clients and contacts, not {}",
             coll.name()
-        )),
+        ))
+        }
         None => None,
     };
     if !people {
