@@ -40,6 +40,12 @@ pub fn handle(app: &App, req: &Request<'_>) -> Reply {
         ("deliveries", Some(id), Some("resend"), None, "POST") => return resend(app, id),
         _ => return Reply::error(404, "not found"),
     }
+    if name == "stats" {
+        return match (req.method, id) {
+            ("GET", None) => super::admin_stats::handle(app, req.query),
+            _ => Reply::error(405, "stats are read with GET /admin/v1/stats"),
+        };
+    }
     if let Some(kind) = crate::config::overrides::Kind::from_name(name) {
         return super::admin_config::handle(app, kind, id, req.method, req.body);
     }

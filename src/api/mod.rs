@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod admin_config;
 pub mod admin_search;
+pub mod admin_stats;
 pub mod crm;
 pub mod crm_words;
 pub mod csv_export;

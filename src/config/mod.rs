@@ -16,7 +16,7 @@ mod validate;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use ahash::AHashMap;
@@ -177,10 +177,61 @@ pub struct FieldRow {
     pub label: String,
 }
 
-/// Response counts per profile, by intake code 000..=010.
-#[derive(Debug, Default)]
+/// Response counts per profile, by intake code 000..=010: since start, and
+/// per hour for the last [`HOURS_KEPT`] hours (`GET /admin/v1/stats`).
+#[derive(Debug)]
 pub struct ProfileCounters {
     pub by_code: [AtomicU64; 11],
+    hourly: Box<[HourCounts]>,
+}
+
+impl Default for ProfileCounters {
+    fn default() -> Self {
+        ProfileCounters {
+            by_code: Default::default(),
+            hourly: (0..HOURS_KEPT).map(|_| HourCounts::default()).collect(),
+        }
+    }
+}
+
+/// Hours of per-hour answer counts each profile keeps, in memory.
+pub const HOURS_KEPT: usize = 48;
+const HOUR_MS: u64 = 3_600_000;
+
+/// One slot of the hourly ring: which hour it holds, and its counts.
+#[derive(Debug, Default)]
+struct HourCounts {
+    /// Hours since the epoch, + 1 (0: never used).
+    hour: AtomicU64,
+    by_code: [AtomicU64; 11],
+}
+
+impl ProfileCounters {
+    /// Counts an answer with code index `code` (0..=10) made at `now_ms`.
+    /// Lock-free; a slot is taken over at the first answer of a new hour
+    /// (answers racing that first one may count in the hour before).
+    pub fn count(&self, code: usize, now_ms: u64) {
+        self.by_code[code].fetch_add(1, Ordering::Relaxed);
+        let hour = now_ms / HOUR_MS + 1;
+        let slot = &self.hourly[(hour as usize) % HOURS_KEPT];
+        if slot.hour.load(Ordering::Acquire) != hour {
+            let was = slot.hour.swap(hour, Ordering::AcqRel);
+            if was != hour {
+                for c in &slot.by_code {
+                    c.store(0, Ordering::Relaxed);
+                }
+            }
+        }
+        slot.by_code[code].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counts of the hour starting at `hour_start_ms`, if kept.
+    pub fn hour(&self, hour_start_ms: u64) -> Option<[u64; 11]> {
+        let hour = hour_start_ms / HOUR_MS + 1;
+        let slot = &self.hourly[(hour as usize) % HOURS_KEPT];
+        (slot.hour.load(Ordering::Acquire) == hour)
+            .then(|| std::array::from_fn(|i| slot.by_code[i].load(Ordering::Relaxed)))
+    }
 }
 
 /// A checked intake profile.

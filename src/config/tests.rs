@@ -203,3 +203,28 @@ fn frame_origins_are_plain_origins() {
     );
     assert!(!FormLook::new("", "", "", &[]).rtl);
 }
+
+#[test]
+fn hourly_counts_keep_48_hours_and_reuse_their_slots() {
+    let c = super::ProfileCounters::default();
+    let hour = 3_600_000u64;
+    let t = 1_000 * hour;
+    c.count(0, t + 5);
+    c.count(0, t + hour - 1);
+    c.count(6, t + 2 * hour);
+    assert_eq!(c.hour(t).unwrap()[0], 2);
+    assert_eq!(c.hour(t + 2 * hour).unwrap()[6], 1);
+    assert_eq!(
+        c.hour(t + hour),
+        None,
+        "an hour with no answer holds nothing"
+    );
+    // 48 hours on, the slot is taken over: the old hour is gone.
+    c.count(1, t + 48 * hour);
+    assert_eq!(c.hour(t), None);
+    assert_eq!(
+        c.hour(t + 48 * hour).unwrap(),
+        [0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+    );
+    assert_eq!(c.by_code[0].load(std::sync::atomic::Ordering::Relaxed), 2);
+}

@@ -43,7 +43,7 @@ pub fn handle(app: &App, req: &Request<'_>, form: &str) -> Reply {
             let code = submit_failed(app, e);
             let profile = cfg.profile(form).map(|p| &**p);
             if let Some(p) = profile {
-                p.counters.by_code[code.index()].fetch_add(1, Ordering::Relaxed);
+                p.counters.count(code.index(), now);
             }
             return answer(profile, req, code, None);
         }
@@ -89,7 +89,7 @@ pub fn handle(app: &App, req: &Request<'_>, form: &str) -> Reply {
         }
     };
     let code = logs.settle(code);
-    profile.counters.by_code[code.index()].fetch_add(1, Ordering::Relaxed);
+    profile.counters.count(code.index(), now);
     answer(Some(profile), req, code, id)
 }
 

@@ -14,7 +14,7 @@ use dataport::clock::ManualClock;
 use dataport::config::Config;
 
 pub const TOKEN: &str = "test-token";
-/// 2026-11-22T10:00:00Z
+/// 2026-11-22T22:00:00Z
 pub const T0: u64 = 1_795_384_800_000;
 
 /// The sections every test configuration shares: loopback on a free port,
