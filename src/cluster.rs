@@ -8,6 +8,13 @@
 //! first-writer-wins, so of two nodes taking the same post the second
 //! answers 006. A post whose record is not stored gives its claim back.
 //!
+//! Records: each node publishes the records it made (its replication log,
+//! drained by `crate::replicate`) to the `DP_RECORDS` stream, subject
+//! `dp.rec.<node>`, message id `<node>-<sequence>` (a retry within the
+//! stream's duplicate window is dropped by JetStream), and reads every
+//! other node's through its durable pull consumer `node-<id>`, acking a
+//! batch only after it is committed here ([`Cluster::remote_batches`]).
+//!
 //! And configuration once: a run-time configuration change (the admin
 //! API's overrides) is put in the `dp_config` bucket before it is applied;
 //! every node watches the bucket (from its last value per key, so a node
@@ -37,6 +44,15 @@ use crate::metrics::Metrics;
 pub const WINDOW_BUCKET: &str = "dp_window";
 /// The bucket of run-time configuration entries.
 pub const CONFIG_BUCKET: &str = "dp_config";
+/// The stream every node's records go through.
+pub const RECORDS_STREAM: &str = "DP_RECORDS";
+
+/// Records other nodes made, to be committed here; `done` says whether
+/// they were (then they are acked, else JetStream delivers them again).
+pub struct RemoteBatch {
+    pub entries: Vec<Vec<u8>>,
+    pub done: tokio::sync::oneshot::Sender<bool>,
+}
 
 /// A configuration override as the cluster holds it: its key
 /// (`profiles/7`, as `store::config_overrides` names it) and its JSON, or
@@ -62,6 +78,9 @@ enum Request {
     Window(KeyHash, may::sync::mpsc::Sender<Claim>),
     Release(KeyHash),
     Config(ConfigChange, may::sync::mpsc::Sender<bool>),
+    /// Replication-log entries (sequence, entry) to publish; the answer is
+    /// the highest sequence up to which every entry is in the stream.
+    Publish(Vec<(u64, Vec<u8>)>, std::sync::mpsc::Sender<Option<u64>>),
 }
 
 /// What the engine has once NATS is connected and the buckets exist.
@@ -69,6 +88,7 @@ enum Request {
 struct Buckets {
     window: kv::Store,
     config: kv::Store,
+    js: jetstream::Context,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +101,7 @@ pub enum ClusterError {
 pub struct Cluster {
     tx: tokio::sync::mpsc::Sender<Request>,
     config_rx: crossbeam_channel::Receiver<ConfigChange>,
+    remote_rx: crossbeam_channel::Receiver<RemoteBatch>,
     wait: Duration,
     refuse: bool,
     ready: Arc<AtomicBool>,
@@ -116,9 +137,11 @@ impl Cluster {
     ) -> Result<Cluster, ClusterError> {
         let (tx, rx) = tokio::sync::mpsc::channel::<Request>(65536);
         let (config_tx, config_rx) = crossbeam_channel::unbounded();
+        let (remote_tx, remote_rx) = crossbeam_channel::bounded(4);
         let ready = Arc::new(AtomicBool::new(false));
         let engine = Engine {
             config_tx,
+            remote_tx,
             cfg: cfg.clone(),
             window: Duration::from_millis(window_ms.max(1000)),
             ready: ready.clone(),
@@ -143,6 +166,7 @@ impl Cluster {
         Ok(Cluster {
             tx,
             config_rx,
+            remote_rx,
             wait: Duration::from_millis(cfg.timeout_ms),
             refuse: cfg.on_unreachable == "refuse",
             ready,
@@ -199,6 +223,23 @@ impl Cluster {
         }
     }
 
+    /// Publishes replication-log entries; the sequence up to which all are
+    /// in the stream, or None (NATS away: try again later). Blocks the
+    /// calling OS thread (the publisher's) at most `timeout_ms` and a bit.
+    pub fn publish(&self, entries: Vec<(u64, Vec<u8>)>) -> Option<u64> {
+        if !self.connected() || entries.is_empty() {
+            return None;
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.tx.try_send(Request::Publish(entries, tx)).ok()?;
+        rx.recv_timeout(self.wait * 5).ok().flatten()
+    }
+
+    /// The other nodes' records, in batches, as the stream delivers them.
+    pub fn remote_batches(&self) -> crossbeam_channel::Receiver<RemoteBatch> {
+        self.remote_rx.clone()
+    }
+
     /// Every configuration change the cluster holds, this node's own
     /// included: at start the last value of each key, then each change.
     pub fn config_changes(&self) -> crossbeam_channel::Receiver<ConfigChange> {
@@ -251,10 +292,108 @@ async fn create(window: &kv::Store, key: String, value: bytes::Bytes) -> Claim {
     Claim::Lost
 }
 
+/// Publishes entries with their message ids, all in flight together; the
+/// highest sequence up to which every one was acknowledged.
+async fn publish(js: &jetstream::Context, node: u16, entries: Vec<(u64, Vec<u8>)>) -> Option<u64> {
+    let subject = format!("dp.rec.{node}");
+    let mut acks = Vec::with_capacity(entries.len());
+    for (seq, entry) in entries {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", format!("{node}-{seq}").as_str());
+        match js
+            .publish_with_headers(subject.clone(), headers, entry.into())
+            .await
+        {
+            Ok(ack) => acks.push((seq, ack)),
+            Err(_) => break,
+        }
+    }
+    let mut up_to = None;
+    for (seq, ack) in acks {
+        match ack.await {
+            Ok(_) => up_to = Some(seq),
+            Err(_) => break,
+        }
+    }
+    up_to
+}
+
+/// Reads the other nodes' records through this node's durable consumer and
+/// hands them to the server in batches; acks a batch once it is committed.
+/// This node's own records are acked as they pass.
+async fn consume_records(
+    js: jetstream::Context,
+    node: u16,
+    out: crossbeam_channel::Sender<RemoteBatch>,
+) {
+    use futures_util::StreamExt;
+    use jetstream::consumer::pull;
+    let own = format!("dp.rec.{node}");
+    let name = format!("node-{node}");
+    loop {
+        let consumer = match js.get_stream(RECORDS_STREAM).await {
+            Ok(stream) => stream
+                .get_or_create_consumer::<pull::Config>(
+                    &name,
+                    pull::Config {
+                        durable_name: Some(name.clone()),
+                        ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                        ack_wait: Duration::from_secs(30),
+                        max_ack_pending: 20_000,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        let consumer = match consumer {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "cluster: no records consumer yet");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        loop {
+            let batch = consumer
+                .batch()
+                .max_messages(512)
+                .expires(Duration::from_millis(500))
+                .messages()
+                .await;
+            let Ok(mut batch) = batch else { break };
+            let mut messages = Vec::new();
+            while let Some(Ok(m)) = batch.next().await {
+                messages.push(m);
+            }
+            let entries: Vec<Vec<u8>> = messages
+                .iter()
+                .filter(|m| m.subject.as_str() != own)
+                .map(|m| m.payload.to_vec())
+                .collect();
+            if !entries.is_empty() {
+                let (done, committed) = tokio::sync::oneshot::channel();
+                if out.send(RemoteBatch { entries, done }).is_err() {
+                    return;
+                }
+                if !committed.await.unwrap_or(false) {
+                    continue;
+                }
+            }
+            for m in &messages {
+                let _ = m.ack().await;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// The cluster thread's side.
 struct Engine {
     cfg: ClusterSection,
     config_tx: crossbeam_channel::Sender<ConfigChange>,
+    remote_tx: crossbeam_channel::Sender<RemoteBatch>,
     window: Duration,
     ready: Arc<AtomicBool>,
     metrics: Arc<Metrics>,
@@ -278,6 +417,7 @@ impl Engine {
         let js = jetstream::new(client.clone());
         let (kv_tx, kv_rx) = tokio::sync::watch::channel::<Option<Buckets>>(None);
         let wait = Duration::from_millis(self.cfg.timeout_ms);
+        let node = self.cfg.node_id;
         let value = bytes::Bytes::from(self.cfg.node_id.to_string());
         tokio::spawn(self.keep_ready(client, js, kv_tx));
         while let Some(req) = rx.recv().await {
@@ -288,6 +428,9 @@ impl Engine {
                     }
                     Request::Config(_, reply) => {
                         let _ = reply.send(false);
+                    }
+                    Request::Publish(_, reply) => {
+                        let _ = reply.send(None);
                     }
                     Request::Release(_) => {}
                 }
@@ -318,6 +461,10 @@ impl Engine {
                         };
                         let _ = reply.send(done);
                     }
+                    Request::Publish(entries, reply) => {
+                        let r = tokio::time::timeout(wait * 4, publish(&buckets.js, node, entries));
+                        let _ = reply.send(r.await.ok().flatten());
+                    }
                 }
             });
         }
@@ -340,6 +487,11 @@ impl Engine {
                     Ok(buckets) => {
                         made = true;
                         tokio::spawn(watch_config(buckets.config.clone(), self.config_tx.clone()));
+                        tokio::spawn(consume_records(
+                            buckets.js.clone(),
+                            self.cfg.node_id,
+                            self.remote_tx.clone(),
+                        ));
                         let _ = kv_tx.send(Some(buckets));
                         tracing::info!(node = self.cfg.node_id, "cluster: JetStream ready");
                     }
@@ -384,7 +536,22 @@ impl Engine {
             })
             .await
             .map_err(|e| e.to_string())?;
-        Ok(Buckets { window, config })
+        js.get_or_create_stream(jetstream::stream::Config {
+            name: RECORDS_STREAM.into(),
+            description: Some("dataport: every node's records".into()),
+            subjects: vec!["dp.rec.>".into()],
+            storage: jetstream::stream::StorageType::File,
+            num_replicas: self.cfg.replicas,
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        Ok(Buckets {
+            window,
+            config,
+            js: js.clone(),
+        })
     }
 }
 

@@ -25,6 +25,7 @@
 //! | 8 | [`intake`] | the §4/§5 pipelines as named steps | request coroutine |
 //! | 8 | [`api`] | admin API, CRM leads API, OData for buyers, dialer API | request coroutine |
 //! | 8 | [`sender`], [`dialer`] | the outbox's sender threads, the dial dispatcher | their own OS threads |
+//! | 8 | [`replicate`] | cluster mode: publishing this node's records, applying the others' | their own OS threads |
 //! | 9 | [`router`] | path → handler | request coroutine |
 //! | 10 | [`server`] | start-up wiring and stop | main thread |
 //! | — | [`loadgen`], [`preload`] | the bundled load tester, synthetic leads | their own threads |
@@ -57,6 +58,7 @@ pub mod pages;
 pub mod pool;
 pub mod preload;
 pub mod ratelimit;
+pub mod replicate;
 pub mod router;
 pub mod sender;
 pub mod server;

@@ -99,6 +99,11 @@ pub struct Metrics {
     /// Claims NATS did not answer in time: answered by this node alone
     /// (`accept`) or 005 (`refuse`).
     pub cluster_unreachable: AtomicU64,
+    /// Records published to / applied from the cluster's stream, and the
+    /// replication log's backlog when NATS was last unreachable.
+    pub repl_published: AtomicU64,
+    pub repl_applied: AtomicU64,
+    pub repl_backlog: AtomicU64,
 }
 
 impl Metrics {
@@ -196,7 +201,7 @@ impl Metrics {
     }
 
     fn render_gauges(&self, o: &mut String, extra: &Gathered<'_>) {
-        let gauges: [(&str, &str, f64); 12] = [
+        let gauges: [(&str, &str, f64); 13] = [
             (
                 "dataport_lmdb_map_size_bytes",
                 "gauge",
@@ -245,6 +250,11 @@ impl Metrics {
                 "gauge",
                 self.cluster_connected.load(Ordering::Relaxed) as f64,
             ),
+            (
+                "dataport_cluster_replication_backlog",
+                "gauge",
+                self.repl_backlog.load(Ordering::Relaxed) as f64,
+            ),
         ];
         for (name, kind, v) in gauges {
             let _ = writeln!(o, "# TYPE {name} {kind}\n{name} {v}");
@@ -277,6 +287,11 @@ impl Metrics {
                 "dataport_cluster_unreachable_total",
                 &self.cluster_unreachable,
             ),
+            (
+                "dataport_cluster_records_published_total",
+                &self.repl_published,
+            ),
+            ("dataport_cluster_records_applied_total", &self.repl_applied),
         ] {
             let _ = writeln!(
                 o,

@@ -241,6 +241,8 @@ pub fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
         metrics: metrics.clone(),
     });
     follow_cluster_config(&app)?;
+    crate::replicate::spawn(&app)
+        .map_err(|e| anyhow::anyhow!("cannot start the replication threads: {e}"))?;
     crate::dialer::spawn_dispatcher(app.clone())
         .map_err(|e| anyhow::anyhow!("cannot start the dialer thread: {e}"))?;
     let accept = conn::serve(listener, app.clone(), limits, metrics);

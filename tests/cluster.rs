@@ -4,6 +4,8 @@
 
 #[path = "common/nats.rs"]
 mod nats;
+#[path = "common/peers.rs"]
+mod peers;
 #[path = "common/util.rs"]
 mod util;
 
@@ -20,7 +22,7 @@ fn node(
     replicas: usize,
     on_unreachable: &str,
 ) -> Binary {
-    node_with(dir, node, urls, replicas, on_unreachable, "")
+    node_with(dir, node, urls, replicas, on_unreachable, "", "")
 }
 
 fn node_with(
@@ -30,10 +32,11 @@ fn node_with(
     replicas: usize,
     on_unreachable: &str,
     storage: &str,
+    extra: &str,
 ) -> Binary {
     let data = dir.path().join(format!("data{node}"));
     let tail = format!(
-        "[cluster]\nnode_id = {node}\nnats_urls = {urls}\nreplicas = {replicas}\non_unreachable = \"{on_unreachable}\"\ntimeout_ms = 1000\n"
+        "[cluster]\nnode_id = {node}\nnats_urls = {urls}\nreplicas = {replicas}\non_unreachable = \"{on_unreachable}\"\ntimeout_ms = 1000\n{extra}"
     );
     let cfg = dir.path().join(format!("node{node}.toml"));
     std::fs::write(&cfg, config_text_with_tail(&data, "", storage, &tail)).unwrap();
@@ -118,7 +121,7 @@ fn the_hour_window_is_one_for_the_cluster() {
 
     // A post whose record is not stored gives its claim back: node C's
     // map is full (004), so the same post at B is new, not 006.
-    let c = node_with(&dir, 3, &urls, 3, "accept", "map_size_mb = 1");
+    let c = node_with(&dir, 3, &urls, 3, "accept", "map_size_mb = 1", "");
     wait_health(&c, "\"cluster\":\"connected\"");
     let full = (0..20_000)
         .map(|i| format!("/leads?Phone=05473{i:05}&Notes={}", "x".repeat(200)))
@@ -243,4 +246,95 @@ fn a_configuration_change_is_refused_while_nats_is_away() {
     assert_eq!(r.status, 503, "{}", r.body);
     assert!(r.body.contains("nothing was changed"), "{}", r.body);
     assert_eq!(get(a.addr, "/alone?Phone=0522306001").code(), "003");
+}
+
+#[test]
+fn every_node_holds_the_whole_crm_and_side_effects_happen_once() {
+    let nats = NatsCluster::start(3);
+    let hook = peers::HttpReceiver::start(&[]);
+    let alert = format!(
+        "[[alerts]]\nevent = \"WebApi_New_Client_Reg\"\naction = \"webhook\"\nto = \"{}\"\n",
+        hook.url("/hook")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let urls = nats.urls_toml();
+    let a = node_with(&dir, 1, &urls, 3, "accept", "", &alert);
+    let b = node_with(&dir, 2, &urls, 3, "accept", "", &alert);
+    wait_health(&a, "\"cluster\":\"connected\"");
+    wait_health(&b, "\"cluster\":\"connected\"");
+
+    // A client with a contact, taken by A, is held by B under the same id.
+    let r = get(
+        a.addr,
+        "/leads?Phone=0522308001&FirstName=Dana&Email=Dana@X.example&Boss=Ron",
+    );
+    assert_eq!(r.code(), "000", "{}", r.body);
+    let id = r.json()["RecordId"].as_u64().unwrap();
+    let on = |n: &Binary, what: &str| admin(n.addr, &format!("/admin/v1/{what}"));
+    assert!(
+        eventually(|| on(&b, &format!("clients/{id}")).status == 200),
+        "B never received client {id}"
+    );
+    let at_a = admin_json(a.addr, &format!("/admin/v1/clients/{id}"));
+    assert!(eventually(|| admin_json(
+        b.addr,
+        &format!("/admin/v1/clients/{id}")
+    ) == at_a));
+    let contact = at_a["contacts"][0].as_u64().unwrap();
+    assert!(eventually(
+        || on(&b, &format!("contacts/{contact}")).status == 200
+    ));
+    // B's indexes know A's client: found by phone in another form, and the
+    // same person posting at B is A's client (001, A's id).
+    let found = admin_json(b.addr, "/admin/v1/clients?q=052-230-8001");
+    assert_eq!(found["data"][0]["id"], id, "{found}");
+    let again = get(b.addr, "/leads?Phone=0522308001&FirstName=Dana&City=Haifa");
+    assert_eq!(again.code(), "001", "{}", again.body);
+    assert_eq!(again.json()["RecordId"], id);
+    // The logs travel too: every usage entry A made is in B's log, same id.
+    let ids_of = |n: &Binary, what: &str| -> Vec<u64> {
+        all_records(n.addr, what)
+            .iter()
+            .map(|u| u["id"].as_u64().unwrap())
+            .filter(|id| id & 1023 == 1)
+            .collect()
+    };
+    let a_usage = ids_of(&a, "usage_log");
+    assert!(!a_usage.is_empty());
+    assert!(
+        eventually(|| {
+            let at_b = ids_of(&b, "usage_log");
+            a_usage.iter().all(|id| at_b.contains(id))
+        }),
+        "A's usage log never reached B"
+    );
+    // The new-client alert went out once in the cluster, from A.
+    assert!(eventually(|| hook.got().iter().any(|h| h
+        .body
+        .contains(&format!("\"record\":\"clients/{id}\"")))));
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let sent = hook
+        .got()
+        .iter()
+        .filter(|h| h.body.contains(&format!("\"record\":\"clients/{id}\"")))
+        .count();
+    assert_eq!(sent, 1, "one alert for one client, not one per node");
+
+    // B killed; A takes three leads; B restarted catches up from the stream.
+    b.kill9();
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let r = get(a.addr, &format!("/leads?Phone=05223082{i:02}"));
+        assert_eq!(r.code(), "000");
+        ids.push(r.json()["RecordId"].as_u64().unwrap());
+    }
+    let b = Binary::start(&dir.path().join("node2.toml"));
+    for id in ids {
+        assert!(
+            eventually(|| on(&b, &format!("clients/{id}")).status == 200),
+            "restarted B never caught up with client {id}"
+        );
+    }
+    assert!(metric(b.addr, "dataport_cluster_records_applied_total") >= 3);
+    assert!(metric(a.addr, "dataport_cluster_records_published_total") >= 3);
 }

@@ -26,6 +26,10 @@ pub struct Sequences {
     next: [u64; super::COLLECTIONS],
     /// Cluster mode: this node's id, or 0.
     node: u64,
+    /// The last replication-log sequence handed out (kept in `meta`, never
+    /// reused: JetStream drops a message id it has seen as a duplicate).
+    repl: u64,
+    dirty_repl: bool,
     last_client_number: u64,
     dirty_number: bool,
 }
@@ -47,9 +51,12 @@ impl Sequences {
             }
         }
         let last_client_number = be_u64(store.dbs.meta.get(&rtxn, "client_number")?);
+        let repl = be_u64(store.dbs.meta.get(&rtxn, "repl_seq")?);
         Ok(Sequences {
             next,
             node,
+            repl,
+            dirty_repl: false,
             last_client_number,
             dirty_number: false,
         })
@@ -63,6 +70,12 @@ impl Sequences {
         } else {
             (n << super::NODE_BITS) | self.node
         }
+    }
+
+    pub(super) fn next_repl(&mut self) -> u64 {
+        self.repl += 1;
+        self.dirty_repl = true;
+        self.repl
     }
 
     pub(super) fn next_client_number(&mut self, high_range_start: u64) -> u64 {
@@ -82,7 +95,10 @@ pub struct Batch<'s> {
     pub(super) notes: Option<&'s Notifications>,
     /// Where records are serialised before LMDB copies them in: one buffer
     /// for the batch instead of a growing Vec per record.
-    scratch: Vec<u8>,
+    pub(super) scratch: Vec<u8>,
+    /// A record another node made is being stored: not logged for the
+    /// cluster again.
+    pub(super) applying_remote: bool,
 }
 
 impl<'s> Batch<'s> {
@@ -94,6 +110,7 @@ impl<'s> Batch<'s> {
             usage_bytes_added: 0,
             notes: None,
             scratch: Vec::with_capacity(8192),
+            applying_remote: false,
         })
     }
 
@@ -122,6 +139,9 @@ impl<'s> Batch<'s> {
         if self.seq.dirty_number {
             self.put_u64(meta, "client_number", self.seq.last_client_number)?;
         }
+        if self.seq.dirty_repl {
+            self.put_u64(meta, "repl_seq", self.seq.repl)?;
+        }
         if self.usage_bytes_added != 0 {
             let cur = self.usage_bytes()?;
             let new = (cur as i64 + self.usage_bytes_added).max(0) as u64;
@@ -130,6 +150,7 @@ impl<'s> Batch<'s> {
         let started = std::time::Instant::now();
         self.txn.commit()?;
         self.seq.dirty_number = false;
+        self.seq.dirty_repl = false;
         Ok(started.elapsed())
     }
 
@@ -195,7 +216,7 @@ impl<'s> Batch<'s> {
     /// full page splits off only the new record, leaving the old one full).
     /// An update (an id already stored) is refused by the append and
     /// written in place instead; the refusal changes nothing.
-    fn put_record(&mut self, c: Collection, id: u64) -> Result<()> {
+    pub(super) fn put_record(&mut self, c: Collection, id: u64) -> Result<()> {
         // The key as its big-endian bytes: heed's integer codec would
         // allocate a vector for every key it encodes.
         let db = self.store.dbs.records(c).remap_key_type::<Bytes>();
@@ -203,10 +224,11 @@ impl<'s> Batch<'s> {
         match db.put_with_flags(&mut self.txn, PutFlags::APPEND, &key, &self.scratch) {
             Err(heed::Error::Mdb(MdbError::KeyExist)) => {
                 db.put(&mut self.txn, &key, &self.scratch)?;
-                Ok(())
             }
-            other => Ok(other?),
+            other => other?,
         }
+        // Cluster mode: logged for the other nodes in the same transaction.
+        self.log_replica(c, id)
     }
 
     pub(super) fn get_json<T: serde::de::DeserializeOwned>(

@@ -20,7 +20,7 @@ pub struct DeliveryJob {
     pub timeout_ms: u64,
 }
 
-fn buyer_key(buyer: u64, id: u64) -> [u8; 16] {
+pub(super) fn buyer_key(buyer: u64, id: u64) -> [u8; 16] {
     let mut k = [0u8; 16];
     k[..8].copy_from_slice(&buyer.to_be_bytes());
     k[8..].copy_from_slice(&id.to_be_bytes());

@@ -74,7 +74,7 @@ fn pending_key(c: &DialCall) -> Vec<u8> {
     k
 }
 
-fn phone_key(c: &DialCall) -> Vec<u8> {
+pub(super) fn phone_key(c: &DialCall) -> Vec<u8> {
     index_key(format!("{}{}", c.campaign, c.phone).as_bytes(), c.id)
 }
 

@@ -48,14 +48,14 @@ pub struct LeadPatch {
     pub user_name: String,
 }
 
-fn id_key(prefix: &[u8], id: u64) -> Vec<u8> {
+pub(super) fn id_key(prefix: &[u8], id: u64) -> Vec<u8> {
     let mut k = Vec::with_capacity(prefix.len() + 8);
     k.extend_from_slice(prefix);
     k.extend_from_slice(&id.to_be_bytes());
     k
 }
 
-fn datum_do_key(lead: &InboxLead) -> Vec<u8> {
+pub(super) fn datum_do_key(lead: &InboxLead) -> Vec<u8> {
     let d = if lead.datum_do.len() == 10 {
         lead.datum_do.as_bytes()
     } else {

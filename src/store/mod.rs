@@ -41,12 +41,14 @@ pub mod ceiling;
 pub mod deliveries;
 pub mod dialer;
 pub mod inbox;
+pub mod job;
 mod keys;
 pub mod leads;
 mod migrate;
 mod notify;
 pub mod record_json;
 pub mod rendered;
+pub mod replica;
 mod retention;
 pub mod tickets;
 pub mod writer;
@@ -200,6 +202,9 @@ pub(crate) struct Dbs {
     idx_extkey: Database<Bytes, Unit>,
     dup_by_key: Database<Bytes, Id>,
     dup_by_time: Database<Bytes, Bytes>,
+    /// Cluster mode: records made here, waiting to be published
+    /// (`replica.rs`): sequence (BE u64) → entry.
+    repl_out: Database<Bytes, Bytes>,
 }
 
 impl Dbs {
@@ -304,6 +309,7 @@ impl Store {
             dialer_state: env.create_database(&mut wtxn, Some("dialer_state"))?,
             dup_by_key: env.create_database(&mut wtxn, Some("dup_by_key"))?,
             dup_by_time: env.create_database(&mut wtxn, Some("dup_by_time"))?,
+            repl_out: env.create_database(&mut wtxn, Some("repl_out"))?,
         };
         match dbs.meta.get(&wtxn, "schema_version")? {
             None => {}

@@ -28,64 +28,15 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use super::apply::{Batch, Sequences};
-use super::leads::{ClientPatch, LeadDraft, LeadOutcome};
-use super::records::{BadLead, Client};
+use super::leads::LeadOutcome;
 use super::rendered::RenderedEntry;
-use super::tickets::TicketDraft;
 use super::{Result, Store, StoreError};
 use crate::clock::SharedClock;
 use crate::metrics::Metrics;
 use crate::pool::Pool;
 
-/// What a job's submitter gets back.
-#[derive(Debug)]
-pub enum Applied {
-    Lead(LeadOutcome),
-    Client(Option<Box<Client>>),
-    InboxLead(Option<Box<super::records::InboxLead>>),
-    Delivery(Option<Box<super::records::DeliveryRecord>>),
-    Numbers(Vec<u64>),
-    /// None = no such record; Some(false) = not in a state to resend.
-    Resent(Option<bool>),
-    Stored(u64),
-}
-
-pub type ReplyResult = std::result::Result<Applied, Arc<StoreError>>;
+pub use super::job::{Applied, Job, ReplyResult};
 type Reply = crate::oneshot::Sender<ReplyResult>;
-
-/// One unit of work for the writer.
-pub enum Job {
-    /// Fire-and-forget: the usage log of a request (SPEC §4 step 1).
-    Usage(RenderedEntry),
-    /// Fire-and-forget: extra fields of a post that became no record.
-    Automation(RenderedEntry),
-    /// Both of the above for one post (a duplicate's usual pair): one queue
-    /// slot and one hand-over instead of two.
-    UsageAndAutomation(RenderedEntry, RenderedEntry),
-    Lead(Box<LeadDraft>, Reply),
-    Ticket(Box<TicketDraft>, Reply),
-    BadLead(BadLead, Reply),
-    PatchClient(u64, ClientPatch, Reply),
-    /// Replies once everything queued before it is committed.
-    Sync(Reply),
-    /// How an attempt to send a buyer delivery ended: outbox id, outcome,
-    /// HTTP status, the first bytes of the answer.
-    DeliveryResult(u64, crate::outbox::Delivery, u16, String, Reply),
-    /// Sends a failed delivery again.
-    ResendDelivery(u64, Reply),
-    /// A buyer's feedback on delivery `id`.
-    Feedback(u64, super::records::Feedback, Reply),
-    /// A change to the dial queues; replies with the CallIDs or counts.
-    Dialer(super::dialer::DialerOp, Reply),
-    /// `add` of the CRM leads API.
-    CrmAdd(Box<super::inbox::CrmAdd>, Reply),
-    /// `PATCH /admin/v1/leads/{id}` (with today's local date).
-    PatchLead(u64, super::inbox::LeadPatch, String, Reply),
-    /// Stores (Some) or deletes (None) a run-time configuration override.
-    ConfigPut(String, Option<Vec<u8>>, Reply),
-    /// How an attempt to send an outbox record ended.
-    OutboxResult(u64, crate::outbox::Delivery, Reply),
-}
 
 /// Tuning of the writer.
 #[derive(Debug, Clone)]
@@ -427,6 +378,8 @@ fn reply_of(job: &Job) -> Option<&Reply> {
         | Job::PatchClient(_, _, r)
         | Job::OutboxResult(_, _, r)
         | Job::ConfigPut(_, _, r)
+        | Job::ApplyRemote(_, r)
+        | Job::ReplPublished(_, r)
         | Job::CrmAdd(_, r)
         | Job::Dialer(_, r)
         | Job::DeliveryResult(_, _, _, _, r)
@@ -550,6 +503,14 @@ fn commit(
                     b.outbox_result(*id, result, now, &cfg.retry)?;
                     Some(Applied::Stored(*id))
                 }
+                Job::ApplyRemote(entries, _) => {
+                    let mut changed = 0;
+                    for e in entries.iter() {
+                        changed += b.apply_remote(e)? as u64;
+                    }
+                    Some(Applied::Stored(changed))
+                }
+                Job::ReplPublished(up_to, _) => Some(Applied::Stored(b.repl_published(*up_to)?)),
             });
         }
         // Expired duplicate keys and over-retention usage entries go in every

@@ -1,0 +1,229 @@
+//! Cluster replication, the store's side (issue 22). On a cluster node,
+//! every record a batch writes is also logged to `repl_out` in the same
+//! transaction, so what was acknowledged is never lost to the cluster: the
+//! publisher (`crate::replicate`) drains the log into JetStream and has the
+//! entries it published deleted. Records other nodes made arrive through
+//! [`Batch::apply_remote`]: stored under their own (cluster-unique) id, with
+//! the index entries a local write would have made, idempotently (the same
+//! entry twice changes nothing). Side-effect queues are left out on
+//! purpose: a copy of an outbox row is not due here and a copy of a dial
+//! call is not pending here, so alerts, deliveries and dial releases happen
+//! once, at the node that took the lead.
+
+use heed::types::{Bytes, Unit};
+use heed::Database;
+
+use super::apply::Batch;
+use super::dialer::DialCall;
+use super::keys::{index_key, person_key, Owner};
+use super::records::{Client, Contact, DeliveryRecord, InboxLead, Ticket};
+use super::{Collection, Result, Store};
+
+/// An entry as it travels: collection (1 byte) ‖ id (BE u64) ‖ the JSON.
+pub fn encode(c: Collection, id: u64, json: &[u8], out: &mut Vec<u8>) {
+    out.push(c as u8);
+    out.extend_from_slice(&id.to_be_bytes());
+    out.extend_from_slice(json);
+}
+
+/// The (collection, id, JSON) of an entry; None when it is not one.
+pub fn decode(entry: &[u8]) -> Option<(Collection, u64, &[u8])> {
+    let c = *Collection::ALL.get(*entry.first()? as usize)?;
+    let id = u64::from_be_bytes(entry.get(1..9)?.try_into().ok()?);
+    Some((c, id, &entry[9..]))
+}
+
+/// One index entry a record implies.
+enum Ix {
+    Unit(Database<Bytes, Unit>, Vec<u8>),
+    /// `idx_routing`: routing id → delivery id.
+    Routing(String),
+}
+
+impl Store {
+    /// Up to `limit` replication entries waiting to be published, oldest
+    /// first, with their sequence numbers.
+    pub fn repl_pending(&self, limit: usize) -> Result<Vec<(u64, Vec<u8>)>> {
+        let rtxn = self.env.read_txn()?;
+        let mut out = Vec::new();
+        for item in self.dbs.repl_out.iter(&rtxn)?.take(limit) {
+            let (k, v) = item?;
+            let seq = u64::from_be_bytes(k.try_into().unwrap_or([0; 8]));
+            out.push((seq, v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Entries waiting to be published.
+    pub fn repl_backlog(&self) -> Result<u64> {
+        let rtxn = self.env.read_txn()?;
+        Ok(self.dbs.repl_out.len(&rtxn)?)
+    }
+}
+
+impl Batch<'_> {
+    /// Logs the record in `self.scratch` (just stored under `id`) for the
+    /// cluster, unless it came from the cluster.
+    pub(super) fn log_replica(&mut self, c: Collection, id: u64) -> Result<()> {
+        if self.applying_remote || self.store.cluster_node() == 0 {
+            return Ok(());
+        }
+        let seq = self.seq.next_repl();
+        let mut entry = Vec::with_capacity(9 + self.scratch.len());
+        encode(c, id, &self.scratch, &mut entry);
+        self.store
+            .dbs
+            .repl_out
+            .put(&mut self.txn, &seq.to_be_bytes(), &entry)?;
+        Ok(())
+    }
+
+    /// Deletes the log entries up to `up_to`: JetStream has them.
+    pub fn repl_published(&mut self, up_to: u64) -> Result<u64> {
+        let end = up_to.to_be_bytes();
+        let range = (
+            std::ops::Bound::Unbounded,
+            std::ops::Bound::Included(&end[..]),
+        );
+        let n = self
+            .store
+            .dbs
+            .repl_out
+            .delete_range(&mut self.txn, &range)?;
+        Ok(n as u64)
+    }
+
+    /// Stores a record another node made, with its index entries, replacing
+    /// (and unindexing) the version held before.
+    pub fn apply_remote(&mut self, entry: &[u8]) -> Result<bool> {
+        let Some((c, id, json)) = decode(entry) else {
+            return Ok(false);
+        };
+        let old = self
+            .store
+            .dbs
+            .records(c)
+            .get(&self.txn, &id)?
+            .map(|o| o.to_vec());
+        if old.as_deref() == Some(json) {
+            return Ok(false);
+        }
+        if let Some(old) = &old {
+            for ix in self.index_entries(c, id, old) {
+                match ix {
+                    Ix::Unit(db, key) => {
+                        db.delete(&mut self.txn, &key)?;
+                    }
+                    Ix::Routing(r) => {
+                        self.store.dbs.idx_routing.delete(&mut self.txn, &r)?;
+                    }
+                }
+            }
+        }
+        self.scratch.clear();
+        self.scratch.extend_from_slice(json);
+        self.applying_remote = true;
+        let stored = self.put_record(c, id);
+        self.applying_remote = false;
+        stored?;
+        for ix in self.index_entries(c, id, json) {
+            match ix {
+                Ix::Unit(db, key) => db.put(&mut self.txn, &key, &())?,
+                Ix::Routing(r) => self.store.dbs.idx_routing.put(&mut self.txn, &r, &id)?,
+            }
+        }
+        if c == Collection::UsageLog && old.is_none() {
+            self.usage_bytes_added += json.len() as i64;
+        }
+        Ok(true)
+    }
+
+    /// The index entries a stored record implies, as a local write makes
+    /// them (`leads.rs`, `tickets.rs`, `inbox.rs`, `deliveries.rs`,
+    /// `dialer.rs`), without the side-effect queues.
+    fn index_entries(&self, c: Collection, id: u64, json: &[u8]) -> Vec<Ix> {
+        let dbs = &self.store.dbs;
+        let mut out = Vec::new();
+        let mut person = |db, value: &str, owner| {
+            if !value.is_empty() {
+                out.push(Ix::Unit(db, person_key(value.as_bytes(), owner, id)));
+            }
+        };
+        match c {
+            Collection::Clients => {
+                if let Ok(v) = serde_json::from_slice::<Client>(json) {
+                    for p in v.phones() {
+                        person(dbs.idx_phone, p, Owner::Client);
+                    }
+                    person(dbs.idx_email, &v.email, Owner::Client);
+                    if !v.external_key.is_empty() {
+                        out.push(Ix::Unit(
+                            dbs.idx_extkey,
+                            index_key(v.external_key.as_bytes(), id),
+                        ));
+                    }
+                }
+            }
+            Collection::Contacts => {
+                if let Ok(v) = serde_json::from_slice::<Contact>(json) {
+                    person(dbs.idx_phone, &v.phone, Owner::Contact);
+                    person(dbs.idx_email, &v.email, Owner::Contact);
+                }
+            }
+            Collection::Tickets => {
+                if let Ok(v) = serde_json::from_slice::<Ticket>(json) {
+                    if !v.external_key.is_empty() {
+                        out.push(Ix::Unit(
+                            dbs.idx_ticket_extkey,
+                            index_key(v.external_key.as_bytes(), id),
+                        ));
+                    }
+                }
+            }
+            Collection::Leads => {
+                if let Ok(v) = serde_json::from_slice::<InboxLead>(json) {
+                    use super::inbox::{datum_do_key, id_key};
+                    out.push(Ix::Unit(dbs.idx_lead_datum, id_key(v.datum.as_bytes(), id)));
+                    out.push(Ix::Unit(dbs.idx_lead_datum_do, datum_do_key(&v)));
+                    out.push(Ix::Unit(dbs.idx_lead_status, id_key(&[v.status], id)));
+                }
+            }
+            Collection::Deliveries => {
+                if let Ok(v) = serde_json::from_slice::<DeliveryRecord>(json) {
+                    out.push(Ix::Routing(v.routing_id.clone()));
+                    let key = super::deliveries::buyer_key(v.buyer, id);
+                    out.push(Ix::Unit(dbs.idx_buyer_delivery, key.to_vec()));
+                }
+            }
+            Collection::Calls => {
+                if let Ok(v) = serde_json::from_slice::<DialCall>(json) {
+                    out.push(Ix::Unit(dbs.dial_phone, super::dialer::phone_key(&v)));
+                }
+            }
+            _ => {}
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_travel_whole() {
+        let mut e = Vec::new();
+        encode(
+            Collection::Deliveries,
+            7 << 10 | 3,
+            br#"{"id":7171}"#,
+            &mut e,
+        );
+        assert_eq!(
+            decode(&e),
+            Some((Collection::Deliveries, 7 << 10 | 3, &br#"{"id":7171}"#[..]))
+        );
+        assert_eq!(decode(&[200, 0, 0]), None);
+        assert_eq!(decode(&[0, 1]), None);
+    }
+}
