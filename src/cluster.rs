@@ -44,6 +44,9 @@ use crate::metrics::Metrics;
 pub const WINDOW_BUCKET: &str = "dp_window";
 /// The bucket of run-time configuration entries.
 pub const CONFIG_BUCKET: &str = "dp_config";
+/// The bucket of people claimed for a client: `p.<phone digits>`,
+/// `e.<sha-256 of the email, hex>` → the claiming node.
+pub const CLAIMS_BUCKET: &str = "dp_claims";
 /// The stream every node's records go through.
 pub const RECORDS_STREAM: &str = "DP_RECORDS";
 
@@ -81,6 +84,8 @@ enum Request {
     /// Replication-log entries (sequence, entry) to publish; the answer is
     /// the highest sequence up to which every entry is in the stream.
     Publish(Vec<(u64, Vec<u8>)>, std::sync::mpsc::Sender<Option<u64>>),
+    /// Claims on a person's phones and email, made together.
+    Person(Vec<String>, may::sync::mpsc::Sender<Claim>),
 }
 
 /// What the engine has once NATS is connected and the buckets exist.
@@ -88,6 +93,7 @@ enum Request {
 struct Buckets {
     window: kv::Store,
     config: kv::Store,
+    claims: kv::Store,
     js: jetstream::Context,
 }
 
@@ -221,6 +227,49 @@ impl Cluster {
                 .unwrap_or(false),
             Err(_) => false,
         }
+    }
+
+    /// Claims a person new to this node: its normal phones and its email
+    /// (lower-cased), all in flight together. `Won` when every claim was
+    /// this node's; `Lost` when another node holds one of them (its client
+    /// record is on its way here); `Unreachable` when NATS did not answer.
+    pub fn claim_person(&self, phones: &[&str], email: &str) -> Claim {
+        let mut keys: Vec<String> = phones
+            .iter()
+            .filter(|p| !p.is_empty())
+            .map(|p| format!("p.{p}"))
+            .collect();
+        if !email.is_empty() {
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(email.as_bytes());
+            keys.push(format!(
+                "e.{}",
+                digest
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+            ));
+        }
+        if keys.is_empty() {
+            return Claim::Won;
+        }
+        if !self.connected() {
+            return Claim::Unreachable;
+        }
+        let (tx, rx) = may::sync::mpsc::channel();
+        let claim = match self.tx.try_send(Request::Person(keys, tx)) {
+            Ok(()) => rx
+                .recv_timeout(self.wait + Duration::from_millis(100))
+                .unwrap_or(Claim::Unreachable),
+            Err(_) => Claim::Unreachable,
+        };
+        let counter = match claim {
+            Claim::Won => &self.metrics.cluster_person_claims_won,
+            Claim::Lost => &self.metrics.cluster_person_claims_lost,
+            Claim::Unreachable => &self.metrics.cluster_unreachable,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        claim
     }
 
     /// Publishes replication-log entries; the sequence up to which all are
@@ -432,6 +481,9 @@ impl Engine {
                     Request::Publish(_, reply) => {
                         let _ = reply.send(None);
                     }
+                    Request::Person(_, reply) => {
+                        let _ = reply.send(Claim::Unreachable);
+                    }
                     Request::Release(_) => {}
                 }
                 continue;
@@ -460,6 +512,19 @@ impl Engine {
                                 .is_ok_and(|r| r.is_ok()),
                         };
                         let _ = reply.send(done);
+                    }
+                    Request::Person(keys, reply) => {
+                        let claims = keys
+                            .into_iter()
+                            .map(|k| create(&buckets.claims, k, value.clone()));
+                        let all = futures_util::future::join_all(claims);
+                        let claim = match tokio::time::timeout(wait, all).await {
+                            Ok(r) if r.iter().all(|c| *c == Claim::Won) => Claim::Won,
+                            Ok(r) if r.contains(&Claim::Unreachable) => Claim::Unreachable,
+                            Ok(_) => Claim::Lost,
+                            Err(_) => Claim::Unreachable,
+                        };
+                        let _ = reply.send(claim);
                     }
                     Request::Publish(entries, reply) => {
                         let r = tokio::time::timeout(wait * 4, publish(&buckets.js, node, entries));
@@ -536,6 +601,17 @@ impl Engine {
             })
             .await
             .map_err(|e| e.to_string())?;
+        let claims = js
+            .create_or_update_key_value(kv::Config {
+                bucket: CLAIMS_BUCKET.into(),
+                description: "dataport: people claimed for a client".into(),
+                history: 1,
+                num_replicas: self.cfg.replicas,
+                storage: jetstream::stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| e.to_string())?;
         js.get_or_create_stream(jetstream::stream::Config {
             name: RECORDS_STREAM.into(),
             description: Some("dataport: every node's records".into()),
@@ -550,6 +626,7 @@ impl Engine {
         Ok(Buckets {
             window,
             config,
+            claims,
             js: js.clone(),
         })
     }

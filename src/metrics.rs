@@ -102,6 +102,11 @@ pub struct Metrics {
     /// Records published to / applied from the cluster's stream, and the
     /// replication log's backlog when NATS was last unreachable.
     pub repl_published: AtomicU64,
+    /// People claimed for a new client, and claims another node held.
+    pub cluster_person_claims_won: AtomicU64,
+    pub cluster_person_claims_lost: AtomicU64,
+    /// Lost claims whose client had not arrived within the wait.
+    pub cluster_claim_waits_expired: AtomicU64,
     pub repl_applied: AtomicU64,
     pub repl_backlog: AtomicU64,
 }
@@ -292,6 +297,18 @@ impl Metrics {
                 &self.repl_published,
             ),
             ("dataport_cluster_records_applied_total", &self.repl_applied),
+            (
+                "dataport_cluster_person_claims_won_total",
+                &self.cluster_person_claims_won,
+            ),
+            (
+                "dataport_cluster_person_claims_lost_total",
+                &self.cluster_person_claims_lost,
+            ),
+            (
+                "dataport_cluster_claim_waits_expired_total",
+                &self.cluster_claim_waits_expired,
+            ),
         ] {
             let _ = writeln!(
                 o,

@@ -338,3 +338,65 @@ fn every_node_holds_the_whole_crm_and_side_effects_happen_once() {
     assert!(metric(b.addr, "dataport_cluster_records_applied_total") >= 3);
     assert!(metric(a.addr, "dataport_cluster_records_published_total") >= 3);
 }
+
+#[test]
+fn one_client_per_person_across_nodes_even_when_posted_at_once() {
+    let nats = NatsCluster::start(3);
+    let dir = tempfile::tempdir().unwrap();
+    let urls = nats.urls_toml();
+    let a = node(&dir, 1, &urls, 3, "accept");
+    let b = node(&dir, 2, &urls, 3, "accept");
+    wait_health(&a, "\"cluster\":\"connected\"");
+    wait_health(&b, "\"cluster\":\"connected\"");
+
+    // The same new person through two profiles (two different posts, so
+    // the window lets both through) at two nodes at the same instant.
+    let mut outcomes = Vec::new();
+    for i in 0..30 {
+        let (aa, ba) = (a.addr, b.addr);
+        let ta = std::thread::spawn(move || {
+            get(aa, &format!("/leads?Phone=05223090{i:02}&FirstName=A"))
+        });
+        let tb = std::thread::spawn(move || {
+            get(ba, &format!("/leads2?Phone=05223090{i:02}&FirstName=B"))
+        });
+        let (ra, rb) = (ta.join().unwrap(), tb.join().unwrap());
+        let mut codes = [ra.code(), rb.code()];
+        codes.sort();
+        let ids = (
+            ra.json()["RecordId"].as_u64(),
+            rb.json()["RecordId"].as_u64(),
+        );
+        outcomes.push((i, codes, ids));
+    }
+    for (i, codes, (ia, ib)) in &outcomes {
+        assert_eq!(
+            codes,
+            &["000".to_string(), "001".to_string()],
+            "phone {i}: {outcomes:?}"
+        );
+        assert_eq!(
+            ia, ib,
+            "phone {i}: both answers name one client: {outcomes:?}"
+        );
+    }
+    // Every node converges on the same 30 clients.
+    let clients = |n: &Binary| {
+        let mut v: Vec<(u64, String)> = all_clients(n.addr);
+        v.sort();
+        v
+    };
+    assert!(eventually(
+        || clients(&a).len() == 30 && clients(&a) == clients(&b)
+    ));
+    assert!(
+        metric(a.addr, "dataport_cluster_person_claims_lost_total")
+            + metric(b.addr, "dataport_cluster_person_claims_lost_total")
+            >= 30
+    );
+    assert_eq!(
+        metric(a.addr, "dataport_cluster_claim_waits_expired_total")
+            + metric(b.addr, "dataport_cluster_claim_waits_expired_total"),
+        0
+    );
+}

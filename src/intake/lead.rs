@@ -72,6 +72,13 @@ pub(super) fn run(p: &Post<'_>) -> (Code, Option<u64>) {
         }
         Err(code) => return (code, None),
     };
+    // 7b. Cluster mode: a person new to this node is claimed in the cluster.
+    if sync_target.is_none() {
+        if let Err(code) = claim_person(p, &contacts) {
+            window::release(p.app, duplicate_key.as_ref().map(|k| (k.hash, k.at)));
+            return (code, None);
+        }
+    }
     // 8. The record, with its normal forms and computed fields.
     let mut m = view.into_mapped();
     contacts.write_into(p.app, &mut m, external_key);
@@ -254,6 +261,62 @@ fn duplicate_window(
     let key = dedupe::key_hash(p.profile.number, &[p1, p2, p3, c.email.as_str()]);
     let anchor = DuplicateKey::anchor_of(&[p1, p2, p3], c.email.as_str());
     Ok(window::reserve(p.app, key, anchor, p.now)?.map(Some))
+}
+
+/// How long a post waits for the client another node claimed first to
+/// arrive here before it makes its own (counted, never lost).
+const CLAIM_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Step 7b, cluster mode (issue 22): one client per person in the cluster.
+/// A person this node already has a client for is matched by the writer
+/// (001) as on a single box. A new one is claimed through JetStream (its
+/// phones and email, together) before the record is made: when another
+/// node holds a claim, its client record is on its way through the stream,
+/// and this post waits for it (parked, polling the local index), so the
+/// writer then matches it: 001 with that node's client id.
+fn claim_person(p: &Post<'_>, c: &Contacts<'_>) -> Result<(), Code> {
+    let Some(cluster) = &p.app.cluster else {
+        return Ok(());
+    };
+    let phones = [
+        c.normals[0].as_str(),
+        c.normals[1].as_str(),
+        c.normals[2].as_str(),
+    ];
+    let email = c.email.as_str();
+    let store = &p.app.store;
+    let known = || {
+        phones
+            .iter()
+            .filter(|ph| !ph.is_empty())
+            .any(|ph| store.clients_by_phone(ph).is_ok_and(|ids| !ids.is_empty()))
+            || (!email.is_empty()
+                && store
+                    .clients_by_email(email)
+                    .is_ok_and(|ids| !ids.is_empty()))
+    };
+    if known() {
+        return Ok(());
+    }
+    match cluster.claim_person(&phones, email) {
+        crate::cluster::Claim::Won => Ok(()),
+        crate::cluster::Claim::Unreachable if cluster.refuses() => Err(Code::TechnicalError),
+        crate::cluster::Claim::Unreachable => Ok(()),
+        crate::cluster::Claim::Lost => {
+            let deadline = std::time::Instant::now() + CLAIM_WAIT;
+            while !known() {
+                if std::time::Instant::now() > deadline {
+                    p.app
+                        .metrics
+                        .cluster_claim_waits_expired
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    break;
+                }
+                may::coroutine::sleep(std::time::Duration::from_millis(10));
+            }
+            Ok(())
+        }
+    }
 }
 
 /// Step 8: salesperson (an active user, who brings their branch), the

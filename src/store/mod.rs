@@ -262,7 +262,7 @@ impl Store {
             options
                 .read_txn_without_tls()
                 .map_size(map_size)
-                .max_dbs(32)
+                .max_dbs(64)
                 .max_readers(4096)
                 .open(dir)?
         };
