@@ -400,3 +400,86 @@ fn one_client_per_person_across_nodes_even_when_posted_at_once() {
         0
     );
 }
+
+#[test]
+fn a_person_made_a_client_on_two_nodes_during_an_outage_is_kept_twice_and_flagged() {
+    let mut nats = NatsCluster::start(1);
+    let hook = peers::HttpReceiver::start(&[]);
+    let alert = format!(
+        "[[alerts]]\nevent = \"Cluster_Possible_Duplicate\"\naction = \"webhook\"\nto = \"{}\"\n",
+        hook.url("/dup")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let urls = nats.urls_toml();
+    let a = node_with(&dir, 1, &urls, 1, "accept", "", &alert);
+    let b = node_with(&dir, 2, &urls, 1, "accept", "", &alert);
+    wait_health(&a, "\"cluster\":\"connected\"");
+    wait_health(&b, "\"cluster\":\"connected\"");
+
+    nats.kill_all();
+    wait_health(&a, "unreachable");
+    wait_health(&b, "unreachable");
+    // The same new person at both nodes, each deciding alone.
+    let first = get(a.addr, "/leads?Phone=0522310001&FirstName=Early");
+    assert_eq!(first.code(), "000");
+    let earlier = first.json()["RecordId"].as_u64().unwrap();
+    let second = get(b.addr, "/leads2?Phone=0522310001&FirstName=Late");
+    assert_eq!(second.code(), "000");
+    let later = second.json()["RecordId"].as_u64().unwrap();
+    assert_ne!(earlier, later);
+
+    // NATS back: the outbox drains, the nodes converge, both clients kept,
+    // the later flagged on both nodes, one alert in the cluster.
+    nats.restart_all();
+    for n in [&a, &b] {
+        assert!(
+            eventually_for(30, || {
+                let r = admin(n.addr, &format!("/admin/v1/clients/{later}"));
+                r.status == 200 && r.json()["possible_duplicate_of"] == earlier
+            }),
+            "{} never flagged client {later}",
+            n.addr
+        );
+        assert!(eventually_for(30, || admin(
+            n.addr,
+            &format!("/admin/v1/clients/{earlier}")
+        )
+        .status
+            == 200));
+        let kept = admin_json(n.addr, &format!("/admin/v1/clients/{earlier}"));
+        assert_eq!(kept["first_name"], "Early");
+        assert!(kept.get("possible_duplicate_of").is_none(), "{kept}");
+        let flagged = admin_json(
+            n.addr,
+            &format!("/admin/v1/clients?possible_duplicate_of={earlier}"),
+        );
+        assert_eq!(flagged["data"].as_array().unwrap().len(), 1, "{flagged}");
+    }
+    assert!(eventually_for(30, || hook.got().len() == 1));
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let alerts = hook.got();
+    assert_eq!(
+        alerts.len(),
+        1,
+        "one alert, from the node that made the later client"
+    );
+    assert!(
+        alerts[0]
+            .body
+            .contains(&format!("\"record\":\"clients/{later}\"")),
+        "{}",
+        alerts[0].body
+    );
+}
+
+/// As `eventually`, for up to `secs` seconds.
+fn eventually_for(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}

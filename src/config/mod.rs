@@ -87,6 +87,7 @@ pub const EVENTS: &[&str] = &[
     "WebApi_Public_Service_Ticket",
     "Buyer_Feedback",
     "Crm_Lead_Assigned",
+    "Cluster_Possible_Duplicate",
 ];
 
 pub(crate) fn is_http_url(s: &str) -> bool {

@@ -26,6 +26,8 @@ pub const NEW_TICKET: &str = "WebApi_Public_Service_Ticket";
 pub const EMAIL_TO_NEW_LEAD: &str = "Email_to_New_Client_Lead";
 pub const SMS_TO_NEW_LEAD: &str = "SMS_to_New_Client_Lead";
 pub const CRM_LEAD_ASSIGNED: &str = "Crm_Lead_Assigned";
+/// Cluster mode: a person became a client on two nodes while NATS was away.
+pub const POSSIBLE_DUPLICATE: &str = "Cluster_Possible_Duplicate";
 
 /// How one delivery attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -137,7 +137,11 @@ impl Collection {
             }
         }
         match self {
-            Collection::Clients => keys::<Client>(),
+            Collection::Clients => {
+                let mut k = keys::<Client>();
+                k.push("possible_duplicate_of".into());
+                k
+            }
             Collection::Contacts => keys::<Contact>(),
             Collection::Relationships => keys::<Relationship>(),
             Collection::BadLeads => keys::<BadLead>(),

@@ -109,6 +109,9 @@ impl RecordJson for Client {
         self.for_each_mapped_member(|name, value| {
             o.str(name, value);
         });
+        if self.possible_duplicate_of != 0 {
+            o.num(name!("possible_duplicate_of"), self.possible_duplicate_of);
+        }
         o.ids(name!("contacts"), &self.contacts)
             .map(name!("extension"), &self.extension)
             .end();

@@ -15,7 +15,7 @@ use heed::Database;
 
 use super::apply::Batch;
 use super::dialer::DialCall;
-use super::keys::{index_key, person_key, Owner};
+use super::keys::{index_key, person_key, person_lookup, Owner};
 use super::records::{Client, Contact, DeliveryRecord, InboxLead, Ticket};
 use super::{Collection, Result, Store};
 
@@ -95,7 +95,7 @@ impl Batch<'_> {
 
     /// Stores a record another node made, with its index entries, replacing
     /// (and unindexing) the version held before.
-    pub fn apply_remote(&mut self, entry: &[u8]) -> Result<bool> {
+    pub fn apply_remote(&mut self, entry: &[u8], now_ms: u64) -> Result<bool> {
         let Some((c, id, json)) = decode(entry) else {
             return Ok(false);
         };
@@ -135,7 +135,77 @@ impl Batch<'_> {
         if c == Collection::UsageLog && old.is_none() {
             self.usage_bytes_added += json.len() as i64;
         }
+        if c == Collection::Clients {
+            self.flag_possible_duplicates(id, now_ms)?;
+        }
         Ok(true)
+    }
+
+    /// A person made a client on two nodes while NATS was away is kept
+    /// twice, nothing lost: the later of the two (by creation time, then id)
+    /// is flagged `possible_duplicate_of` the earlier, on every node alike
+    /// (each decides the same from the same records), and the node that
+    /// made the later one raises `Cluster_Possible_Duplicate` once.
+    fn flag_possible_duplicates(&mut self, id: u64, now_ms: u64) -> Result<()> {
+        let Some(arrived): Option<Client> = self.get_json(Collection::Clients, id)? else {
+            return Ok(());
+        };
+        let dbs = &self.store.dbs;
+        let mut others = Vec::new();
+        for p in arrived.phones().into_iter().filter(|p| !p.is_empty()) {
+            others.extend(person_lookup(
+                dbs.idx_phone,
+                &self.txn,
+                p.as_bytes(),
+                Owner::Client,
+            )?);
+        }
+        if !arrived.email.is_empty() {
+            let e = arrived.email.as_bytes();
+            others.extend(person_lookup(dbs.idx_email, &self.txn, e, Owner::Client)?);
+        }
+        others.sort_unstable();
+        others.dedup();
+        let node = self.store.cluster_node() as u64;
+        for other in others.into_iter().filter(|&o| o != id) {
+            let Some(x): Option<Client> = self.get_json(Collection::Clients, other)? else {
+                continue;
+            };
+            let (earlier, mut later) =
+                if (x.created_at.as_str(), x.id) < (arrived.created_at.as_str(), arrived.id) {
+                    (x, arrived.clone())
+                } else {
+                    (arrived.clone(), x)
+                };
+            if later.possible_duplicate_of != 0 {
+                continue;
+            }
+            later.possible_duplicate_of = earlier.id;
+            let mine = later.id & ((1 << super::NODE_BITS) - 1) == node;
+            // This node's own client changed: logged for the others like
+            // any change of it; a copy of another node's is flagged here only.
+            self.applying_remote = !mine;
+            let stored = self.put_record_json(Collection::Clients, later.id, &later);
+            self.applying_remote = false;
+            stored?;
+            if mine
+                && self
+                    .notes
+                    .is_some_and(|n| n.wants(crate::outbox::POSSIBLE_DUPLICATE))
+            {
+                let mut fields = serde_json::to_value(&later)?;
+                fields["earlier_client"] = serde_json::to_value(&earlier)?;
+                let record = format!("clients/{}", later.id);
+                self.raise(
+                    crate::outbox::POSSIBLE_DUPLICATE,
+                    &fields,
+                    &record,
+                    later.id,
+                    now_ms,
+                )?;
+            }
+        }
+        Ok(())
     }
 
     /// The index entries a stored record implies, as a local write makes

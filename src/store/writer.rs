@@ -506,7 +506,7 @@ fn commit(
                 Job::ApplyRemote(entries, _) => {
                     let mut changed = 0;
                     for e in entries.iter() {
-                        changed += b.apply_remote(e)? as u64;
+                        changed += b.apply_remote(e, now)? as u64;
                     }
                     Some(Applied::Stored(changed))
                 }

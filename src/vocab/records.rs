@@ -29,6 +29,11 @@ macro_rules! client_fields {
             pub lead_status: String,
             pub archived: bool,
             $(pub $f: String,)*
+            /// Cluster mode: the earlier client of the same person, made on
+            /// another node while NATS was unreachable (0: none). Shown
+            /// only when set.
+            #[serde(skip_serializing_if = "is_zero")]
+            pub possible_duplicate_of: u64,
             /// Ids of the client's contact persons, oldest first.
             pub contacts: Vec<u64>,
             /// The free-form extension record attached to the client.
@@ -91,6 +96,10 @@ client_fields!(
     utm_term,
     utm_content,
 );
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
 
 impl Client {
     pub fn phones(&self) -> [&str; 3] {

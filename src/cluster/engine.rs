@@ -1,34 +1,6 @@
-//! Cluster mode (issue 22): this appliance as one node of several, with
-//! NATS JetStream deciding what the nodes must agree on. Nothing here
-//! replicates or elects anything itself.
-//!
-//! Built so far: the cluster's one hour window. A post that this node's own
-//! window lets through is claimed in the `dp_window` key-value bucket (one
-//! key per duplicate key, `max_age` = the window): JetStream's `create` is
-//! first-writer-wins, so of two nodes taking the same post the second
-//! answers 006. A post whose record is not stored gives its claim back.
-//!
-//! Records: each node publishes the records it made (its replication log,
-//! drained by `crate::replicate`) to the `DP_RECORDS` stream, subject
-//! `dp.rec.<node>`, message id `<node>-<sequence>` (a retry within the
-//! stream's duplicate window is dropped by JetStream), and reads every
-//! other node's through its durable pull consumer `node-<id>`, acking a
-//! batch only after it is committed here ([`Cluster::remote_batches`]).
-//!
-//! And configuration once: a run-time configuration change (the admin
-//! API's overrides) is put in the `dp_config` bucket before it is applied;
-//! every node watches the bucket (from its last value per key, so a node
-//! that starts late catches up) and hands each change to
-//! [`Cluster::config_changes`], which the server applies as the admin API
-//! would.
-//!
-//! `async-nats` runs on a current-thread tokio runtime on the
-//! `dataport-cluster` OS thread; a request coroutine sends it a claim and
-//! parks on a `may` channel (never blocking its worker), at most
-//! `timeout_ms`. When NATS cannot be reached in that time, `on_unreachable`
-//! decides: "accept" answers from this node alone, "refuse" answers 005.
-//!
-//! Imports: `config` (the section), `metrics`, `dedupe` (the key type).
+//! The cluster thread's side: the connection to NATS, the buckets and the
+//! stream it creates, claims, publishing, the records consumer and the
+//! configuration watch. Runs on the `dataport-cluster` tokio runtime.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -36,57 +8,13 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, kv};
 
+use super::{
+    Claim, ConfigChange, RemoteBatch, Request, CLAIMS_BUCKET, CONFIG_BUCKET, RECORDS_STREAM,
+    WINDOW_BUCKET,
+};
 use crate::config::raw::ClusterSection;
 use crate::dedupe::KeyHash;
 use crate::metrics::Metrics;
-
-/// The bucket of the cluster's hour window.
-pub const WINDOW_BUCKET: &str = "dp_window";
-/// The bucket of run-time configuration entries.
-pub const CONFIG_BUCKET: &str = "dp_config";
-/// The bucket of people claimed for a client: `p.<phone digits>`,
-/// `e.<sha-256 of the email, hex>` → the claiming node.
-pub const CLAIMS_BUCKET: &str = "dp_claims";
-/// The stream every node's records go through.
-pub const RECORDS_STREAM: &str = "DP_RECORDS";
-
-/// Records other nodes made, to be committed here; `done` says whether
-/// they were (then they are acked, else JetStream delivers them again).
-pub struct RemoteBatch {
-    pub entries: Vec<Vec<u8>>,
-    pub done: tokio::sync::oneshot::Sender<bool>,
-}
-
-/// A configuration override as the cluster holds it: its key
-/// (`profiles/7`, as `store::config_overrides` names it) and its JSON, or
-/// None when it was deleted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigChange {
-    pub key: String,
-    pub json: Option<Vec<u8>>,
-}
-
-/// What JetStream said of a claim.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Claim {
-    /// This node was first.
-    Won,
-    /// Another node (or this one, earlier) holds it.
-    Lost,
-    /// NATS did not answer in time.
-    Unreachable,
-}
-
-enum Request {
-    Window(KeyHash, may::sync::mpsc::Sender<Claim>),
-    Release(KeyHash),
-    Config(ConfigChange, may::sync::mpsc::Sender<bool>),
-    /// Replication-log entries (sequence, entry) to publish; the answer is
-    /// the highest sequence up to which every entry is in the stream.
-    Publish(Vec<(u64, Vec<u8>)>, std::sync::mpsc::Sender<Option<u64>>),
-    /// Claims on a person's phones and email, made together.
-    Person(Vec<String>, may::sync::mpsc::Sender<Claim>),
-}
 
 /// What the engine has once NATS is connected and the buckets exist.
 #[derive(Clone)]
@@ -95,23 +23,6 @@ struct Buckets {
     config: kv::Store,
     claims: kv::Store,
     js: jetstream::Context,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ClusterError {
-    #[error("cannot start the cluster thread: {0}")]
-    Thread(String),
-}
-
-/// The handle request coroutines use.
-pub struct Cluster {
-    tx: tokio::sync::mpsc::Sender<Request>,
-    config_rx: crossbeam_channel::Receiver<ConfigChange>,
-    remote_rx: crossbeam_channel::Receiver<RemoteBatch>,
-    wait: Duration,
-    refuse: bool,
-    ready: Arc<AtomicBool>,
-    metrics: Arc<Metrics>,
 }
 
 fn key_name(key: KeyHash) -> String {
@@ -130,176 +41,6 @@ fn config_key_back(hex: &str) -> Option<String> {
         .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
         .collect();
     String::from_utf8(bytes?).ok()
-}
-
-impl Cluster {
-    /// Starts the cluster thread. It connects in the background (NATS may
-    /// be down at start: `on_unreachable` applies meanwhile) and creates
-    /// the buckets it needs once connected.
-    pub fn start(
-        cfg: &ClusterSection,
-        window_ms: u64,
-        metrics: Arc<Metrics>,
-    ) -> Result<Cluster, ClusterError> {
-        let (tx, rx) = tokio::sync::mpsc::channel::<Request>(65536);
-        let (config_tx, config_rx) = crossbeam_channel::unbounded();
-        let (remote_tx, remote_rx) = crossbeam_channel::bounded(4);
-        let ready = Arc::new(AtomicBool::new(false));
-        let engine = Engine {
-            config_tx,
-            remote_tx,
-            cfg: cfg.clone(),
-            window: Duration::from_millis(window_ms.max(1000)),
-            ready: ready.clone(),
-            metrics: metrics.clone(),
-        };
-        std::thread::Builder::new()
-            .name("dataport-cluster".into())
-            .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        tracing::error!(error = %e, "cluster: no tokio runtime");
-                        return;
-                    }
-                };
-                rt.block_on(engine.run(rx));
-            })
-            .map_err(|e| ClusterError::Thread(e.to_string()))?;
-        Ok(Cluster {
-            tx,
-            config_rx,
-            remote_rx,
-            wait: Duration::from_millis(cfg.timeout_ms),
-            refuse: cfg.on_unreachable == "refuse",
-            ready,
-            metrics,
-        })
-    }
-
-    /// Whether NATS is connected and the buckets exist.
-    pub fn connected(&self) -> bool {
-        self.ready.load(Ordering::Relaxed)
-    }
-
-    /// `on_unreachable = "refuse"`.
-    pub fn refuses(&self) -> bool {
-        self.refuse
-    }
-
-    /// Claims `key` in the cluster's window. Parks the calling coroutine
-    /// at most `timeout_ms`.
-    pub fn claim_window(&self, key: KeyHash) -> Claim {
-        let claim = if !self.connected() {
-            Claim::Unreachable
-        } else {
-            let (tx, rx) = may::sync::mpsc::channel();
-            match self.tx.try_send(Request::Window(key, tx)) {
-                Ok(()) => rx
-                    .recv_timeout(self.wait + Duration::from_millis(100))
-                    .unwrap_or(Claim::Unreachable),
-                Err(_) => Claim::Unreachable,
-            }
-        };
-        let counter = match claim {
-            Claim::Won => &self.metrics.cluster_claims_won,
-            Claim::Lost => &self.metrics.cluster_claims_lost,
-            Claim::Unreachable => &self.metrics.cluster_unreachable,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        claim
-    }
-
-    /// Puts a configuration change in the cluster; false when NATS did not
-    /// take it within `timeout_ms` (the change must then not be applied).
-    /// Blocks the calling coroutine or thread until then.
-    pub fn put_config(&self, change: ConfigChange) -> bool {
-        if !self.connected() {
-            return false;
-        }
-        let (tx, rx) = may::sync::mpsc::channel();
-        match self.tx.try_send(Request::Config(change, tx)) {
-            Ok(()) => rx
-                .recv_timeout(self.wait + Duration::from_millis(100))
-                .unwrap_or(false),
-            Err(_) => false,
-        }
-    }
-
-    /// Claims a person new to this node: its normal phones and its email
-    /// (lower-cased), all in flight together. `Won` when every claim was
-    /// this node's; `Lost` when another node holds one of them (its client
-    /// record is on its way here); `Unreachable` when NATS did not answer.
-    pub fn claim_person(&self, phones: &[&str], email: &str) -> Claim {
-        let mut keys: Vec<String> = phones
-            .iter()
-            .filter(|p| !p.is_empty())
-            .map(|p| format!("p.{p}"))
-            .collect();
-        if !email.is_empty() {
-            use sha2::Digest;
-            let digest = sha2::Sha256::digest(email.as_bytes());
-            keys.push(format!(
-                "e.{}",
-                digest
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect::<String>()
-            ));
-        }
-        if keys.is_empty() {
-            return Claim::Won;
-        }
-        if !self.connected() {
-            return Claim::Unreachable;
-        }
-        let (tx, rx) = may::sync::mpsc::channel();
-        let claim = match self.tx.try_send(Request::Person(keys, tx)) {
-            Ok(()) => rx
-                .recv_timeout(self.wait + Duration::from_millis(100))
-                .unwrap_or(Claim::Unreachable),
-            Err(_) => Claim::Unreachable,
-        };
-        let counter = match claim {
-            Claim::Won => &self.metrics.cluster_person_claims_won,
-            Claim::Lost => &self.metrics.cluster_person_claims_lost,
-            Claim::Unreachable => &self.metrics.cluster_unreachable,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        claim
-    }
-
-    /// Publishes replication-log entries; the sequence up to which all are
-    /// in the stream, or None (NATS away: try again later). Blocks the
-    /// calling OS thread (the publisher's) at most `timeout_ms` and a bit.
-    pub fn publish(&self, entries: Vec<(u64, Vec<u8>)>) -> Option<u64> {
-        if !self.connected() || entries.is_empty() {
-            return None;
-        }
-        let (tx, rx) = std::sync::mpsc::channel();
-        self.tx.try_send(Request::Publish(entries, tx)).ok()?;
-        rx.recv_timeout(self.wait * 5).ok().flatten()
-    }
-
-    /// The other nodes' records, in batches, as the stream delivers them.
-    pub fn remote_batches(&self) -> crossbeam_channel::Receiver<RemoteBatch> {
-        self.remote_rx.clone()
-    }
-
-    /// Every configuration change the cluster holds, this node's own
-    /// included: at start the last value of each key, then each change.
-    pub fn config_changes(&self) -> crossbeam_channel::Receiver<ConfigChange> {
-        self.config_rx.clone()
-    }
-
-    /// Gives a claim back (its post was not stored), so a retry of the post
-    /// at any node is not answered 006. Best effort, not waited for.
-    pub fn release_window(&self, key: KeyHash) {
-        let _ = self.tx.try_send(Request::Release(key));
-    }
 }
 
 /// First-writer-wins creation of `key`: a publish that expects the key's
@@ -439,17 +180,17 @@ async fn consume_records(
 }
 
 /// The cluster thread's side.
-struct Engine {
-    cfg: ClusterSection,
-    config_tx: crossbeam_channel::Sender<ConfigChange>,
-    remote_tx: crossbeam_channel::Sender<RemoteBatch>,
-    window: Duration,
-    ready: Arc<AtomicBool>,
-    metrics: Arc<Metrics>,
+pub(super) struct Engine {
+    pub(super) cfg: ClusterSection,
+    pub(super) config_tx: crossbeam_channel::Sender<ConfigChange>,
+    pub(super) remote_tx: crossbeam_channel::Sender<RemoteBatch>,
+    pub(super) window: Duration,
+    pub(super) ready: Arc<AtomicBool>,
+    pub(super) metrics: Arc<Metrics>,
 }
 
 impl Engine {
-    async fn run(self, mut rx: tokio::sync::mpsc::Receiver<Request>) {
+    pub(super) async fn run(self, mut rx: tokio::sync::mpsc::Receiver<Request>) {
         let client = match async_nats::ConnectOptions::new()
             .retry_on_initial_connect()
             .connection_timeout(Duration::from_millis(self.cfg.timeout_ms.max(500)))
