@@ -634,3 +634,40 @@ fn an_appliance_and_a_nats_node_killed_under_load_lose_nothing() {
         acked.len()
     );
 }
+
+#[test]
+fn loadgen_spreads_posts_over_the_nodes_and_finds_every_lead_on_every_node() {
+    let nats = NatsCluster::start(3);
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = three_nodes(&nats, &dir);
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dataport"));
+    cmd.args([
+        "loadgen", "--form", "leads", "-c", "6", "-d", "2", "--mix", "80,20,0",
+    ])
+    .args(["--admin-token", TOKEN, "--converge-secs", "60"]);
+    for n in &nodes {
+        cmd.args(["--url", &format!("http://{}", n.addr)]);
+    }
+    let out = cmd.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for n in &nodes {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("verify http://{}:", n.addr)))
+            .unwrap_or_else(|| panic!("no verify line for {} in\n{text}", n.addr));
+        assert!(line.ends_with(", 0 missing from this node"), "{line}");
+    }
+    // Each node took a share of the posts.
+    for n in &nodes {
+        assert!(
+            metric(n.addr, "dataport_cluster_records_published_total") > 0,
+            "{}",
+            n.addr
+        );
+    }
+}

@@ -7,6 +7,11 @@
 //! through the admin API that every lead answered 000 is stored. With
 //! `--slow-sockets N` it first opens N stalled connections
 //! ([`slow_sockets`]) and reports when the server closed them.
+//!
+//! Several `--url`s (the nodes of a cluster) share the connections in turn;
+//! the check then asks every node, waiting up to `--converge-secs` for the
+//! cluster to converge, and reports per node the acknowledged leads it
+//! does not hold (0 everywhere, or the run fails).
 
 mod slow_sockets;
 
@@ -20,9 +25,13 @@ use anyhow::{bail, Context as _};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// Base URL of the appliance.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    pub url: String,
+    /// Base URL of the appliance; repeat for the nodes of a cluster.
+    #[arg(long = "url", default_value = "http://127.0.0.1:8080")]
+    pub urls: Vec<String>,
+    /// With several URLs: how long the final check waits for every node to
+    /// hold every acknowledged lead.
+    #[arg(long, default_value_t = 60)]
+    pub converge_secs: u64,
     /// Form name (profile) to post to.
     #[arg(long, default_value = "land_fb")]
     pub form: String,
@@ -185,7 +194,12 @@ fn post(form: &str, body: &str) -> Vec<u8> {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<bool> {
-    let addr = target(&args.url)?;
+    let addrs: Vec<SocketAddr> = args
+        .urls
+        .iter()
+        .map(|u| target(u))
+        .collect::<anyhow::Result<_>>()?;
+    let addr = addrs[0];
     let mix = parse_mix(&args.mix)?;
     let total: u32 = mix.iter().sum();
     // A run prefix keeps this run's phones apart from earlier runs' on the same store.
@@ -198,7 +212,13 @@ pub fn run(args: &Args) -> anyhow::Result<bool> {
     let stop = Arc::new(AtomicBool::new(false));
     println!(
         "dataport loadgen: {} connections, {} s, mix new {} / dup {} / invalid {} -> {}/{}",
-        args.connections, args.duration, mix[0], mix[1], mix[2], args.url, args.form
+        args.connections,
+        args.duration,
+        mix[0],
+        mix[1],
+        mix[2],
+        args.urls.join(" "),
+        args.form
     );
     crate::server::raise_open_files_limit(args.connections + args.slow_sockets);
     let watcher = if args.slow_sockets > 0 {
@@ -218,6 +238,7 @@ pub fn run(args: &Args) -> anyhow::Result<bool> {
     let threads: Vec<_> = (0..args.connections)
         .map(|t| {
             let (args, counter, stop) = (args.clone(), counter.clone(), stop.clone());
+            let addr = addrs[t % addrs.len()];
             std::thread::Builder::new()
                 .stack_size(256 * 1024)
                 .spawn(move || worker(t, &args, addr, run, mix, total, &counter, &stop))
@@ -293,12 +314,32 @@ pub fn run(args: &Args) -> anyhow::Result<bool> {
     if args.admin_token.is_empty() {
         return Ok(all.errors == 0);
     }
-    let missing = verify(addr, &args.admin_token, &all.acked)?;
-    println!(
-        "verify: {} leads answered 000, {missing} missing from the store",
-        all.acked.len()
-    );
-    Ok(missing == 0)
+    if addrs.len() == 1 {
+        let missing = verify(addr, &args.admin_token, &all.acked)?;
+        println!(
+            "verify: {} leads answered 000, {missing} missing from the store",
+            all.acked.len()
+        );
+        return Ok(missing == 0);
+    }
+    // A cluster: every node must come to hold every acknowledged lead.
+    let deadline = Instant::now() + Duration::from_secs(args.converge_secs);
+    let mut all_held = true;
+    for (url, node) in args.urls.iter().zip(&addrs) {
+        let missing = loop {
+            let missing = verify(*node, &args.admin_token, &all.acked)?;
+            if missing == 0 || Instant::now() > deadline {
+                break missing;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        };
+        println!(
+            "verify {url}: {} leads answered 000 by the cluster, {missing} missing from this node",
+            all.acked.len()
+        );
+        all_held &= missing == 0;
+    }
+    Ok(all_held)
 }
 
 #[allow(clippy::too_many_arguments)]
