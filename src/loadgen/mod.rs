@@ -263,7 +263,21 @@ pub fn run(args: &Args) -> anyhow::Result<bool> {
         all.errors += tally.errors;
         all.acked.extend(tally.acked);
     }
-    let elapsed = started.elapsed().as_secs_f64();
+    report(&mut all, started.elapsed().as_secs_f64());
+    if let Some(w) = watcher {
+        let closures = w
+            .join()
+            .map_err(|_| anyhow::anyhow!("the slow-socket watcher panicked"))?;
+        println!("{}", closures.report());
+    }
+    if args.admin_token.is_empty() {
+        return Ok(all.errors == 0);
+    }
+    check_stored(args, &addrs, &all.acked)
+}
+
+/// Prints requests/s, latency percentiles, response codes and statuses.
+fn report(all: &mut Tally, elapsed: f64) {
     let n = all.latencies_us.len();
     all.latencies_us.sort_unstable();
     let pct = |p: f64| -> f64 {
@@ -305,29 +319,30 @@ pub fn run(args: &Args) -> anyhow::Result<bool> {
         .map(|(s, n)| format!("{s}={n}"))
         .collect();
     println!("http statuses: {}", statuses.join(" "));
-    if let Some(w) = watcher {
-        let closures = w
-            .join()
-            .map_err(|_| anyhow::anyhow!("the slow-socket watcher panicked"))?;
-        println!("{}", closures.report());
-    }
-    if args.admin_token.is_empty() {
-        return Ok(all.errors == 0);
-    }
+}
+
+/// Looks every acknowledged lead up on every node (after convergence, for
+/// a cluster); whether all hold all.
+fn check_stored(
+    args: &Args,
+    addrs: &[SocketAddr],
+    acked: &[(u64, String)],
+) -> anyhow::Result<bool> {
+    let addr = addrs[0];
     if addrs.len() == 1 {
-        let missing = verify(addr, &args.admin_token, &all.acked)?;
+        let missing = verify(addr, &args.admin_token, acked)?;
         println!(
             "verify: {} leads answered 000, {missing} missing from the store",
-            all.acked.len()
+            acked.len()
         );
         return Ok(missing == 0);
     }
     // A cluster: every node must come to hold every acknowledged lead.
     let deadline = Instant::now() + Duration::from_secs(args.converge_secs);
     let mut all_held = true;
-    for (url, node) in args.urls.iter().zip(&addrs) {
+    for (url, node) in args.urls.iter().zip(addrs) {
         let missing = loop {
-            let missing = verify(*node, &args.admin_token, &all.acked)?;
+            let missing = verify(*node, &args.admin_token, acked)?;
             if missing == 0 || Instant::now() > deadline {
                 break missing;
             }
@@ -335,7 +350,7 @@ pub fn run(args: &Args) -> anyhow::Result<bool> {
         };
         println!(
             "verify {url}: {} leads answered 000 by the cluster, {missing} missing from this node",
-            all.acked.len()
+            acked.len()
         );
         all_held &= missing == 0;
     }
