@@ -48,7 +48,8 @@ const POLL: Duration = Duration::from_millis(100);
 /// Items a lane holds for its senders. Refilled once per [`POLL`], so a
 /// lane can start up to ten times this many sends a second: a flood's
 /// backlog of alerts drains at the senders' pace, not the poll's (with
-/// `senders * 2`, 16 by default, it drained at ~100 items/s).
+/// `senders * 2`, 16 by default, a lane could start at most ~160 sends a
+/// second, whatever the senders could do).
 const LANE: usize = 256;
 /// Due items read per round: more than both lanes can hold in flight, so
 /// a round always finds new ones behind those already in a lane.
