@@ -55,6 +55,24 @@ const LANE: usize = 256;
 /// a round always finds new ones behind those already in a lane.
 const SCAN: usize = 4 * LANE;
 
+/// The items the senders hold, and those they finished since the
+/// scheduler's last scan began. A scan reads a snapshot: an item finished
+/// (its result committed) while the scheduler walks that snapshot still
+/// shows as due in it, and without `done` it was handed out again (a
+/// webhook sent twice; seen with a hung SMTP server and a long scan).
+#[derive(Default)]
+struct InFlight {
+    sending: HashSet<u64>,
+    done: HashSet<u64>,
+}
+
+impl InFlight {
+    fn finish(&mut self, id: u64) {
+        self.sending.remove(&id);
+        self.done.insert(id);
+    }
+}
+
 /// Starts the scheduler and the sender threads; Err when one cannot start
 /// (the appliance then does not start). They end when the writer has
 /// stopped: the scheduler first, then each sender as its lane closes.
@@ -68,7 +86,7 @@ pub fn spawn(
     let senders = cfg.outbox.senders.max(1);
     let (mail_tx, mail_rx) = crossbeam_channel::bounded::<OutboxItem>(LANE);
     let (http_tx, http_rx) = crossbeam_channel::bounded::<OutboxItem>(LANE);
-    let inflight: Arc<Mutex<HashSet<u64>>> = Arc::default();
+    let inflight: Arc<Mutex<InFlight>> = Arc::default();
     {
         let inflight = inflight.clone();
         let scheduler_writer = writer.clone();
@@ -79,10 +97,17 @@ pub fn spawn(
                 if scheduler_writer.is_stopped() {
                     return;
                 }
+                // Items finished from here on are finished after the scan's
+                // snapshot too: the scan may still show them due.
+                inflight
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .done
+                    .clear();
                 let due = store.due_outbox(clock.now_ms(), SCAN).unwrap_or_default();
                 for item in due {
                     let mut set = inflight.lock().unwrap_or_else(|p| p.into_inner());
-                    if set.contains(&item.id) {
+                    if set.sending.contains(&item.id) || set.done.contains(&item.id) {
                         continue;
                     }
                     let lane = if item.channel == "email" {
@@ -94,7 +119,7 @@ pub fn spawn(
                     let id = item.id;
                     match lane.try_send(item) {
                         Ok(()) => {
-                            set.insert(id);
+                            set.sending.insert(id);
                         }
                         Err(crossbeam_channel::TrySendError::Full(_)) => {}
                         Err(crossbeam_channel::TrySendError::Disconnected(_)) => return,
@@ -126,7 +151,7 @@ pub fn spawn(
 fn sender_loop(
     rx: crossbeam_channel::Receiver<OutboxItem>,
     writer: WriterHandle,
-    inflight: Arc<Mutex<HashSet<u64>>>,
+    inflight: Arc<Mutex<InFlight>>,
     cfg: SenderConfig,
     metrics: Arc<Metrics>,
 ) {
@@ -145,7 +170,7 @@ fn sender_loop(
             inflight
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .remove(&item.id);
+                .finish(item.id);
             continue;
         }
         let result = deliver(&item, &cfg, &agent, &smtp);
@@ -158,7 +183,7 @@ fn sender_loop(
         inflight
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(&item.id);
+            .finish(item.id);
     }
 }
 
