@@ -50,6 +50,14 @@ fn dispatch_round(app: &App, agent: &ureq::Agent) {
     if d.backend == "none" {
         return;
     }
+    // In a cluster every node holds the queues; the lease holder releases.
+    if app
+        .cluster
+        .as_ref()
+        .is_some_and(|c| !c.holds_dialer_lease())
+    {
+        return;
+    }
     let now = app.clock.now_ms();
     for c in &d.campaigns {
         let state = app.store.campaign_state(&c.code).unwrap_or_default();

@@ -94,6 +94,8 @@ pub struct Metrics {
     pub dialer_rounds: AtomicU64,
     /// Cluster mode: 1 while NATS is connected and the buckets exist.
     pub cluster_connected: AtomicU64,
+    /// Cluster mode: 1 while this node holds the dialer's lease.
+    pub cluster_dialer_lease: AtomicU64,
     pub cluster_claims_won: AtomicU64,
     pub cluster_claims_lost: AtomicU64,
     /// Claims NATS did not answer in time: answered by this node alone
@@ -206,7 +208,7 @@ impl Metrics {
     }
 
     fn render_gauges(&self, o: &mut String, extra: &Gathered<'_>) {
-        let gauges: [(&str, &str, f64); 13] = [
+        let gauges: [(&str, &str, f64); 14] = [
             (
                 "dataport_lmdb_map_size_bytes",
                 "gauge",
@@ -254,6 +256,11 @@ impl Metrics {
                 "dataport_cluster_connected",
                 "gauge",
                 self.cluster_connected.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "dataport_cluster_dialer_lease",
+                "gauge",
+                self.cluster_dialer_lease.load(Ordering::Relaxed) as f64,
             ),
             (
                 "dataport_cluster_replication_backlog",

@@ -671,3 +671,88 @@ fn loadgen_spreads_posts_over_the_nodes_and_finds_every_lead_on_every_node() {
         );
     }
 }
+
+#[test]
+fn dial_calls_are_released_once_by_the_lease_holder_and_the_lease_moves_when_it_dies() {
+    let nats = NatsCluster::start(3);
+    let dialer = peers::HttpReceiver::start(&[]);
+    let campaign = "ClusterCampaign00000000000000001";
+    let extra = format!(
+        "[dialer]\naccount_code = \"ACC\"\nbackend = \"webhook\"\nwebhook_url = \"{}\"\ndispatch_interval_ms = 50\n\
+         [[dialer.campaigns]]\nid = 1\nname = \"C\"\ncode = \"{campaign}\"\ntype = \"smart\"\nqueue_max_callers = 100\n{}",
+        dialer.url("/originate"),
+        Profile::new(21, "dial").text("dialer_campaign", campaign).rows(&[("Phone", "clients", "phone1")])
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let urls = nats.urls_toml();
+    let a = node_with(&dir, 1, &urls, 3, "accept", "", &extra);
+    let b = node_with(&dir, 2, &urls, 3, "accept", "", &extra);
+    wait_health(&a, "\"cluster\":\"connected\"");
+    wait_health(&b, "\"cluster\":\"connected\"");
+    let holders = || {
+        metric(a.addr, "dataport_cluster_dialer_lease")
+            + metric(b.addr, "dataport_cluster_dialer_lease")
+    };
+    assert!(
+        eventually_for(20, || holders() == 1),
+        "one node holds the dialer's lease"
+    );
+
+    // Calls queued at both nodes are each released once, by the holder.
+    let mut phones = Vec::new();
+    for i in 0..10 {
+        let at = if i % 2 == 0 { a.addr } else { b.addr };
+        let phone = format!("05223120{i:02}");
+        assert_eq!(get(at, &format!("/dial?Phone={phone}")).code(), "000");
+        phones.push(format!("972{}", &phone[1..]));
+    }
+    let released = |p: &str| {
+        dialer
+            .got()
+            .iter()
+            .filter(|r| r.body.contains(&format!("\"Phone\":\"{p}\"")))
+            .count()
+    };
+    assert!(
+        eventually_for(30, || phones.iter().all(|p| released(p) >= 1)),
+        "not every call was released: {:?}",
+        dialer.got().len()
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    for p in &phones {
+        assert_eq!(released(p), 1, "{p} released once in the cluster");
+    }
+    // Both nodes see every call released.
+    for n in [&a, &b] {
+        assert!(eventually_for(20, || {
+            let calls = all_records(n.addr, "calls");
+            calls.len() == 10 && calls.iter().all(|c| c["status"] == "released")
+        }));
+    }
+    // CallIDs are unique in the cluster.
+    let mut ids: Vec<u64> = all_records(a.addr, "calls")
+        .iter()
+        .map(|c| c["call_id"].as_u64().unwrap())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 10);
+
+    // The holder dies: the other takes the lease and releases what comes next.
+    let (holder, survivor) = if metric(a.addr, "dataport_cluster_dialer_lease") == 1 {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    holder.kill9();
+    let late = "0522312099";
+    assert_eq!(
+        get(survivor.addr, &format!("/dial?Phone={late}")).code(),
+        "000"
+    );
+    assert!(
+        eventually_for(30, || released("972522312099") == 1),
+        "the survivor never took the lease"
+    );
+    assert_eq!(metric(survivor.addr, "dataport_cluster_dialer_lease"), 1);
+}

@@ -9,8 +9,8 @@ use std::time::Duration;
 use async_nats::jetstream::{self, kv};
 
 use super::{
-    Claim, ConfigChange, RemoteBatch, Request, CLAIMS_BUCKET, CONFIG_BUCKET, RECORDS_STREAM,
-    WINDOW_BUCKET,
+    Claim, ConfigChange, RemoteBatch, Request, CLAIMS_BUCKET, CONFIG_BUCKET, LEASES_BUCKET,
+    RECORDS_STREAM, WINDOW_BUCKET,
 };
 use crate::config::raw::ClusterSection;
 use crate::dedupe::KeyHash;
@@ -22,6 +22,7 @@ struct Buckets {
     window: kv::Store,
     config: kv::Store,
     claims: kv::Store,
+    leases: kv::Store,
     js: jetstream::Context,
 }
 
@@ -108,6 +109,44 @@ async fn publish(js: &jetstream::Context, node: u16, entries: Vec<(u64, Vec<u8>)
     up_to
 }
 
+/// How long a lease outlives its holder's last refresh.
+const LEASE_TTL: Duration = Duration::from_secs(10);
+const LEASE_REFRESH: Duration = Duration::from_secs(2);
+
+/// Holds (or waits for) the dialer's lease: takes the key when it is free
+/// (never written, deleted, or expired with its holder), refreshes it while
+/// held with a write that expects the revision it made (another holder's
+/// write makes that fail, and this node stops), and says so in `held`.
+/// A holder that stops refreshing loses it within [`LEASE_TTL`].
+async fn hold_lease(leases: kv::Store, node: u16, held: Arc<AtomicBool>, metrics: Arc<Metrics>) {
+    let value = bytes::Bytes::from(node.to_string());
+    let mut revision: Option<u64> = None;
+    loop {
+        revision = match revision {
+            Some(r) => leases.update("dialer", value.clone(), r).await.ok(),
+            None => match leases.update("dialer", value.clone(), 0).await {
+                Ok(r) => Some(r),
+                Err(_) => match leases.entry("dialer").await {
+                    // Free again (a delete), or this node's own from before a restart.
+                    Ok(Some(e)) if e.operation != kv::Operation::Put || e.value == value => leases
+                        .update("dialer", value.clone(), e.revision)
+                        .await
+                        .ok(),
+                    _ => None,
+                },
+            },
+        };
+        let now = revision.is_some();
+        if held.swap(now, Ordering::Relaxed) != now {
+            tracing::info!(node, held = now, "cluster: dialer lease");
+        }
+        metrics
+            .cluster_dialer_lease
+            .store(now as u64, Ordering::Relaxed);
+        tokio::time::sleep(LEASE_REFRESH).await;
+    }
+}
+
 /// Reads the other nodes' records through this node's durable consumer and
 /// hands them to the server in batches; acks a batch once it is committed.
 /// This node's own records are acked as they pass.
@@ -187,6 +226,7 @@ pub(super) struct Engine {
     pub(super) window: Duration,
     pub(super) ready: Arc<AtomicBool>,
     pub(super) metrics: Arc<Metrics>,
+    pub(super) dialer_lease: Arc<AtomicBool>,
 }
 
 impl Engine {
@@ -293,6 +333,12 @@ impl Engine {
                     Ok(buckets) => {
                         made = true;
                         tokio::spawn(watch_config(buckets.config.clone(), self.config_tx.clone()));
+                        tokio::spawn(hold_lease(
+                            buckets.leases.clone(),
+                            self.cfg.node_id,
+                            self.dialer_lease.clone(),
+                            self.metrics.clone(),
+                        ));
                         tokio::spawn(consume_records(
                             buckets.js.clone(),
                             self.cfg.node_id,
@@ -353,6 +399,18 @@ impl Engine {
             })
             .await
             .map_err(|e| e.to_string())?;
+        let leases = js
+            .create_or_update_key_value(kv::Config {
+                bucket: LEASES_BUCKET.into(),
+                description: "dataport: singleton leases".into(),
+                history: 1,
+                max_age: LEASE_TTL,
+                num_replicas: self.cfg.replicas,
+                storage: jetstream::stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| e.to_string())?;
         js.get_or_create_stream(jetstream::stream::Config {
             name: RECORDS_STREAM.into(),
             description: Some("dataport: every node's records".into()),
@@ -368,6 +426,7 @@ impl Engine {
             window,
             config,
             claims,
+            leases,
             js: js.clone(),
         })
     }

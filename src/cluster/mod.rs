@@ -48,6 +48,9 @@ pub const CONFIG_BUCKET: &str = "dp_config";
 /// The bucket of people claimed for a client: `p.<phone digits>`,
 /// `e.<sha-256 of the email, hex>` → the claiming node.
 pub const CLAIMS_BUCKET: &str = "dp_claims";
+/// The bucket of singleton leases (`dialer`): holder node, refreshed
+/// every 2 s, gone 10 s after its holder stopped refreshing.
+pub const LEASES_BUCKET: &str = "dp_leases";
 /// The stream every node's records go through.
 pub const RECORDS_STREAM: &str = "DP_RECORDS";
 
@@ -98,6 +101,7 @@ pub enum ClusterError {
 /// The handle request coroutines use.
 pub struct Cluster {
     tx: tokio::sync::mpsc::Sender<Request>,
+    dialer_lease: Arc<AtomicBool>,
     config_rx: crossbeam_channel::Receiver<ConfigChange>,
     remote_rx: crossbeam_channel::Receiver<RemoteBatch>,
     wait: Duration,
@@ -119,7 +123,9 @@ impl Cluster {
         let (config_tx, config_rx) = crossbeam_channel::unbounded();
         let (remote_tx, remote_rx) = crossbeam_channel::bounded(4);
         let ready = Arc::new(AtomicBool::new(false));
+        let dialer_lease = Arc::new(AtomicBool::new(false));
         let engine = Engine {
+            dialer_lease: dialer_lease.clone(),
             config_tx,
             remote_tx,
             cfg: cfg.clone(),
@@ -145,6 +151,7 @@ impl Cluster {
             .map_err(|e| ClusterError::Thread(e.to_string()))?;
         Ok(Cluster {
             tx,
+            dialer_lease,
             config_rx,
             remote_rx,
             wait: Duration::from_millis(cfg.timeout_ms),
@@ -157,6 +164,12 @@ impl Cluster {
     /// Whether NATS is connected and the buckets exist.
     pub fn connected(&self) -> bool {
         self.ready.load(Ordering::Relaxed)
+    }
+
+    /// Whether this node holds the dialer's lease: the one node that
+    /// releases dial calls (every node holds the queues).
+    pub fn holds_dialer_lease(&self) -> bool {
+        self.dialer_lease.load(Ordering::Relaxed)
     }
 
     /// `on_unreachable = "refuse"`.

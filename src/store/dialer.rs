@@ -65,7 +65,7 @@ pub enum DialerOp {
     Release(Vec<(u64, String)>, String),
 }
 
-fn pending_key(c: &DialCall) -> Vec<u8> {
+pub(super) fn pending_key(c: &DialCall) -> Vec<u8> {
     let mut k = Vec::with_capacity(c.campaign.len() + 24);
     k.extend_from_slice(c.campaign.as_bytes());
     k.extend_from_slice(&((i64::MAX as i128 - c.priority as i128) as u64).to_be_bytes());
@@ -112,6 +112,13 @@ impl Batch<'_> {
         let key = format!("callid:{}", c.campaign);
         let n = self.bump(self.store.dbs.dialer_state, &key)? + 1;
         c.id = self.seq.next(Collection::Calls);
+        // In a cluster each node counts its own CallIDs: its id in the low bits.
+        let node = self.store.cluster_node() as u64;
+        let n = if node == 0 {
+            n
+        } else {
+            (n << super::NODE_BITS) | node
+        };
         c.call_id = n;
         c.status = "pending".into();
         self.index_call(&c)?;
@@ -190,11 +197,13 @@ impl Batch<'_> {
             }
             DialerOp::SetState(campaign, state) => {
                 let json = serde_json::to_vec(state)?;
-                self.store.dbs.dialer_state.put(
-                    &mut self.txn,
-                    &format!("state:{campaign}"),
-                    &json,
-                )?;
+                let key = format!("state:{campaign}");
+                self.store
+                    .dbs
+                    .dialer_state
+                    .put(&mut self.txn, &key, &json)?;
+                // Members and flags set through the dialer API hold for the cluster.
+                self.log_dialer_state(&key, &json)?;
                 Ok(Vec::new())
             }
             DialerOp::Release(done, at) => {

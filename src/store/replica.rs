@@ -5,10 +5,12 @@
 //! entries it published deleted. Records other nodes made arrive through
 //! [`Batch::apply_remote`]: stored under their own (cluster-unique) id, with
 //! the index entries a local write would have made, idempotently (the same
-//! entry twice changes nothing). Side-effect queues are left out on
-//! purpose: a copy of an outbox row is not due here and a copy of a dial
-//! call is not pending here, so alerts, deliveries and dial releases happen
-//! once, at the node that took the lead.
+//! entry twice changes nothing). A copy of an outbox row is not due here:
+//! alerts, emails, webhooks and deliveries are sent by the node that took
+//! the lead. Dial calls are pending on every node, and released by the
+//! node holding the dialer's lease (`crate::dialer`); a release is a change
+//! of the call, which travels back like any other. Dialer campaigns'
+//! run-time state (members, flags) travels too (`log_dialer_state`).
 
 use heed::types::{Bytes, Unit};
 use heed::Database;
@@ -19,7 +21,12 @@ use super::keys::{index_key, person_key, person_lookup, Owner};
 use super::records::{Client, Contact, DeliveryRecord, InboxLead, Ticket};
 use super::{Collection, Result, Store};
 
-/// An entry as it travels: collection (1 byte) ‖ id (BE u64) ‖ the JSON.
+/// The first byte of an entry that carries a dialer campaign's run-time
+/// state (`dialer_state`), not a record.
+const DIALER_STATE: u8 = 255;
+
+/// An entry as it travels: collection (1 byte) ‖ id (BE u64) ‖ the JSON;
+/// or 255 ‖ key length (BE u16) ‖ key ‖ the JSON for a dialer state.
 pub fn encode(c: Collection, id: u64, json: &[u8], out: &mut Vec<u8>) {
     out.push(c as u8);
     out.extend_from_slice(&id.to_be_bytes());
@@ -78,6 +85,24 @@ impl Batch<'_> {
         Ok(())
     }
 
+    /// Logs a dialer campaign's run-time state for the cluster.
+    pub(super) fn log_dialer_state(&mut self, key: &str, json: &[u8]) -> Result<()> {
+        if self.applying_remote || self.store.cluster_node() == 0 {
+            return Ok(());
+        }
+        let seq = self.seq.next_repl();
+        let mut entry = Vec::with_capacity(3 + key.len() + json.len());
+        entry.push(DIALER_STATE);
+        entry.extend_from_slice(&(key.len() as u16).to_be_bytes());
+        entry.extend_from_slice(key.as_bytes());
+        entry.extend_from_slice(json);
+        self.store
+            .dbs
+            .repl_out
+            .put(&mut self.txn, &seq.to_be_bytes(), &entry)?;
+        Ok(())
+    }
+
     /// Deletes the log entries up to `up_to`: JetStream has them.
     pub fn repl_published(&mut self, up_to: u64) -> Result<u64> {
         let end = up_to.to_be_bytes();
@@ -96,6 +121,24 @@ impl Batch<'_> {
     /// Stores a record another node made, with its index entries, replacing
     /// (and unindexing) the version held before.
     pub fn apply_remote(&mut self, entry: &[u8], now_ms: u64) -> Result<bool> {
+        if entry.first() == Some(&DIALER_STATE) {
+            let Some(len) = entry
+                .get(1..3)
+                .map(|b| u16::from_be_bytes([b[0], b[1]]) as usize)
+            else {
+                return Ok(false);
+            };
+            let (Some(key), Some(json)) = (
+                entry
+                    .get(3..3 + len)
+                    .and_then(|k| std::str::from_utf8(k).ok()),
+                entry.get(3 + len..),
+            ) else {
+                return Ok(false);
+            };
+            self.store.dbs.dialer_state.put(&mut self.txn, key, json)?;
+            return Ok(true);
+        }
         let Some((c, id, json)) = decode(entry) else {
             return Ok(false);
         };
@@ -268,6 +311,10 @@ impl Batch<'_> {
             Collection::Calls => {
                 if let Ok(v) = serde_json::from_slice::<DialCall>(json) {
                     out.push(Ix::Unit(dbs.dial_phone, super::dialer::phone_key(&v)));
+                    // Every node holds the queue; the lease holder releases.
+                    if v.status == "pending" {
+                        out.push(Ix::Unit(dbs.dial_pending, super::dialer::pending_key(&v)));
+                    }
                 }
             }
             _ => {}
