@@ -94,6 +94,9 @@ pub struct Metrics {
     pub dialer_rounds: AtomicU64,
     /// Cluster mode: 1 while NATS is connected and the buckets exist.
     pub cluster_connected: AtomicU64,
+    /// Cluster mode: per origin node, ms from the stream to this node's
+    /// commit for its newest applied record.
+    pub cluster_apply_lag_ms: std::sync::Mutex<std::collections::BTreeMap<u16, u64>>,
     /// Cluster mode: 1 while this node holds the dialer's lease.
     pub cluster_dialer_lease: AtomicU64,
     pub cluster_claims_won: AtomicU64,
@@ -207,6 +210,25 @@ impl Metrics {
         o
     }
 
+    /// `dataport_cluster_apply_lag_seconds{origin="N"}`, one per node
+    /// whose records this node has applied.
+    fn render_apply_lag(&self, o: &mut String) {
+        let lags = self
+            .cluster_apply_lag_ms
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if !lags.is_empty() {
+            let _ = writeln!(o, "# TYPE dataport_cluster_apply_lag_seconds gauge");
+            for (origin, ms) in lags.iter() {
+                let _ = writeln!(
+                    o,
+                    "dataport_cluster_apply_lag_seconds{{origin=\"{origin}\"}} {}",
+                    *ms as f64 / 1000.0
+                );
+            }
+        }
+    }
+
     fn render_gauges(&self, o: &mut String, extra: &Gathered<'_>) {
         let gauges: [(&str, &str, f64); 14] = [
             (
@@ -271,6 +293,7 @@ impl Metrics {
         for (name, kind, v) in gauges {
             let _ = writeln!(o, "# TYPE {name} {kind}\n{name} {v}");
         }
+        self.render_apply_lag(o);
         let _ = writeln!(
             o,
             "# TYPE dataport_duplicate_storage_lookups_total counter\ndataport_duplicate_storage_lookups_total {}",

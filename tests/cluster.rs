@@ -336,6 +336,11 @@ fn every_node_holds_the_whole_crm_and_side_effects_happen_once() {
         );
     }
     assert!(metric(b.addr, "dataport_cluster_records_applied_total") >= 3);
+    let page = get(b.addr, "/metrics").body;
+    assert!(
+        page.contains("dataport_cluster_apply_lag_seconds{origin=\"1\"} "),
+        "B reports how far behind node 1 it applies: {page}"
+    );
     assert!(metric(a.addr, "dataport_cluster_records_published_total") >= 3);
 }
 

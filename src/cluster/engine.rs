@@ -147,6 +147,31 @@ async fn hold_lease(leases: kv::Store, node: u16, held: Arc<AtomicBool>, metrics
     }
 }
 
+/// Records, per origin node, how long its newest applied record took from
+/// the stream to this node's commit (seconds, for `/metrics`).
+fn note_apply_lag(metrics: &Metrics, messages: &[jetstream::Message], own: &str) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i128)
+        .unwrap_or(0);
+    let mut lags = metrics
+        .cluster_apply_lag_ms
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    for m in messages.iter().filter(|m| m.subject.as_str() != own) {
+        let origin = m
+            .subject
+            .as_str()
+            .rsplit('.')
+            .next()
+            .and_then(|n| n.parse::<u16>().ok());
+        if let (Some(origin), Ok(info)) = (origin, m.info()) {
+            let lag = ((now - info.published.unix_timestamp_nanos()) / 1_000_000).max(0) as u64;
+            lags.insert(origin, lag);
+        }
+    }
+}
+
 /// Reads the other nodes' records through this node's durable consumer and
 /// hands them to the server in batches; acks a batch once it is committed.
 /// This node's own records are acked as they pass.
@@ -154,6 +179,7 @@ async fn consume_records(
     js: jetstream::Context,
     node: u16,
     out: crossbeam_channel::Sender<RemoteBatch>,
+    metrics: Arc<Metrics>,
 ) {
     use futures_util::StreamExt;
     use jetstream::consumer::pull;
@@ -209,6 +235,7 @@ async fn consume_records(
                 if !committed.await.unwrap_or(false) {
                     continue;
                 }
+                note_apply_lag(&metrics, &messages, &own);
             }
             for m in &messages {
                 let _ = m.ack().await;
@@ -343,6 +370,7 @@ impl Engine {
                             buckets.js.clone(),
                             self.cfg.node_id,
                             self.remote_tx.clone(),
+                            self.metrics.clone(),
                         ));
                         let _ = kv_tx.send(Some(buckets));
                         tracing::info!(node = self.cfg.node_id, "cluster: JetStream ready");
