@@ -761,3 +761,89 @@ fn dial_calls_are_released_once_by_the_lease_holder_and_the_lease_moves_when_it_
     );
     assert_eq!(metric(survivor.addr, "dataport_cluster_dialer_lease"), 1);
 }
+
+#[test]
+fn all_of_nats_stopped_under_load_intake_goes_on_and_the_nodes_converge() {
+    let mut nats = NatsCluster::start(1);
+    let dir = tempfile::tempdir().unwrap();
+    let urls = nats.urls_toml();
+    let nodes = [
+        node(&dir, 1, &urls, 1, "accept"),
+        node(&dir, 2, &urls, 1, "accept"),
+    ];
+    for n in &nodes {
+        wait_health(n, "\"cluster\":\"connected\"");
+    }
+    let addrs: Vec<_> = nodes.iter().map(|n| n.addr).collect();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let workers: Vec<_> = (0..4usize)
+        .map(|t| {
+            let (addrs, stop) = (addrs.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut acked = Vec::new();
+                let mut other = 0;
+                for i in 0..5000usize {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    let phone = format!("05474{t}{i:04}");
+                    let r = get(addrs[(t + i) % 2], &format!("/leads?Phone={phone}"));
+                    match r.code().as_str() {
+                        "000" => acked.push((
+                            format!("972{}", &phone[1..]),
+                            r.json()["RecordId"].as_u64().unwrap(),
+                        )),
+                        _ => other += 1,
+                    }
+                }
+                (acked, other)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(800));
+    nats.kill_all();
+    for n in &nodes {
+        wait_health(n, "unreachable");
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    nats.restart_all();
+    for n in &nodes {
+        wait_health(n, "\"cluster\":\"connected\"");
+    }
+    std::thread::sleep(Duration::from_millis(800));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut acked = Vec::new();
+    let mut other = 0;
+    for w in workers {
+        let (a, o) = w.join().unwrap();
+        acked.extend(a);
+        other += o;
+    }
+    assert_eq!(
+        other, 0,
+        "accept: every post was answered 000 through the outage"
+    );
+    assert!(
+        metric(addrs[0], "dataport_cluster_unreachable_total")
+            + metric(addrs[1], "dataport_cluster_unreachable_total")
+            > 0,
+        "some posts were taken during the outage"
+    );
+    for n in &nodes {
+        assert!(
+            eventually_for(60, || {
+                let stored: std::collections::HashMap<String, u64> = all_clients(n.addr)
+                    .into_iter()
+                    .map(|(id, p)| (p, id))
+                    .collect();
+                acked.iter().all(|(p, id)| stored.get(p) == Some(id))
+            }),
+            "{} never held every acknowledged lead",
+            n.addr
+        );
+    }
+    eprintln!(
+        "NATS outage under load: {} acknowledged, all on both nodes",
+        acked.len()
+    );
+}
