@@ -847,3 +847,51 @@ fn all_of_nats_stopped_under_load_intake_goes_on_and_the_nodes_converge() {
         acked.len()
     );
 }
+
+#[test]
+fn one_record_changed_at_two_nodes_ends_the_same_on_both() {
+    let mut nats = NatsCluster::start(1);
+    let dir = tempfile::tempdir().unwrap();
+    let urls = nats.urls_toml();
+    let a = node(&dir, 1, &urls, 1, "accept");
+    let b = node(&dir, 2, &urls, 1, "accept");
+    wait_health(&a, "\"cluster\":\"connected\"");
+    wait_health(&b, "\"cluster\":\"connected\"");
+    let r = get(a.addr, "/leads?Phone=0522313001");
+    let id = r.json()["RecordId"].as_u64().unwrap();
+    assert!(eventually_for(20, || admin(
+        b.addr,
+        &format!("/admin/v1/clients/{id}")
+    )
+    .status
+        == 200));
+
+    // Changed at A, then (later) at B, while the changes cannot travel.
+    nats.kill_all();
+    wait_health(&a, "unreachable");
+    wait_health(&b, "unreachable");
+    let patch = |n: &Binary, status: u8| {
+        let r = admin_patch(
+            n.addr,
+            &format!("/admin/v1/clients/{id}"),
+            &format!("{{\"handling_status\":{status}}}"),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+    };
+    patch(&a, 2);
+    std::thread::sleep(Duration::from_millis(50));
+    patch(&b, 3);
+    nats.restart_all();
+    // Each receives the other's version; both keep the later one.
+    let client = |n: &Binary| admin_json(n.addr, &format!("/admin/v1/clients/{id}"));
+    assert!(
+        eventually_for(30, || client(&a)["handling_status"] == 3
+            && client(&a) == client(&b)),
+        "A {} / B {}",
+        client(&a),
+        client(&b)
+    );
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(client(&b)["handling_status"], 3, "B kept its later change");
+    assert_eq!(client(&a), client(&b));
+}

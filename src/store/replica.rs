@@ -40,6 +40,28 @@ pub fn decode(entry: &[u8]) -> Option<(Collection, u64, &[u8])> {
     Some((c, id, &entry[9..]))
 }
 
+/// Whether `incoming` should replace `held` (two versions of one record):
+/// for records with an `updated_at` (clients, tickets) the later one wins,
+/// and of two written in the same millisecond the greater JSON, so every
+/// node keeps the same version whatever order the two arrive in. Others
+/// change only at the node that made them: the incoming one.
+fn newer(c: Collection, incoming: &[u8], held: &[u8]) -> bool {
+    if !matches!(c, Collection::Clients | Collection::Tickets) {
+        return true;
+    }
+    #[derive(serde::Deserialize)]
+    struct Stamp {
+        #[serde(default)]
+        updated_at: String,
+    }
+    let stamp = |j: &[u8]| {
+        serde_json::from_slice::<Stamp>(j)
+            .map(|s| s.updated_at)
+            .unwrap_or_default()
+    };
+    (stamp(incoming), incoming) > (stamp(held), held)
+}
+
 /// One index entry a record implies.
 enum Ix {
     Unit(Database<Bytes, Unit>, Vec<u8>),
@@ -150,6 +172,11 @@ impl Batch<'_> {
             .map(|o| o.to_vec());
         if old.as_deref() == Some(json) {
             return Ok(false);
+        }
+        if let Some(old) = &old {
+            if !newer(c, json, old) {
+                return Ok(false);
+            }
         }
         if let Some(old) = &old {
             for ix in self.index_entries(c, id, old) {
@@ -342,5 +369,18 @@ mod tests {
         );
         assert_eq!(decode(&[200, 0, 0]), None);
         assert_eq!(decode(&[0, 1]), None);
+    }
+
+    #[test]
+    fn of_two_versions_every_node_keeps_the_later() {
+        let early = br#"{"id":1,"updated_at":"2026-12-06T10:00:00.000Z","city":"B"}"#;
+        let late = br#"{"id":1,"updated_at":"2026-12-06T10:00:01.000Z","city":"A"}"#;
+        assert!(newer(Collection::Clients, late, early));
+        assert!(!newer(Collection::Clients, early, late));
+        // The same millisecond: the greater JSON, from either side.
+        let other = br#"{"id":1,"updated_at":"2026-12-06T10:00:01.000Z","city":"C"}"#;
+        assert!(newer(Collection::Clients, other, late) != newer(Collection::Clients, late, other));
+        // Records without a stamp change only where they were made.
+        assert!(newer(Collection::Calls, early, late));
     }
 }
