@@ -895,3 +895,91 @@ fn one_record_changed_at_two_nodes_ends_the_same_on_both() {
     assert_eq!(client(&b)["handling_status"], 3, "B kept its later change");
     assert_eq!(client(&a), client(&b));
 }
+
+#[test]
+fn the_crm_odata_and_dialer_apis_answer_the_same_on_every_node() {
+    const KEY: &str = "dpk_cluster_buyer_secret";
+    let nats = NatsCluster::start(3);
+    let buyer = peers::HttpReceiver::start(&[]);
+    let campaign = "ApisCampaign00000000000000000001";
+    let extra = format!(
+        "[crm]\napi_key = \"k3y\"\n\
+         [dialer]\naccount_code = \"ACC\"\nbackend = \"none\"\n\
+         [[dialer.campaigns]]\nid = 1\nname = \"C\"\ncode = \"{campaign}\"\ntype = \"smart\"\n\
+         [[buyers]]\nid = 1\nname = \"B\"\napi_key_sha256 = \"{hash}\"\n\
+         [[rules]]\nid = 1\nbuyer = 1\nmethod = \"post_form\"\nurl = \"{url}\"\nrouting_id_param = \"r\"\nprofiles = [22]\nfields = {{ phone1 = \"tel\" }}\n{profile}",
+        hash = dataport::auth::sha256_hex(KEY),
+        url = buyer.url("/buy"),
+        profile = Profile::new(22, "apis")
+            .text("dialer_campaign", campaign)
+            .rows(&[("Phone", "clients", "phone1"), ("FirstName", "clients", "first_name")])
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let urls = nats.urls_toml();
+    let a = node_with(&dir, 1, &urls, 3, "accept", "", &extra);
+    let b = node_with(&dir, 2, &urls, 3, "accept", "", &extra);
+    wait_health(&a, "\"cluster\":\"connected\"");
+    wait_health(&b, "\"cluster\":\"connected\"");
+    for i in 0..6 {
+        let at = if i % 2 == 0 { a.addr } else { b.addr };
+        assert_eq!(
+            get(at, &format!("/apis?Phone=05223140{i:02}&FirstName=P{i}")).code(),
+            "000"
+        );
+    }
+    let crm_add = get(a.addr, "/developer/v1/leads?login=dana%40example.com&apikey=k3y&action=add&title=Shared&phone=0522314099");
+    assert_eq!(crm_add.status, 200, "{}", crm_add.body);
+
+    let crm = |n: &Binary| {
+        get(
+            n.addr,
+            "/developer/v1/leads?login=dana%40example.com&apikey=k3y&action=list",
+        )
+        .json()["data"]
+            .clone()
+    };
+    let odata = |n: &Binary| {
+        let auth = format!("Bearer {KEY}");
+        request(
+            n.addr,
+            "GET",
+            "/odata/Leads",
+            &[("Authorization", &auth)],
+            b"",
+        )
+        .json()["value"]
+            .clone()
+    };
+    let pending = |n: &Binary| {
+        get(
+            n.addr,
+            &format!("/ForwardDialer/Dialer/GetCampaignPendingCalls?Campaign={campaign}"),
+        )
+        .json()["Data"]
+            .clone()
+    };
+    assert!(
+        eventually_for(30, || {
+            odata(&a).as_array().is_some_and(|v| v.len() == 6)
+                && crm(&a) == crm(&b)
+                && odata(&a) == odata(&b)
+                && pending(&a) == pending(&b)
+        }),
+        "the APIs differ:\nCRM {} / {}\nOData {} / {}\ndialer {} / {}",
+        crm(&a),
+        crm(&b),
+        odata(&a),
+        odata(&b),
+        pending(&a),
+        pending(&b)
+    );
+    assert!(
+        crm(&b).as_array().is_some_and(|v| !v.is_empty()),
+        "B lists A's CRM lead"
+    );
+    assert!(
+        pending(&b).to_string().contains("972522314000"),
+        "B's dialer queue holds A's calls: {}",
+        pending(&b)
+    );
+}
