@@ -292,7 +292,9 @@ impl Engine {
                     Request::Person(_, reply) => {
                         let _ = reply.send(Claim::Unreachable);
                     }
-                    Request::Release(_) => {}
+                    Request::Release(_, reply) => {
+                        let _ = reply.send(false);
+                    }
                 }
                 continue;
             };
@@ -304,8 +306,9 @@ impl Engine {
                         let r = tokio::time::timeout(wait, create(&window, key_name(key), value));
                         let _ = reply.send(r.await.unwrap_or(Claim::Unreachable));
                     }
-                    Request::Release(key) => {
-                        let _ = tokio::time::timeout(wait, window.delete(key_name(key))).await;
+                    Request::Release(key, reply) => {
+                        let r = tokio::time::timeout(wait, window.delete(key_name(key))).await;
+                        let _ = reply.send(matches!(r, Ok(Ok(()))));
                     }
                     Request::Config(change, reply) => {
                         let key = config_key(&change.key);

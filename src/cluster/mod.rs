@@ -83,7 +83,7 @@ pub enum Claim {
 
 enum Request {
     Window(KeyHash, may::sync::mpsc::Sender<Claim>),
-    Release(KeyHash),
+    Release(KeyHash, may::sync::mpsc::Sender<bool>),
     Config(ConfigChange, may::sync::mpsc::Sender<bool>),
     /// Replication-log entries (sequence, entry) to publish; the answer is
     /// the highest sequence up to which every entry is in the stream.
@@ -283,8 +283,14 @@ impl Cluster {
     }
 
     /// Gives a claim back (its post was not stored), so a retry of the post
-    /// at any node is not answered 006. Best effort, not waited for.
+    /// at any node is not answered 006. Waited for (at most `timeout_ms`)
+    /// before the post is answered: a sender told 004 retries at once,
+    /// perhaps at another node, which must not find the claim still there
+    /// and call the retry a duplicate of a post that was never kept.
     pub fn release_window(&self, key: KeyHash) {
-        let _ = self.tx.try_send(Request::Release(key));
+        let (tx, rx) = may::sync::mpsc::channel();
+        if self.tx.try_send(Request::Release(key, tx)).is_ok() {
+            let _ = rx.recv_timeout(self.wait + Duration::from_millis(100));
+        }
     }
 }
