@@ -47,6 +47,14 @@ impl<const N: usize> Histogram<N> {
         self.sum_micros.fetch_add(scaled_sum, Ordering::Relaxed);
     }
 
+    /// Observations so far, and the sum of their scaled values.
+    pub fn totals(&self) -> (u64, u64) {
+        (
+            self.count.load(Ordering::Relaxed),
+            self.sum_micros.load(Ordering::Relaxed),
+        )
+    }
+
     fn render(&self, out: &mut String, name: &str, bounds: &[f64; N], sum_scale: f64) {
         let mut cum = 0;
         for (i, b) in bounds.iter().enumerate() {

@@ -1,5 +1,5 @@
 //! The router: which module answers each path. `/health`, `/metrics`,
-//! `/admin/v1/…`, `/ForwardDialer/Dialer/{method}`, `/odata/…`,
+//! `/admin/v1/…`, the console at `/admin/`, `/ForwardDialer/Dialer/{method}`, `/odata/…`,
 //! `/developer/v1/leads`, `/static/{name}`, and every other first segment
 //! is an intake profile's form name.
 //!
@@ -31,7 +31,12 @@ impl Handler for App {
         let rest = &path[1..];
         let first = rest.split('/').next().unwrap_or("");
         if first == "admin" {
-            return crate::api::admin::handle(self, req);
+            if path.starts_with("/admin/v1/") {
+                return crate::api::admin::handle(self, req);
+            }
+            return get_only(req, || {
+                crate::pages::console::serve(path, !self.config().raw.admin.token.is_empty())
+            });
         }
         if let Some(m) = path.strip_prefix("/ForwardDialer/Dialer/") {
             if !m.is_empty() && !m.contains('/') {

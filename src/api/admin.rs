@@ -89,6 +89,7 @@ fn list(app: &App, coll: Collection, query: &str, format: Format) -> Reply {
     let ListQuery {
         limit,
         after,
+        newest_first,
         since,
         until,
         filters,
@@ -132,27 +133,36 @@ fn list(app: &App, coll: Collection, query: &str, format: Format) -> Reply {
     let mut scanned = 0usize;
     let walked = match indexed {
         // The records an index named: only those are read.
-        Some(ids) => ids
-            .into_iter()
-            .filter(|&id| id > after)
-            .try_for_each(|id| match app.store.get_raw(coll, id) {
-                Ok(Some(bytes)) => {
-                    scanned += 1;
-                    if visit(id, &bytes) {
-                        Ok(())
-                    } else {
-                        Err(None)
+        Some(mut ids) => {
+            if newest_first {
+                ids.reverse();
+            }
+            ids.into_iter()
+                .filter(|&id| match newest_first {
+                    false => id > after,
+                    true => after == 0 || id < after,
+                })
+                .try_for_each(|id| match app.store.get_raw(coll, id) {
+                    Ok(Some(bytes)) => {
+                        scanned += 1;
+                        if visit(id, &bytes) {
+                            Ok(())
+                        } else {
+                            Err(None)
+                        }
                     }
-                }
-                Ok(None) => Ok(()),
-                Err(e) => Err(Some(e)),
-            })
-            .or_else(|e| e.map_or(Ok(()), Err))
-            .map(|()| None),
-        None => app.store.scan(coll, after, max_scan, |id, bytes| {
-            scanned += 1;
-            visit(id, bytes)
-        }),
+                    Ok(None) => Ok(()),
+                    Err(e) => Err(Some(e)),
+                })
+                .or_else(|e| e.map_or(Ok(()), Err))
+                .map(|()| None)
+        }
+        None => app
+            .store
+            .scan(coll, (after, newest_first), max_scan, |id, bytes| {
+                scanned += 1;
+                visit(id, bytes)
+            }),
     };
     let capped_at = match walked {
         Ok(l) => l,
@@ -196,7 +206,10 @@ fn list(app: &App, coll: Collection, query: &str, format: Format) -> Reply {
 /// records an index names when one serves the request.
 struct ListQuery {
     limit: usize,
+    /// The cursor: ids above it (below it, newest first; 0 = from the end).
     after: u64,
+    /// `order=desc`: newest first, `next` goes on down.
+    newest_first: bool,
     since: Option<u64>,
     until: Option<u64>,
     filters: Vec<(String, String)>,
@@ -215,6 +228,7 @@ impl ListQuery {
         let mut q = ListQuery {
             limit: 100,
             after: 0,
+            newest_first: false,
             since: None,
             until: None,
             filters: Vec::new(),
@@ -232,6 +246,11 @@ impl ListQuery {
                         .parse()
                         .map_err(|_| bad("after must be a record id"))?
                 }
+                "order" => match f.value {
+                    "asc" => q.newest_first = false,
+                    "desc" => q.newest_first = true,
+                    _ => return Err(bad("order is asc (oldest first) or desc (newest first)")),
+                },
                 "since" | "until" => match parse_rfc3339(f.value) {
                     Some(t) if f.key == "since" => q.since = Some(t),
                     Some(t) => q.until = Some(t),
@@ -249,7 +268,7 @@ impl ListQuery {
             .find(|(k, _)| !known.iter().any(|f| f.eq_ignore_ascii_case(k)))
         {
             return Err(bad(&format!(
-                "{} records have no field {k:?}; filter on one of: limit, after, since, until, q (clients, contacts), {}",
+                "{} records have no field {k:?}; filter on one of: limit, after, order, since, until, q (clients, contacts), {}",
                 coll.name(),
                 known.join(", ")
             )));

@@ -124,11 +124,29 @@ fn change(app: &App, kind: Kind, path_id: Option<&str>, body: Option<&[u8]>) -> 
         Ok(c) => c,
         Err(errors) => {
             let details: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+            // The same errors, structured: a profile's field-row errors name
+            // the row (1-based) and its column, so the console shows each
+            // where it belongs.
+            let errors: Vec<serde_json::Value> = errors
+                .iter()
+                .map(|e| {
+                    serde_json::json!({
+                        "location": e.location,
+                        "message": e.message,
+                        "row": e.row,
+                        "column": e.column,
+                    })
+                })
+                .collect();
             return Reply::json(
                 400,
-                serde_json::json!({ "error": "the change breaks the configuration", "details": details })
-                    .to_string()
-                    .into_bytes(),
+                serde_json::json!({
+                    "error": "the change breaks the configuration",
+                    "details": details,
+                    "errors": errors,
+                })
+                .to_string()
+                .into_bytes(),
             );
         }
     };

@@ -101,6 +101,11 @@ pub(crate) fn is_http_url(s: &str) -> bool {
 pub struct ConfigError {
     pub location: String,
     pub message: String,
+    /// The profile field row (1-based) the error belongs to, and the row's
+    /// column (`external`, `table`, `field`, `default`), for the console to
+    /// show it where it is.
+    pub row: Option<usize>,
+    pub column: Option<&'static str>,
 }
 
 impl std::fmt::Display for ConfigError {
@@ -178,46 +183,64 @@ pub struct FieldRow {
     pub label: String,
 }
 
-/// Response counts per profile, by intake code 000..=010: since start, and
-/// per hour for the last [`HOURS_KEPT`] hours (`GET /admin/v1/stats`).
+/// Response counts per profile, by intake code 000..=010: since start, per
+/// hour for the last [`HOURS_KEPT`] hours and per minute for the last
+/// [`MINUTES_KEPT`] minutes (`GET /admin/v1/stats`, the console's chart).
 #[derive(Debug)]
 pub struct ProfileCounters {
     pub by_code: [AtomicU64; 11],
-    hourly: Box<[HourCounts]>,
+    hourly: TimeRing,
+    minutely: TimeRing,
 }
 
 impl Default for ProfileCounters {
     fn default() -> Self {
         ProfileCounters {
             by_code: Default::default(),
-            hourly: (0..HOURS_KEPT).map(|_| HourCounts::default()).collect(),
+            hourly: TimeRing::new(HOURS_KEPT, HOUR_MS),
+            minutely: TimeRing::new(MINUTES_KEPT, MINUTE_MS),
         }
     }
 }
 
 /// Hours of per-hour answer counts each profile keeps, in memory.
 pub const HOURS_KEPT: usize = 48;
+/// Minutes of per-minute answer counts each profile keeps, in memory.
+pub const MINUTES_KEPT: usize = 60;
 const HOUR_MS: u64 = 3_600_000;
+const MINUTE_MS: u64 = 60_000;
 
-/// One slot of the hourly ring: which hour it holds, and its counts.
+/// Counts by code in fixed time slots, the last `slots.len()` of them.
+#[derive(Debug)]
+struct TimeRing {
+    slot_ms: u64,
+    slots: Box<[SlotCounts]>,
+}
+
+/// One slot of a ring: which period it holds, and its counts.
 #[derive(Debug, Default)]
-struct HourCounts {
-    /// Hours since the epoch, + 1 (0: never used).
-    hour: AtomicU64,
+struct SlotCounts {
+    /// Periods since the epoch, + 1 (0: never used).
+    period: AtomicU64,
     by_code: [AtomicU64; 11],
 }
 
-impl ProfileCounters {
-    /// Counts an answer with code index `code` (0..=10) made at `now_ms`.
-    /// Lock-free; a slot is taken over at the first answer of a new hour
-    /// (answers racing that first one may count in the hour before).
-    pub fn count(&self, code: usize, now_ms: u64) {
-        self.by_code[code].fetch_add(1, Ordering::Relaxed);
-        let hour = now_ms / HOUR_MS + 1;
-        let slot = &self.hourly[(hour as usize) % HOURS_KEPT];
-        if slot.hour.load(Ordering::Acquire) != hour {
-            let was = slot.hour.swap(hour, Ordering::AcqRel);
-            if was != hour {
+impl TimeRing {
+    fn new(slots: usize, slot_ms: u64) -> TimeRing {
+        TimeRing {
+            slot_ms,
+            slots: (0..slots).map(|_| SlotCounts::default()).collect(),
+        }
+    }
+
+    /// Lock-free; a slot is taken over at the first answer of a new period
+    /// (answers racing that first one may count in the period before).
+    fn count(&self, code: usize, now_ms: u64) {
+        let period = now_ms / self.slot_ms + 1;
+        let slot = &self.slots[(period as usize) % self.slots.len()];
+        if slot.period.load(Ordering::Acquire) != period {
+            let was = slot.period.swap(period, Ordering::AcqRel);
+            if was != period {
                 for c in &slot.by_code {
                     c.store(0, Ordering::Relaxed);
                 }
@@ -226,12 +249,30 @@ impl ProfileCounters {
         slot.by_code[code].fetch_add(1, Ordering::Relaxed);
     }
 
+    fn get(&self, start_ms: u64) -> Option<[u64; 11]> {
+        let period = start_ms / self.slot_ms + 1;
+        let slot = &self.slots[(period as usize) % self.slots.len()];
+        (slot.period.load(Ordering::Acquire) == period)
+            .then(|| std::array::from_fn(|i| slot.by_code[i].load(Ordering::Relaxed)))
+    }
+}
+
+impl ProfileCounters {
+    /// Counts an answer with code index `code` (0..=10) made at `now_ms`.
+    pub fn count(&self, code: usize, now_ms: u64) {
+        self.by_code[code].fetch_add(1, Ordering::Relaxed);
+        self.hourly.count(code, now_ms);
+        self.minutely.count(code, now_ms);
+    }
+
     /// The counts of the hour starting at `hour_start_ms`, if kept.
     pub fn hour(&self, hour_start_ms: u64) -> Option<[u64; 11]> {
-        let hour = hour_start_ms / HOUR_MS + 1;
-        let slot = &self.hourly[(hour as usize) % HOURS_KEPT];
-        (slot.hour.load(Ordering::Acquire) == hour)
-            .then(|| std::array::from_fn(|i| slot.by_code[i].load(Ordering::Relaxed)))
+        self.hourly.get(hour_start_ms)
+    }
+
+    /// The counts of the minute starting at `minute_start_ms`, if kept.
+    pub fn minute(&self, minute_start_ms: u64) -> Option<[u64; 11]> {
+        self.minutely.get(minute_start_ms)
     }
 }
 
@@ -348,6 +389,23 @@ pub(crate) fn err(
     errors.push(ConfigError {
         location: location.into(),
         message: message.into(),
+        row: None,
+        column: None,
+    });
+}
+
+/// An error of one profile field row (1-based) and one of its columns.
+pub(crate) fn row_err(
+    errors: &mut Vec<ConfigError>,
+    location: &str,
+    at: (usize, &'static str),
+    message: impl Into<String>,
+) {
+    errors.push(ConfigError {
+        location: location.into(),
+        message: message.into(),
+        row: Some(at.0),
+        column: Some(at.1),
     });
 }
 

@@ -243,12 +243,18 @@ fn rows(
     p.fields
         .iter()
         .enumerate()
-        .map(|(ri, f)| row(f, kind, &row_location(ploc, ri, f), errors))
+        .map(|(ri, f)| row(f, kind, (&row_location(ploc, ri, f), ri + 1), errors))
         .collect()
 }
 
-/// One mapping row, checked; `rloc` names it in errors.
-fn row(f: &FieldSpec, kind: ProfileType, rloc: &str, errors: &mut Vec<ConfigError>) -> FieldRow {
+/// One mapping row, checked; `rloc` names it in errors, `n` is its
+/// 1-based number (errors carry it and the column they belong to).
+fn row(
+    f: &FieldSpec,
+    kind: ProfileType,
+    (rloc, n): (&str, usize),
+    errors: &mut Vec<ConfigError>,
+) -> FieldRow {
     // Seed 000: "the default will always be the main table".
     let table_name = match (f.table.trim(), kind) {
         ("", ProfileType::ServiceTicket) => "tickets",
@@ -263,15 +269,22 @@ fn row(f: &FieldSpec, kind: ProfileType, rloc: &str, errors: &mut Vec<ConfigErro
         _ => None,
     };
     match table {
-        None => err(errors, rloc, format!("unknown table {:?}", f.table)),
-        Some(Table::Tickets) if kind != ProfileType::ServiceTicket => err(
+        None => row_err(
             errors,
             rloc,
+            (n, "table"),
+            format!("unknown table {:?}", f.table),
+        ),
+        Some(Table::Tickets) if kind != ProfileType::ServiceTicket => row_err(
+            errors,
+            rloc,
+            (n, "table"),
             "table tickets is only for service_ticket profiles",
         ),
-        Some(t) if t != Table::Tickets && kind == ProfileType::ServiceTicket => err(
+        Some(t) if t != Table::Tickets && kind == ProfileType::ServiceTicket => row_err(
             errors,
             rloc,
+            (n, "table"),
             "a service_ticket profile maps only into tickets",
         ),
         Some(t) => {
@@ -282,25 +295,28 @@ fn row(f: &FieldSpec, kind: ProfileType, rloc: &str, errors: &mut Vec<ConfigErro
                 Table::Extension => !f.field.trim().is_empty(),
             };
             if !known {
-                err(
+                row_err(
                     errors,
                     rloc,
+                    (n, "field"),
                     format!("table {table_name} has no field {:?}", f.field),
                 );
             }
         }
     }
     if f.mandatory && f.external.trim().is_empty() {
-        err(
+        row_err(
             errors,
             rloc,
+            (n, "external"),
             "a mandatory row must name its posted field (external)",
         );
     }
     if f.external.trim().is_empty() && f.default.is_empty() {
-        err(
+        row_err(
             errors,
             rloc,
+            (n, "default"),
             "a row without an external field must have a default",
         );
     }

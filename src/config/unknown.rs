@@ -58,6 +58,18 @@ fn plain(steps: &[Step]) -> String {
 
 /// Where the key at `steps` sits: a profile and its row the way the
 /// loader names them, anything else as a dotted path.
+/// The 1-based profile field row a path lies in, if it does.
+fn field_row(parent: &[Step]) -> Option<usize> {
+    match parent {
+        [Step::Key(p), Step::Index(_), Step::Key(f), Step::Index(j), ..]
+            if p == "profiles" && f == "fields" =>
+        {
+            Some(j + 1)
+        }
+        _ => None,
+    }
+}
+
 fn location(raw: &RawConfig, parent: &[Step]) -> String {
     use Step::{Index, Key};
     match parent {
@@ -91,6 +103,8 @@ pub fn parse_toml(text: &str) -> Result<RawConfig, Vec<ConfigError>> {
         vec![ConfigError {
             location,
             message: e.message().to_string(),
+            row: None,
+            column: None,
         }]
     };
     let de = toml::Deserializer::parse(text).map_err(syntax)?;
@@ -111,6 +125,8 @@ pub fn parse_toml(text: &str) -> Result<RawConfig, Vec<ConfigError>> {
             ConfigError {
                 location: location(&raw, parent),
                 message: format!("unknown key {key:?}"),
+                row: field_row(parent),
+                column: None,
             }
         })
         .collect())

@@ -365,20 +365,26 @@ impl Store {
     }
 
     /// Walks `c` in id order from `after` (exclusive), handing each record to
-    /// `visit` until it returns false or `scan_cap` records were looked at.
+    /// `visit` until it returns false or `scan_cap` records were looked at;
+    /// with `newest_first`, down from `after` (exclusive; 0: from the end).
     /// Returns the id of the last record looked at when the cap stopped the
     /// walk with records left, so a caller can answer with a cursor.
     pub fn scan(
         &self,
         c: Collection,
-        after: u64,
+        (after, newest_first): (u64, bool),
         scan_cap: usize,
         mut visit: impl FnMut(u64, &[u8]) -> bool,
     ) -> Result<Option<u64>> {
         let rtxn = self.env.read_txn()?;
-        let start = after.saturating_add(1);
+        let db = self.dbs.records(c);
+        let items: Box<dyn Iterator<Item = heed::Result<(u64, &[u8])>>> = match newest_first {
+            false => Box::new(db.range(&rtxn, &(after.saturating_add(1)..))?),
+            true if after == 0 => Box::new(db.rev_iter(&rtxn)?),
+            true => Box::new(db.rev_range(&rtxn, &(..after))?),
+        };
         let mut last = None;
-        for (n, item) in self.dbs.records(c).range(&rtxn, &(start..))?.enumerate() {
+        for (n, item) in items.enumerate() {
             let (id, bytes) = item?;
             if n >= scan_cap {
                 return Ok(last);
@@ -436,6 +442,13 @@ impl Store {
             out.push((k.to_string(), v.to_vec()));
         }
         Ok(out)
+    }
+
+    /// Notifications still to send (due now or later), from the index's
+    /// entry count: O(1).
+    pub fn outbox_pending(&self) -> Result<u64> {
+        let rtxn = self.env.read_txn()?;
+        Ok(self.dbs.outbox_due.len(&rtxn)?)
     }
 
     /// Pending notifications due at `now_ms`, oldest due first.
