@@ -6,6 +6,8 @@
 //! them itself (Debian's package as root, npm's into `tests/browser`), and
 //! fails saying what is missing when it cannot.
 
+#[path = "common/browser.rs"]
+mod browser;
 #[path = "common/util.rs"]
 mod util;
 
@@ -42,45 +44,9 @@ fn landing_page(appliance: Arc<AtomicU16>) -> String {
     format!("http://127.0.0.1:{port}")
 }
 
-fn run(what: &str, cmd: &mut std::process::Command) {
-    let ok = cmd.status().is_ok_and(|s| s.success());
-    assert!(ok, "{what} failed: {cmd:?}");
-}
-
-/// Debian's chromium and npm's playwright-core, installed if missing.
-fn browser_ready() -> std::path::PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    if !Path::new("/usr/bin/chromium").exists() {
-        let root = unsafe { libc::geteuid() } == 0;
-        assert!(
-            root,
-            "this test needs Debian's chromium: `sudo apt-get install chromium` (.ci/run does it)"
-        );
-        run(
-            "apt-get update",
-            std::process::Command::new("apt-get").args(["update", "-qq"]),
-        );
-        run(
-            "installing chromium",
-            std::process::Command::new("apt-get")
-                .args(["install", "-y", "-qq", "chromium"])
-                .env("DEBIAN_FRONTEND", "noninteractive"),
-        );
-    }
-    if !dir.join("node_modules/playwright-core").exists() {
-        run(
-            "npm ci in tests/browser (playwright-core)",
-            std::process::Command::new("npm")
-                .args(["ci", "--no-audit", "--no-fund"])
-                .current_dir(&dir),
-        );
-    }
-    dir
-}
-
 #[test]
 fn the_mini_form_is_meant_for_an_iframe() {
-    let dir = browser_ready();
+    let dir = browser::ready();
     let appliance = Arc::new(AtomicU16::new(0));
     let allowed = landing_page(appliance.clone());
     let refused = landing_page(appliance.clone());

@@ -63,7 +63,8 @@
       kids.push(h('div', { class: 'message ' + flash.kind, role: 'status', text: flash.text }));
       flash = null;
     }
-    main.replaceChildren(...kids, ...content);
+    main.replaceChildren();
+    append(main, [kids, content]);
   }
 
   function message(kind, text) {
@@ -257,7 +258,7 @@
     leads: { title: 'Leads inbox', columns: ['id', 'created_at', 'profile', 'person', 'phone', 'email', 'client', 'status'], search: true },
     bad_leads: { title: 'Bad leads', columns: ['id', 'created_at', 'profile', 'reason', 'client', 'data'], search: true },
     tickets: { title: 'Tickets', columns: ['id', 'created_at', 'profile', 'status', 'complainer_name', 'return_phone', 'subject'] },
-    usage_log: { title: 'Usage log', columns: ['id', 'created_at', 'form', 'client_ip', 'status', 'code', 'reason', 'record_id', 'body'], search: true },
+    usage_log: { title: 'Usage log', columns: ['id', 'created_at', 'method', 'form', 'query', 'body', 'client_ip', 'status', 'code', 'reason', 'record_id'], search: true },
     automation_log: { title: 'Automation log', columns: ['id', 'created_at', 'profile', 'client', 'fields'] },
     outbox: { title: 'Outbox', columns: ['id', 'created_at', 'event', 'channel', 'to', 'status', 'attempts', 'last_error'] },
     deliveries: { title: 'Deliveries', columns: ['id', 'created_at', 'buyer', 'rule', 'client', 'status', 'attempts', 'delivered_at'] },
@@ -691,9 +692,10 @@
       params.get('after') ? h('a', { class: 'button quiet', href: `#/records/${name}?` + withoutAfter(params), text: 'Newest' }) : null,
       list.next ? h('a', { class: 'button quiet', id: 'older', href: `#/records/${name}?` + withAfter(params, list.next), text: 'Older' }) : null,
       h('span', { class: 'muted', text: `${list.data.length} shown, newest first` + (q ? ' (found through the index)' : '') }));
-    main.querySelector('#results').replaceChildren(
-      list.data.length ? recordTable(name, list.data, spec.columns) : h('p', { class: 'muted', id: 'none', text: 'Nothing found.' }),
-      scanNote(list), pager);
+    const results = main.querySelector('#results');
+    results.replaceChildren();
+    append(results, [list.data.length ? recordTable(name, list.data, spec.columns) : h('p', { class: 'muted', id: 'none', text: 'Nothing found.' }),
+      scanNote(list), pager]);
   }
 
   function withAfter(params, next) {
@@ -707,9 +709,14 @@
     return p.toString();
   }
 
+  // A record's fields; the empty ones are named in one line below.
   function fieldsTable(record) {
-    return h('table', { class: 'fields' }, h('tbody', {}, Object.entries(record).map(([k, v]) =>
-      h('tr', {}, h('th', { text: k }), h('td', { class: 'cell', text: shown(v) })))));
+    const blank = (v) => v === '' || v === null || (typeof v === 'object' && Object.keys(v).length === 0);
+    const entries = Object.entries(record);
+    const empty = entries.filter(([, v]) => blank(v)).map(([k]) => k);
+    return [h('table', { class: 'fields' }, h('tbody', {}, entries.filter(([, v]) => !blank(v)).map(([k, v]) =>
+      h('tr', {}, h('th', { text: k }), h('td', { class: 'cell', text: shown(v) }))))),
+    empty.length ? h('p', { class: 'muted', text: 'Empty: ' + empty.join(', ') + '.' }) : null];
   }
 
   async function recordPage(name, id) {
@@ -741,15 +748,15 @@
         return;
       }
       if (mine !== generation) return;
-      main.querySelector('#' + boxId).replaceChildren(
-        list.data.length ? recordTable(name, list.data, columns) : h('p', { class: 'muted', text: 'None.' }),
-        scanNote(list));
+      const box = main.querySelector('#' + boxId);
+      box.replaceChildren();
+      append(box, [list.data.length ? recordTable(name, list.data, columns) : h('p', { class: 'muted', text: 'None.' }), scanNote(list)]);
     };
     const cid = encodeURIComponent(id);
     await Promise.all([
       fill('client-contacts', `contacts?client=${cid}&order=desc`, 'contacts', RECORDS.contacts.columns),
       fill('client-relationships', `relationships?client=${cid}&order=desc`, 'relationships', RECORDS.relationships.columns),
-      fill('client-posts', `usage_log?record_id=${cid}&order=desc&limit=50`, 'usage_log', ['id', 'created_at', 'form', 'client_ip', 'code', 'body']),
+      fill('client-posts', `usage_log?record_id=${cid}&order=desc&limit=50`, 'usage_log', ['id', 'created_at', 'method', 'form', 'query', 'body', 'client_ip', 'code']),
     ]);
   }
 
@@ -758,7 +765,7 @@
   async function tail() {
     const mine = generation;
     const body = h('tbody', {});
-    const columns = ['id', 'created_at', 'form', 'client_ip', 'status', 'code', 'reason', 'body'];
+    const columns = ['id', 'created_at', 'method', 'form', 'query', 'body', 'client_ip', 'code', 'reason'];
     let last = 0;
     let paused = false;
     const pause = h('button', { type: 'button', class: 'quiet', id: 'pause', text: 'Pause', on: { click: () => {
