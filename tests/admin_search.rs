@@ -120,3 +120,74 @@ fn a_filter_no_index_serves_reads_at_most_max_scan_records() {
     assert_eq!(page["data"].as_array().unwrap().len(), 10);
     assert_eq!(page["scanned"], 10);
 }
+
+/// `q` on the CRM inbox, the bad leads and the usage log: the inbox by the
+/// lead's own phone and email; bad leads and posts through the clients the
+/// phone or email names. Each answer reads only what the index names.
+#[test]
+fn q_reaches_crm_leads_bad_leads_and_the_posts_of_a_person() {
+    let s = start_text(|data| {
+        let extra = "[crm]\napi_key = \"k3y\"\n[[users]]\nid = 1\nlogin = \"dana@example.com\"\nname = \"Dana\"\n";
+        let base = config(data);
+        format!("{base}\n{extra}")
+    });
+    // Noise: 40 other people, each posted once.
+    for i in 0..40 {
+        let r = get(s.addr, &format!("/leads?Phone=05473451{i:02}&City=Haifa"));
+        assert_eq!(r.code(), "000", "{}", r.body);
+    }
+    // One person posts twice over an hour apart: a client, and a repeat
+    // inquiry kept as a bad lead (the HOT lead backup).
+    let first = get(s.addr, "/leads?Phone=052-234-5088&Email=Noa@X.example");
+    assert_eq!(first.code(), "000", "{}", first.body);
+    let client = first.json()["RecordId"].as_u64().unwrap();
+    s.clock.advance_ms(2 * 3_600_000);
+    let again = get(s.addr, "/leads?Phone=0522345088&City=Eilat");
+    assert_eq!(again.code(), "001", "{}", again.body);
+    // A CRM inbox lead with the same phone, added through the CRM API.
+    let crm = get(
+        s.addr,
+        "/developer/v1/leads?login=dana%40example.com&apikey=k3y&action=add&title=Noa&phone=%2B972-52-234-5088&email=noa%40x.example",
+    );
+    assert_eq!(crm.status, 200, "{}", crm.body);
+    let lead = crm.json()["result"]["id"].as_u64().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300)); // the usage log's batch
+
+    // Each web post is an inbox lead too: the phone names all three, the
+    // email the two that carried it.
+    for (q, n, in_eilat) in [("052-234-5088", 3, 1), ("noa%40x.example", 2, 0)] {
+        let leads = list(&s, &format!("leads?q={q}"));
+        let found = ids(&leads);
+        assert_eq!(found.len(), n, "q={q}: {leads}");
+        assert!(found.contains(&lead), "q={q}: {leads}");
+        assert_eq!(leads["scanned"], n, "{leads}");
+        // Other filters apply to what the index named.
+        let eilat = list(&s, &format!("leads?q={q}&city=Eilat"));
+        assert_eq!(ids(&eilat).len(), in_eilat, "{eilat}");
+
+        let bad = list(&s, &format!("bad_leads?q={q}"));
+        assert_eq!(bad["data"].as_array().unwrap().len(), 1, "q={q}: {bad}");
+        assert_eq!(bad["data"][0]["client"], client);
+        assert_eq!(bad["scanned"], 1);
+
+        let posts = list(&s, &format!("usage_log?q={q}&order=desc"));
+        let got: Vec<&str> = posts["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["query"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "Phone=0522345088&City=Eilat",
+                "Phone=052-234-5088&Email=Noa@X.example"
+            ],
+            "q={q}: the person's two posts, newest first: {posts}"
+        );
+        assert_eq!(posts["scanned"], 2);
+    }
+    assert_eq!(ids(&list(&s, "usage_log?q=0529999999")), Vec::<u64>::new());
+    let r = admin(s.addr, "/admin/v1/tickets?q=0522345088");
+    assert_eq!(r.status, 400, "{}", r.body);
+}

@@ -268,7 +268,7 @@ impl ListQuery {
             .find(|(k, _)| !known.iter().any(|f| f.eq_ignore_ascii_case(k)))
         {
             return Err(bad(&format!(
-                "{} records have no field {k:?}; filter on one of: limit, after, order, since, until, q (clients, contacts), {}",
+                "{} records have no field {k:?}; filter on one of: limit, after, order, since, until, q (clients, contacts, leads, bad_leads, usage_log), {}",
                 coll.name(),
                 known.join(", ")
             )));

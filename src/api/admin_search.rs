@@ -4,6 +4,12 @@
 //! candidates come from the index, so a lookup costs the same with a
 //! thousand clients stored or ten million; the list then applies its other
 //! filters to those records only.
+//!
+//! `q` also serves the CRM inbox (`leads`, by the lead's own phone and
+//! email), and `bad_leads` and `usage_log` through the clients the phone or
+//! email names: the bad leads kept for those clients, and the posts that
+//! made or matched them (`idx_client_refs`). A post that never reached a
+//! client (a duplicate, a refusal) is not found this way.
 
 use crate::app::App;
 use crate::store::Collection;
@@ -19,16 +25,24 @@ pub fn candidates(
     filters: &mut Vec<(String, String)>,
 ) -> Result<Option<Vec<u64>>, String> {
     let people = matches!(coll, Collection::Clients | Collection::Contacts);
-    let q = match filters.iter().position(|(k, _)| k == "q") {
-        Some(i) if people => Some(filters.remove(i).1),
-        Some(_) => {
-            return Err(format!(
-            "q (a phone or an email, through the index) is served for clients and contacts, not {}",
-            coll.name()
-        ))
+    let q = filters
+        .iter()
+        .position(|(k, _)| k == "q")
+        .map(|i| filters.remove(i).1);
+    if let Some(q) = &q {
+        match coll {
+            Collection::Clients | Collection::Contacts => {}
+            Collection::Leads | Collection::BadLeads | Collection::UsageLog => {
+                return by_person(app, coll, q).map(Some)
+            }
+            _ => {
+                return Err(format!(
+                    "q (a phone or an email, through the index) is served for clients, contacts, leads, bad_leads and usage_log, not {}",
+                    coll.name()
+                ))
+            }
         }
-        None => None,
-    };
+    }
     if !people {
         return Ok(None);
     }
@@ -70,6 +84,31 @@ pub fn candidates(
     ids.sort_unstable();
     ids.dedup();
     Ok(Some(ids))
+}
+
+/// `q` on the collections a person's records reach: the CRM leads with
+/// that phone or email; the bad leads and posts of the clients with it.
+fn by_person(app: &App, coll: Collection, q: &str) -> Result<Vec<u64>, String> {
+    let q = q.trim();
+    let (phone, email) = if q.contains('@') {
+        (String::new(), normalize::email(q))
+    } else {
+        (app.phones.normalize(q), String::new())
+    };
+    let mut ids = if coll == Collection::Leads {
+        app.store
+            .leads_by(&phone, &email)
+            .map_err(|e| e.to_string())?
+    } else {
+        let mut clients = by_phone(app, Collection::Clients, &phone)?;
+        clients.extend(by_email(app, Collection::Clients, &email)?);
+        app.store
+            .client_refs(&clients, coll == Collection::UsageLog)
+            .map_err(|e| e.to_string())?
+    };
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
 }
 
 fn is_phone_field(k: &str) -> bool {

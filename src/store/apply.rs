@@ -6,6 +6,7 @@
 use heed::types::{Bytes, Str};
 use heed::{Database, MdbError, PutFlags, RwTxn};
 
+use super::keys::{client_ref_key, ClientRef};
 use super::record_json::RecordJson;
 use super::records::*;
 use super::rendered::RenderedEntry;
@@ -268,7 +269,21 @@ impl<'s> Batch<'s> {
     pub fn put_bad_lead(&mut self, mut b: BadLead) -> Result<u64> {
         b.id = self.seq.next(Collection::BadLeads);
         self.put_json(Collection::BadLeads, b.id, &b)?;
+        if b.client != 0 {
+            self.add_client_ref(b.client, ClientRef::BadLead, b.id)?;
+        }
         Ok(b.id)
+    }
+
+    /// Notes that record `id` of `kind` refers to `client`, so the admin
+    /// API finds it from the client's phone or email.
+    pub(super) fn add_client_ref(&mut self, client: u64, kind: ClientRef, id: u64) -> Result<()> {
+        let key = client_ref_key(client, kind, id);
+        self.store
+            .dbs
+            .idx_client_refs
+            .put(&mut self.txn, &key[..], &())?;
+        Ok(())
     }
 
     pub(super) fn put_relationship(&mut self, mut r: Relationship) -> Result<u64> {

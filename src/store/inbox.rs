@@ -11,7 +11,7 @@
 use std::ops::Bound;
 
 use super::apply::{be_u64, Batch};
-use super::keys::{person_lookup, Owner};
+use super::keys::{person_key, person_lookup, Owner};
 use super::records::*;
 use super::{Collection, Result, Store};
 use crate::outbox;
@@ -103,6 +103,16 @@ impl Batch<'_> {
             .put(&mut self.txn, &datum_do_key(&lead), &())?;
         dbs.idx_lead_status
             .put(&mut self.txn, &id_key(&[lead.status], lead.id), &())?;
+        // Found by phone or email (the admin API's `q`).
+        for (db, v) in [(dbs.idx_phone, &lead.phone), (dbs.idx_email, &lead.email)] {
+            if !v.is_empty() {
+                db.put(
+                    &mut self.txn,
+                    &person_key(v.as_bytes(), Owner::Lead, lead.id),
+                    &(),
+                )?;
+            }
+        }
         Ok(lead.id)
     }
 

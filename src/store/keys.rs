@@ -17,6 +17,39 @@ pub(crate) enum Owner {
     Contact = 2,
     /// A duplicate key of the hour window, anchored at this value.
     DuplicateKey = 3,
+    /// A lead of the CRM inbox (SPEC §7), by its phone and email.
+    Lead = 4,
+}
+
+/// What kind of record refers to a client in `idx_client_refs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClientRef {
+    /// A bad lead kept for the client (a renewal's old record, a HOT lead's post).
+    BadLead = 1,
+    /// A post (usage-log entry) that made or matched the client.
+    Post = 2,
+}
+
+/// A key of `idx_client_refs`: client ‖ kind ‖ id, all fixed width.
+pub(crate) fn client_ref_key(client: u64, kind: ClientRef, id: u64) -> [u8; 17] {
+    let mut k = [0u8; 17];
+    k[..8].copy_from_slice(&client.to_be_bytes());
+    k[8] = kind as u8;
+    k[9..].copy_from_slice(&id.to_be_bytes());
+    k
+}
+
+/// The ids of `kind` records referring to `client`.
+pub(crate) fn client_refs(
+    db: Database<Bytes, Unit>,
+    txn: &RoTxn<'_, WithoutTls>,
+    client: u64,
+    kind: ClientRef,
+) -> Result<Vec<u64>> {
+    let mut prefix = [0u8; 9];
+    prefix[..8].copy_from_slice(&client.to_be_bytes());
+    prefix[8] = kind as u8;
+    ids_under(db, txn, &prefix)
 }
 
 /// The record id at the end of an index key (its last 8 bytes, big-endian);

@@ -48,6 +48,43 @@ pub(super) fn person_indexes(env: &Env<WithoutTls>, wtxn: &mut RwTxn<'_>, dbs: &
     Ok(())
 }
 
+/// Schema 3 → 4: the CRM inbox leads go into the phone and email indexes
+/// (owner 4), and the bad leads kept for a client into `idx_client_refs`.
+/// Posts logged before schema 4 are not added: a usage entry does not say
+/// whether its `record_id` is a client or a ticket, so only the writer,
+/// which knows, notes a post's client from then on.
+pub(super) fn client_refs(wtxn: &mut RwTxn<'_>, dbs: &Dbs) -> Result<()> {
+    use super::keys::{client_ref_key, ClientRef};
+    use super::records::{BadLead, InboxLead};
+    use super::Collection;
+    let mut keys: Vec<(Database<Bytes, Unit>, Vec<u8>)> = Vec::new();
+    for item in dbs.records(Collection::Leads).iter(wtxn)? {
+        let (id, json) = item?;
+        let lead: InboxLead = serde_json::from_slice(json)?;
+        for (db, v) in [(dbs.idx_phone, &lead.phone), (dbs.idx_email, &lead.email)] {
+            if !v.is_empty() {
+                keys.push((db, person_key(v.as_bytes(), Owner::Lead, id)));
+            }
+        }
+    }
+    for item in dbs.records(Collection::BadLeads).iter(wtxn)? {
+        let (id, json) = item?;
+        let bad: BadLead = serde_json::from_slice(json)?;
+        if bad.client != 0 {
+            let key = client_ref_key(bad.client, ClientRef::BadLead, id);
+            keys.push((dbs.idx_client_refs, key.to_vec()));
+        }
+    }
+    for (db, k) in &keys {
+        db.put(wtxn, k, &())?;
+    }
+    tracing::info!(
+        entries = keys.len(),
+        "storage schema 3 -> 4: CRM leads and bad leads indexed"
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use heed::types::{Bytes, Str, Unit};
@@ -93,5 +130,42 @@ mod tests {
         assert_eq!(contacts(store.dbs.idx_email, "boss@example.com"), [10]);
         let v = store.dbs.meta.get(&r, "schema_version").unwrap().unwrap();
         assert_eq!(v, super::super::SCHEMA_VERSION.to_be_bytes());
+    }
+
+    #[test]
+    fn schema_3_leads_and_bad_leads_are_indexed_on_open() {
+        use heed::byteorder::BE;
+        use heed::types::U64;
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let env = unsafe { EnvOpenOptions::new().max_dbs(32).open(dir.path()).unwrap() };
+            let mut w = env.write_txn().unwrap();
+            let meta: Database<Str, Bytes> = env.create_database(&mut w, Some("meta")).unwrap();
+            meta.put(&mut w, "schema_version", &3u64.to_be_bytes())
+                .unwrap();
+            let leads: Database<U64<BE>, Bytes> =
+                env.create_database(&mut w, Some("leads")).unwrap();
+            leads
+                .put(
+                    &mut w,
+                    &5,
+                    br#"{"id":5,"phone":"972522345678","email":"noa@x.example"}"#,
+                )
+                .unwrap();
+            let bad: Database<U64<BE>, Bytes> =
+                env.create_database(&mut w, Some("bad_leads")).unwrap();
+            bad.put(&mut w, &2, br#"{"id":2,"client":7,"reason":"HOT"}"#)
+                .unwrap();
+            bad.put(&mut w, &3, br#"{"id":3,"client":0,"reason":"008"}"#)
+                .unwrap();
+            w.commit().unwrap();
+            env.prepare_for_closing().wait();
+        }
+        let store = Store::open(dir.path(), 16 << 20).unwrap();
+        assert_eq!(store.leads_by("972522345678", "").unwrap(), [5]);
+        assert_eq!(store.leads_by("", "noa@x.example").unwrap(), [5]);
+        assert_eq!(store.client_refs(&[7], false).unwrap(), [2]);
+        assert!(store.client_refs(&[7], true).unwrap().is_empty());
+        assert!(store.client_refs(&[0], false).unwrap().is_empty());
     }
 }

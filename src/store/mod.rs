@@ -9,7 +9,8 @@
 //! | `meta`            | name                             | schema version, sequences |
 //! | `clients` …`leads`| id (BE u64)                      | the record as JSON |
 //! | `idx_person_phone` | E.164 digits ‖ 0x00 ‖ owner ‖ id | () — owner 1 = client, 2 = contact |
-//! | `idx_person_email` | lower-cased email ‖ 0x00 ‖ owner ‖ id | () |
+//! | `idx_person_email` | lower-cased email ‖ 0x00 ‖ owner ‖ id | () — owner 4 = CRM inbox lead |
+//! | `idx_client_refs` | client (BE u64) ‖ kind ‖ id (BE u64) | () — kind 1 = bad lead, 2 = post (usage entry) naming the client |
 //! | `idx_extkey`      | external key ‖ 0x00 ‖ id         | () |
 //! | `idx_ticket_extkey` | ticket external key ‖ 0x00 ‖ id | () |
 //! | `config`          | `profiles/7`, `users/{login}`, `branches/A1` | run-time configuration overrides (JSON) |
@@ -67,8 +68,10 @@ use keys::Owner;
 /// 2: phone and email indexes shared by clients and contacts (see
 /// [`migrate`]). 3: duplicate keys kept beside their first phone or email
 /// in those indexes (nothing to move: a schema-2 store's `dup_by_key`
-/// entries are still read, and expire within the window).
-pub const SCHEMA_VERSION: u64 = 3;
+/// entries are still read, and expire within the window). 4: CRM inbox
+/// leads in the phone and email indexes, and `idx_client_refs` (the bad
+/// leads and posts of a client; see [`migrate::client_refs`]).
+pub const SCHEMA_VERSION: u64 = 4;
 
 type Id = U64<BE>;
 
@@ -203,6 +206,7 @@ pub(crate) struct Dbs {
     dialer_state: Database<Str, Bytes>,
     idx_phone: Database<Bytes, Unit>,
     idx_email: Database<Bytes, Unit>,
+    idx_client_refs: Database<Bytes, Unit>,
     idx_extkey: Database<Bytes, Unit>,
     dup_by_key: Database<Bytes, Id>,
     dup_by_time: Database<Bytes, Bytes>,
@@ -299,6 +303,7 @@ impl Store {
                 .unwrap(),
             idx_phone: env.create_database(&mut wtxn, Some("idx_person_phone"))?,
             idx_email: env.create_database(&mut wtxn, Some("idx_person_email"))?,
+            idx_client_refs: env.create_database(&mut wtxn, Some("idx_client_refs"))?,
             idx_extkey: env.create_database(&mut wtxn, Some("idx_extkey"))?,
             idx_ticket_extkey: env.create_database(&mut wtxn, Some("idx_ticket_extkey"))?,
             outbox_due: env.create_database(&mut wtxn, Some("outbox_due"))?,
@@ -327,6 +332,9 @@ impl Store {
                 }
                 if v < 2 {
                     migrate::person_indexes(&env, &mut wtxn, &dbs)?;
+                }
+                if v < 4 {
+                    migrate::client_refs(&mut wtxn, &dbs)?;
                 }
             }
         }
@@ -395,6 +403,35 @@ impl Store {
             }
         }
         Ok(None)
+    }
+
+    /// CRM inbox lead ids with this phone (normalised digits) or this
+    /// (lower-cased) email.
+    pub fn leads_by(&self, phone: &str, email: &str) -> Result<Vec<u64>> {
+        let rtxn = self.env.read_txn()?;
+        let mut ids = Vec::new();
+        for (db, v) in [(self.dbs.idx_phone, phone), (self.dbs.idx_email, email)] {
+            if !v.is_empty() {
+                ids.extend(keys::person_lookup(db, &rtxn, v.as_bytes(), Owner::Lead)?);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// The bad leads (`posts` false) or the posts (usage entries) that
+    /// refer to these clients.
+    pub fn client_refs(&self, clients: &[u64], posts: bool) -> Result<Vec<u64>> {
+        let rtxn = self.env.read_txn()?;
+        let kind = if posts {
+            keys::ClientRef::Post
+        } else {
+            keys::ClientRef::BadLead
+        };
+        let mut ids = Vec::new();
+        for &c in clients {
+            ids.extend(keys::client_refs(self.dbs.idx_client_refs, &rtxn, c, kind)?);
+        }
+        Ok(ids)
     }
 
     /// Client ids whose phone1..3 equal `phone` (normalised digits).

@@ -17,8 +17,8 @@ use heed::Database;
 
 use super::apply::Batch;
 use super::dialer::DialCall;
-use super::keys::{index_key, person_key, person_lookup, Owner};
-use super::records::{Client, Contact, DeliveryRecord, InboxLead, Ticket};
+use super::keys::{client_ref_key, index_key, person_key, person_lookup, ClientRef, Owner};
+use super::records::{BadLead, Client, Contact, DeliveryRecord, InboxLead, Ticket};
 use super::{Collection, Result, Store};
 
 /// The first byte of an entry that carries a dialer campaign's run-time
@@ -320,8 +320,18 @@ impl Batch<'_> {
                     }
                 }
             }
+            Collection::BadLeads => {
+                if let Ok(v) = serde_json::from_slice::<BadLead>(json) {
+                    if v.client != 0 {
+                        let key = client_ref_key(v.client, ClientRef::BadLead, id);
+                        out.push(Ix::Unit(dbs.idx_client_refs, key.to_vec()));
+                    }
+                }
+            }
             Collection::Leads => {
                 if let Ok(v) = serde_json::from_slice::<InboxLead>(json) {
+                    person(dbs.idx_phone, &v.phone, Owner::Lead);
+                    person(dbs.idx_email, &v.email, Owner::Lead);
                     use super::inbox::{datum_do_key, id_key};
                     out.push(Ix::Unit(dbs.idx_lead_datum, id_key(v.datum.as_bytes(), id)));
                     out.push(Ix::Unit(dbs.idx_lead_datum_do, datum_do_key(&v)));

@@ -6,7 +6,7 @@
 use std::ops::Bound;
 
 use super::apply::Batch;
-use super::keys::{anchored_duplicate_key, anchored_duplicate_lookup};
+use super::keys::{anchored_duplicate_key, anchored_duplicate_lookup, client_ref_key, ClientRef};
 use super::{Collection, Result, StoreError};
 use crate::dedupe::KeyHash;
 
@@ -34,6 +34,23 @@ fn usage_logged_at(entry: &[u8]) -> Option<u64> {
             .ok()
             .and_then(|e| crate::clock::parse_rfc3339(&e.created_at))
     })
+}
+
+/// The record a usage entry names (`record_id`, its last field as the
+/// writer renders it and as serde writes it), 0 when none.
+fn usage_record_id(entry: &[u8]) -> u64 {
+    const FIELD: &[u8] = b"\"record_id\":";
+    let tail = &entry[entry.len().saturating_sub(FIELD.len() + 24)..];
+    memchr::memmem::rfind(tail, FIELD)
+        .map(|at| {
+            tail[at + FIELD.len()..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .fold(0u64, |n, &d| {
+                    n.wrapping_mul(10).wrapping_add((d - b'0') as u64)
+                })
+        })
+        .unwrap_or(0)
 }
 
 /// Which shared index holds a duplicate key's anchor value.
@@ -179,11 +196,17 @@ impl Batch<'_> {
                 break;
             }
             bytes = bytes.saturating_sub(v.len() as u64);
-            doomed.push((id, v.len()));
+            doomed.push((id, v.len(), usage_record_id(v)));
         }
-        for (id, len) in &doomed {
+        let refs = self.store.dbs.idx_client_refs;
+        for (id, len, record) in &doomed {
             db.delete(&mut self.txn, id)?;
             self.usage_bytes_added -= *len as i64;
+            if *record != 0 {
+                // The post's entry in its client's references, if it has one.
+                let key = client_ref_key(*record, ClientRef::Post, *id);
+                refs.delete(&mut self.txn, &key[..])?;
+            }
         }
         Ok(doomed.len())
     }
@@ -197,6 +220,19 @@ mod tests {
     use super::*;
 
     const HOUR: u64 = 3_600_000;
+
+    #[test]
+    fn a_usage_entry_names_its_record_at_its_end() {
+        assert_eq!(
+            usage_record_id(br#"{"id":1,"code":"000","record_id":4242}"#),
+            4242
+        );
+        assert_eq!(
+            usage_record_id(br#"{"id":1,"code":"006","record_id":0}"#),
+            0
+        );
+        assert_eq!(usage_record_id(br#"{"id":1}"#), 0);
+    }
 
     #[test]
     fn a_usage_entry_time_is_read_in_place_or_decoded() {
@@ -226,6 +262,50 @@ mod tests {
         assert_eq!(usage_logged_at(reordered), want);
         assert_eq!(usage_logged_at(b"{}"), None);
         assert_eq!(usage_logged_at(b""), None);
+    }
+
+    #[test]
+    fn a_pruned_post_leaves_its_client_s_references() {
+        use crate::store::rendered::{Outcome, RenderedEntry, UsageParts};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 16 << 20).unwrap();
+        let mut seq = Sequences::load(&store).unwrap();
+        let parts = UsageParts {
+            created_at: "2026-11-23T05:20:00.250Z",
+            ip: "127.0.0.1".parse().unwrap(),
+            client_ip: "127.0.0.1".parse().unwrap(),
+            method: "GET",
+            form: "f",
+            query: "Phone=1",
+            content_type: "",
+            user_agent: "",
+            body: "",
+            body_base64: false,
+        };
+        let mut b = Batch::begin(&store, &mut seq).unwrap();
+        let mut ids = Vec::new();
+        for client in [7u64, 7, 0] {
+            let mut e = RenderedEntry::usage(Vec::new(), &parts);
+            e.close(&Outcome {
+                status: 200,
+                code: "000",
+                reason: "OK",
+                record_id: client,
+            });
+            let id = b.put_usage(&e).unwrap();
+            if client != 0 {
+                b.add_client_ref(client, ClientRef::Post, id).unwrap();
+            }
+            ids.push(id);
+        }
+        b.commit().unwrap();
+        assert_eq!(store.client_refs(&[7], true).unwrap(), ids[..2]);
+        let mut b = Batch::begin(&store, &mut seq).unwrap();
+        assert_eq!(b.prune_usage(0, u64::MAX, 1, 100).unwrap(), 1);
+        b.commit().unwrap();
+        assert_eq!(store.client_refs(&[7], true).unwrap(), ids[1..2]);
+        let r = store.env.read_txn().unwrap();
+        assert_eq!(store.dbs.idx_client_refs.len(&r).unwrap(), 1);
     }
 
     fn remember(store: &Store, seq: &mut Sequences, lead: Option<LeadDraft>, key: DuplicateKey) {
@@ -322,9 +402,10 @@ mod tests {
         let r = store.env.read_txn().unwrap();
         assert_eq!(
             store.dbs.idx_phone.len(&r).unwrap(),
-            1,
-            "only the client's entry is left"
+            2,
+            "only the client's entry and its inbox lead's are left"
         );
+        assert_eq!(store.leads_by(phone, "").unwrap().len(), 1);
         assert_eq!(store.dbs.idx_email.len(&r).unwrap(), 0);
         assert_eq!(store.dbs.dup_by_time.len(&r).unwrap(), 0);
     }
