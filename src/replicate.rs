@@ -47,6 +47,11 @@ fn publish_loop(app: &App) {
             Some(up_to) => {
                 app.metrics.repl_published.fetch_add(n, Ordering::Relaxed);
                 let _ = app.writer.call(|r| Job::ReplPublished(up_to, r));
+                // What is still waiting (O(1)), so the gauge follows a
+                // backlog draining after an outage, not only its start.
+                app.metrics
+                    .repl_backlog
+                    .store(app.store.repl_backlog().unwrap_or(0), Ordering::Relaxed);
             }
             None => {
                 app.metrics
