@@ -131,39 +131,16 @@ fn list(app: &App, coll: Collection, query: &str, format: Format) -> Reply {
         n < limit
     };
     let mut scanned = 0usize;
-    let walked = match indexed {
-        // The records an index named: only those are read.
-        Some(mut ids) => {
-            if newest_first {
-                ids.reverse();
-            }
-            ids.into_iter()
-                .filter(|&id| match newest_first {
-                    false => id > after,
-                    true => after == 0 || id < after,
-                })
-                .try_for_each(|id| match app.store.get_raw(coll, id) {
-                    Ok(Some(bytes)) => {
-                        scanned += 1;
-                        if visit(id, &bytes) {
-                            Ok(())
-                        } else {
-                            Err(None)
-                        }
-                    }
-                    Ok(None) => Ok(()),
-                    Err(e) => Err(Some(e)),
-                })
-                .or_else(|e| e.map_or(Ok(()), Err))
-                .map(|()| None)
-        }
-        None => app
-            .store
-            .scan(coll, (after, newest_first), max_scan, |id, bytes| {
-                scanned += 1;
-                visit(id, bytes)
-            }),
-    };
+    let walked = walk(
+        app,
+        coll,
+        (indexed, after, newest_first),
+        max_scan,
+        |id, bytes| {
+            scanned += 1;
+            visit(id, bytes)
+        },
+    );
     let capped_at = match walked {
         Ok(l) => l,
         Err(e) => return Reply::error(500, &e.to_string()),
@@ -200,6 +177,40 @@ fn list(app: &App, coll: Collection, query: &str, format: Format) -> Reply {
         .as_bytes(),
     );
     Reply::json(200, out)
+}
+
+/// Hands `visit` the records of a list page in order until it says stop:
+/// the ones an index named (only those are read), or a scan of the
+/// collection bounded by `max_scan`. Some(last id looked at) when the bound
+/// cut the scan short.
+fn walk(
+    app: &App,
+    coll: Collection,
+    (indexed, after, newest_first): (Option<Vec<u64>>, u64, bool),
+    max_scan: usize,
+    mut visit: impl FnMut(u64, &[u8]) -> bool,
+) -> crate::store::Result<Option<u64>> {
+    let Some(mut ids) = indexed else {
+        return app.store.scan(coll, (after, newest_first), max_scan, visit);
+    };
+    if newest_first {
+        ids.reverse();
+    }
+    for id in ids {
+        let beyond = match newest_first {
+            false => id > after,
+            true => after == 0 || id < after,
+        };
+        if !beyond {
+            continue;
+        }
+        if let Some(bytes) = app.store.get_raw(coll, id)? {
+            if !visit(id, &bytes) {
+                break;
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// A list request's parameters: paging, time range, field filters, and the
