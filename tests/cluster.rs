@@ -983,3 +983,23 @@ fn the_crm_odata_and_dialer_apis_answer_the_same_on_every_node() {
         pending(&b)
     );
 }
+
+/// A phone field intake could not read (kept as posted) and an email are
+/// claimed under keys NATS accepts: with `refuse`, such a post is taken
+/// (000), not answered 005 as if NATS were away.
+#[test]
+fn a_person_with_an_unreadable_phone_field_is_claimed_too() {
+    let nats = NatsCluster::start(1);
+    let dir = tempfile::tempdir().unwrap();
+    let a = node(&dir, 1, &nats.urls_toml(), 1, "refuse");
+    wait_health(&a, "\"cluster\":\"connected\"");
+    // As posted, form-encoded: "call.me.", "ext..5", "+", "(0)".
+    for (i, odd) in ["call.me.", "ext..5", "%2B", "%280%29"].iter().enumerate() {
+        let r = get(
+            a.addr,
+            &format!("/leads?Phone=05223091{i:02}&Phone2={odd}&Email=odd{i}%40x.example"),
+        );
+        assert_eq!(r.code(), "000", "Phone2={odd:?}: {}", r.body);
+    }
+    assert_eq!(metric(a.addr, "dataport_cluster_unreachable_total"), 0);
+}

@@ -428,7 +428,8 @@ form_name = "typo"
     let r = admin(s.addr, "/admin/v1/tickets?q=972522345620");
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(
-        r.body.contains("served for clients, contacts, leads, bad_leads and usage_log"),
+        r.body
+            .contains("served for clients, contacts, leads, bad_leads and usage_log"),
         "{}",
         r.body
     );

@@ -221,21 +221,25 @@ impl Cluster {
     /// this node's; `Lost` when another node holds one of them (its client
     /// record is on its way here); `Unreachable` when NATS did not answer.
     pub fn claim_person(&self, phones: &[&str], email: &str) -> Claim {
+        fn hashed(kind: &str, value: &str) -> String {
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(value.as_bytes());
+            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+            format!("{kind}.{hex}")
+        }
+        // A KV key takes only `[-/_=.a-zA-Z0-9]`: normal phones (digits) as
+        // they are, anything else a phone field kept (it was not a number
+        // intake could read) and every email by its hash.
         let mut keys: Vec<String> = phones
             .iter()
             .filter(|p| !p.is_empty())
-            .map(|p| format!("p.{p}"))
+            .map(|p| match p.bytes().all(|b| b.is_ascii_digit()) {
+                true => format!("p.{p}"),
+                false => hashed("p", p),
+            })
             .collect();
         if !email.is_empty() {
-            use sha2::Digest;
-            let digest = sha2::Sha256::digest(email.as_bytes());
-            keys.push(format!(
-                "e.{}",
-                digest
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect::<String>()
-            ));
+            keys.push(hashed("e", email));
         }
         if keys.is_empty() {
             return Claim::Won;
