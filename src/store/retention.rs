@@ -234,9 +234,9 @@ mod tests {
         assert_eq!(usage_record_id(br#"{"id":1}"#), 0);
     }
 
-    #[test]
-    fn a_usage_entry_time_is_read_in_place_or_decoded() {
-        let parts = crate::store::rendered::UsageParts {
+    /// A post from loopback at 2026-11-23 05:20:00.250 UTC.
+    fn post_parts() -> crate::store::rendered::UsageParts<'static> {
+        crate::store::rendered::UsageParts {
             created_at: "2026-11-23T05:20:00.250Z",
             ip: "127.0.0.1".parse().unwrap(),
             client_ip: "127.0.0.1".parse().unwrap(),
@@ -247,7 +247,12 @@ mod tests {
             user_agent: "",
             body: "a=1",
             body_base64: false,
-        };
+        }
+    }
+
+    #[test]
+    fn a_usage_entry_time_is_read_in_place_or_decoded() {
+        let parts = post_parts();
         let mut stored = Vec::new();
         crate::store::rendered::RenderedEntry::usage(Vec::new(), &parts)
             .write_numbered(123_456_789, &mut stored);
@@ -266,22 +271,11 @@ mod tests {
 
     #[test]
     fn a_pruned_post_leaves_its_client_s_references() {
-        use crate::store::rendered::{Outcome, RenderedEntry, UsageParts};
+        use crate::store::rendered::{Outcome, RenderedEntry};
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), 16 << 20).unwrap();
         let mut seq = Sequences::load(&store).unwrap();
-        let parts = UsageParts {
-            created_at: "2026-11-23T05:20:00.250Z",
-            ip: "127.0.0.1".parse().unwrap(),
-            client_ip: "127.0.0.1".parse().unwrap(),
-            method: "GET",
-            form: "f",
-            query: "Phone=1",
-            content_type: "",
-            user_agent: "",
-            body: "",
-            body_base64: false,
-        };
+        let parts = post_parts();
         let mut b = Batch::begin(&store, &mut seq).unwrap();
         let mut ids = Vec::new();
         for client in [7u64, 7, 0] {
