@@ -265,6 +265,7 @@ fn usage_entry(c: &mut Criterion) {
         user_agent: parts.user_agent.into(),
         body: body.clone(),
         body_base64: false,
+        carried: Vec::new(),
         status: 200,
         code: "006".into(),
         reason: "Duplicated HTTP Post.".into(),

@@ -136,14 +136,21 @@ fn q_reaches_crm_leads_bad_leads_and_the_posts_of_a_person() {
         let r = get(s.addr, &format!("/leads?Phone=05473451{i:02}&City=Haifa"));
         assert_eq!(r.code(), "000", "{}", r.body);
     }
-    // One person posts twice over an hour apart: a client, and a repeat
-    // inquiry kept as a bad lead (the HOT lead backup).
+    // One person posts, posts the same again at once (a duplicate, 006),
+    // and again over an hour later: a repeat inquiry, kept as a bad lead
+    // (the HOT lead backup).
     let first = get(s.addr, "/leads?Phone=052-234-5088&Email=Noa@X.example");
     assert_eq!(first.code(), "000", "{}", first.body);
     let client = first.json()["RecordId"].as_u64().unwrap();
+    let dup = get(s.addr, "/leads?Phone=052-234-5088&Email=Noa@X.example");
+    assert_eq!(dup.code(), "006", "{}", dup.body);
     s.clock.advance_ms(2 * 3_600_000);
     let again = get(s.addr, "/leads?Phone=0522345088&City=Eilat");
     assert_eq!(again.code(), "001", "{}", again.body);
+    // A post refused for its phone (unallocated: 008) is found by it too,
+    // searched as it was posted (intake could not read it as a number).
+    let refused = get(s.addr, "/leads?Phone=050-123-4567");
+    assert_eq!(refused.code(), "008", "{}", refused.body);
     // A CRM inbox lead with the same phone, added through the CRM API.
     let crm = get(
         s.addr,
@@ -169,24 +176,50 @@ fn q_reaches_crm_leads_bad_leads_and_the_posts_of_a_person() {
         assert_eq!(bad["data"].as_array().unwrap().len(), 1, "q={q}: {bad}");
         assert_eq!(bad["data"][0]["client"], client);
         assert_eq!(bad["scanned"], 1);
-
-        let posts = list(&s, &format!("usage_log?q={q}&order=desc"));
-        let got: Vec<&str> = posts["data"]
+    }
+    // The posts that carried the phone or the email, whatever they were
+    // answered, newest first; each read through the index alone.
+    let posts = |q: &str| {
+        let page = list(&s, &format!("usage_log?q={q}&order=desc"));
+        assert_eq!(page["scanned"], page["data"].as_array().unwrap().len());
+        page["data"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|e| e["query"].as_str().unwrap())
-            .collect();
-        assert_eq!(
-            got,
-            [
-                "Phone=0522345088&City=Eilat",
-                "Phone=052-234-5088&Email=Noa@X.example"
-            ],
-            "q={q}: the person's two posts, newest first: {posts}"
-        );
-        assert_eq!(posts["scanned"], 2);
-    }
+            .map(|e| {
+                (
+                    e["code"].as_str().unwrap().to_string(),
+                    e["query"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let with_email = "Phone=052-234-5088&Email=Noa@X.example".to_string();
+    assert_eq!(
+        posts("052-234-5088"),
+        [
+            ("001".into(), "Phone=0522345088&City=Eilat".into()),
+            ("006".into(), with_email.clone()),
+            ("000".into(), with_email.clone()),
+        ]
+    );
+    assert_eq!(
+        posts("NOA%40x.example"),
+        [
+            ("006".into(), with_email.clone()),
+            ("000".into(), with_email)
+        ]
+    );
+    assert_eq!(
+        posts("050-123-4567"),
+        [("008".into(), "Phone=050-123-4567".into())]
+    );
+    // What a post carried is in its entry.
+    let entry = list(&s, "usage_log?q=0522345088&limit=1");
+    assert_eq!(
+        entry["data"][0]["carried"],
+        serde_json::json!(["972522345088", "noa@x.example"])
+    );
     assert_eq!(ids(&list(&s, "usage_log?q=0529999999")), Vec::<u64>::new());
     let r = admin(s.addr, "/admin/v1/tickets?q=0522345088");
     assert_eq!(r.status, 400, "{}", r.body);

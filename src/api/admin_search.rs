@@ -6,10 +6,10 @@
 //! filters to those records only.
 //!
 //! `q` also serves the CRM inbox (`leads`, by the lead's own phone and
-//! email), and `bad_leads` and `usage_log` through the clients the phone or
-//! email names: the bad leads kept for those clients, and the posts that
-//! made or matched them (`idx_client_refs`). A post that never reached a
-//! client (a duplicate, a refusal) is not found this way.
+//! email), the usage log (the posts that carried the phone or email, as
+//! the intake read them: made a client, duplicates, refusals alike) and
+//! `bad_leads` through the clients the phone or email names (the bad leads
+//! kept for them, `idx_client_refs`).
 
 use crate::app::App;
 use crate::store::Collection;
@@ -86,8 +86,8 @@ pub fn candidates(
     Ok(Some(ids))
 }
 
-/// `q` on the collections a person's records reach: the CRM leads with
-/// that phone or email; the bad leads and posts of the clients with it.
+/// `q` on the collections a person's records reach: the CRM leads and the
+/// posts with that phone or email; the bad leads of the clients with it.
 fn by_person(app: &App, coll: Collection, q: &str) -> Result<Vec<u64>, String> {
     let q = q.trim();
     let (phone, email) = if q.contains('@') {
@@ -95,17 +95,25 @@ fn by_person(app: &App, coll: Collection, q: &str) -> Result<Vec<u64>, String> {
     } else {
         (app.phones.normalize(q), String::new())
     };
-    let mut ids = if coll == Collection::Leads {
-        app.store
-            .leads_by(&phone, &email)
-            .map_err(|e| e.to_string())?
-    } else {
-        let mut clients = by_phone(app, Collection::Clients, &phone)?;
-        clients.extend(by_email(app, Collection::Clients, &email)?);
-        app.store
-            .client_refs(&clients, coll == Collection::UsageLog)
-            .map_err(|e| e.to_string())?
-    };
+    let store = &app.store;
+    let mut ids = match coll {
+        Collection::Leads => store.leads_by(&phone, &email),
+        // A phone intake could not read was carried as posted: found when
+        // searched as posted.
+        Collection::UsageLog if email.is_empty() && q != phone => {
+            store.posts_by(&phone, "").and_then(|mut ids| {
+                ids.extend(store.posts_by(q, "")?);
+                Ok(ids)
+            })
+        }
+        Collection::UsageLog => store.posts_by(&phone, &email),
+        _ => {
+            let mut clients = by_phone(app, Collection::Clients, &phone)?;
+            clients.extend(by_email(app, Collection::Clients, &email)?);
+            store.bad_leads_of(&clients)
+        }
+    }
+    .map_err(|e| e.to_string())?;
     ids.sort_unstable();
     ids.dedup();
     Ok(ids)

@@ -97,6 +97,15 @@ impl<'a> Logs<'a> {
         }
     }
 
+    /// Step 6: the phones and email the intake read in the post, noted in
+    /// its usage entry while it is held, so `?q=` finds the post by them.
+    pub fn carry<'v>(&self, values: impl Iterator<Item = &'v str>) {
+        if let Some(mut e) = self.usage.take() {
+            e.carry(values);
+            self.usage.set(Some(e));
+        }
+    }
+
     /// The held usage entry, to go with the job that stores the post's
     /// record: that commit writes the record's code and id into it.
     pub fn for_record(&self) -> Option<RenderedEntry> {

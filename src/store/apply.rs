@@ -6,7 +6,7 @@
 use heed::types::{Bytes, Str};
 use heed::{Database, MdbError, PutFlags, RwTxn};
 
-use super::keys::{client_ref_key, ClientRef};
+use super::keys::{client_ref_key, with_person_key, ClientRef, Owner};
 use super::record_json::RecordJson;
 use super::records::*;
 use super::rendered::RenderedEntry;
@@ -248,6 +248,17 @@ impl<'s> Batch<'s> {
     pub fn put_usage(&mut self, e: &RenderedEntry) -> Result<u64> {
         let id = self.put_rendered(Collection::UsageLog, e)?;
         self.usage_bytes_added += self.scratch.len() as i64;
+        // Found by the phones and email it carried (`?q=`).
+        let dbs = &self.store.dbs;
+        for v in e.carried() {
+            let db = if v.contains('@') {
+                dbs.idx_email
+            } else {
+                dbs.idx_phone
+            };
+            let txn = &mut self.txn;
+            with_person_key(v.as_bytes(), Owner::Post, id, |k| db.put(txn, k, &()))?;
+        }
         Ok(id)
     }
 

@@ -19,6 +19,8 @@ pub(crate) enum Owner {
     DuplicateKey = 3,
     /// A lead of the CRM inbox (SPEC §7), by its phone and email.
     Lead = 4,
+    /// A post (usage-log entry), by the phones and email it carried.
+    Post = 5,
 }
 
 /// What kind of record refers to a client in `idx_client_refs`.
@@ -26,8 +28,6 @@ pub(crate) enum Owner {
 pub(crate) enum ClientRef {
     /// A bad lead kept for the client (a renewal's old record, a HOT lead's post).
     BadLead = 1,
-    /// A post (usage-log entry) that made or matched the client.
-    Post = 2,
 }
 
 /// A key of `idx_client_refs`: client ‖ kind ‖ id, all fixed width.
@@ -96,6 +96,27 @@ pub(crate) fn index_lookup(
 /// A key of the shared phone/email indexes: value ‖ 0x00 ‖ owner ‖ id.
 pub(crate) fn person_key(value: &[u8], owner: Owner, id: u64) -> Vec<u8> {
     with_id(prefix(value, Some(owner)), id)
+}
+
+/// Hands `f` the key [`person_key`] makes, built on the stack when the
+/// value is short (a post's carried phone or email, on the flood path:
+/// no allocation per post).
+pub(crate) fn with_person_key<R>(
+    value: &[u8],
+    owner: Owner,
+    id: u64,
+    f: impl FnOnce(&[u8]) -> R,
+) -> R {
+    let mut buf = [0u8; 266];
+    let n = value.len();
+    if n + 10 > buf.len() {
+        return f(&person_key(value, owner, id));
+    }
+    buf[..n].copy_from_slice(value);
+    buf[n] = 0;
+    buf[n + 1] = owner as u8;
+    buf[n + 2..n + 10].copy_from_slice(&id.to_be_bytes());
+    f(&buf[..n + 10])
 }
 
 /// The ids of `owner`s carrying `value` in a shared phone/email index.

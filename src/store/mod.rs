@@ -9,8 +9,8 @@
 //! | `meta`            | name                             | schema version, sequences |
 //! | `clients` …`leads`| id (BE u64)                      | the record as JSON |
 //! | `idx_person_phone` | E.164 digits ‖ 0x00 ‖ owner ‖ id | () — owner 1 = client, 2 = contact |
-//! | `idx_person_email` | lower-cased email ‖ 0x00 ‖ owner ‖ id | () — owner 4 = CRM inbox lead |
-//! | `idx_client_refs` | client (BE u64) ‖ kind ‖ id (BE u64) | () — kind 1 = bad lead, 2 = post (usage entry) naming the client |
+//! | `idx_person_email` | lower-cased email ‖ 0x00 ‖ owner ‖ id | () — owner 4 = CRM inbox lead, 5 = post (usage entry) that carried it |
+//! | `idx_client_refs` | client (BE u64) ‖ kind ‖ id (BE u64) | () — kind 1 = bad lead kept for the client |
 //! | `idx_extkey`      | external key ‖ 0x00 ‖ id         | () |
 //! | `idx_ticket_extkey` | ticket external key ‖ 0x00 ‖ id | () |
 //! | `config`          | `profiles/7`, `users/{login}`, `branches/A1` | run-time configuration overrides (JSON) |
@@ -69,8 +69,9 @@ use keys::Owner;
 /// [`migrate`]). 3: duplicate keys kept beside their first phone or email
 /// in those indexes (nothing to move: a schema-2 store's `dup_by_key`
 /// entries are still read, and expire within the window). 4: CRM inbox
-/// leads in the phone and email indexes, and `idx_client_refs` (the bad
-/// leads and posts of a client; see [`migrate::client_refs`]).
+/// leads and posts (usage entries) in the phone and email indexes, and
+/// `idx_client_refs` (the bad leads of a client; see
+/// [`migrate::client_refs`]).
 pub const SCHEMA_VERSION: u64 = 4;
 
 type Id = U64<BE>;
@@ -408,28 +409,37 @@ impl Store {
     /// CRM inbox lead ids with this phone (normalised digits) or this
     /// (lower-cased) email.
     pub fn leads_by(&self, phone: &str, email: &str) -> Result<Vec<u64>> {
+        self.owned_by(Owner::Lead, phone, email)
+    }
+
+    /// Usage-log entries (posts) that carried this phone or this email.
+    pub fn posts_by(&self, phone: &str, email: &str) -> Result<Vec<u64>> {
+        self.owned_by(Owner::Post, phone, email)
+    }
+
+    fn owned_by(&self, owner: Owner, phone: &str, email: &str) -> Result<Vec<u64>> {
         let rtxn = self.env.read_txn()?;
         let mut ids = Vec::new();
         for (db, v) in [(self.dbs.idx_phone, phone), (self.dbs.idx_email, email)] {
             if !v.is_empty() {
-                ids.extend(keys::person_lookup(db, &rtxn, v.as_bytes(), Owner::Lead)?);
+                ids.extend(keys::person_lookup(db, &rtxn, v.as_bytes(), owner)?);
             }
         }
         Ok(ids)
     }
 
-    /// The bad leads (`posts` false) or the posts (usage entries) that
-    /// refer to these clients.
-    pub fn client_refs(&self, clients: &[u64], posts: bool) -> Result<Vec<u64>> {
+    /// The bad leads kept for these clients (a renewal's old record, a HOT
+    /// lead's post).
+    pub fn bad_leads_of(&self, clients: &[u64]) -> Result<Vec<u64>> {
         let rtxn = self.env.read_txn()?;
-        let kind = if posts {
-            keys::ClientRef::Post
-        } else {
-            keys::ClientRef::BadLead
-        };
         let mut ids = Vec::new();
         for &c in clients {
-            ids.extend(keys::client_refs(self.dbs.idx_client_refs, &rtxn, c, kind)?);
+            ids.extend(keys::client_refs(
+                self.dbs.idx_client_refs,
+                &rtxn,
+                c,
+                keys::ClientRef::BadLead,
+            )?);
         }
         Ok(ids)
     }

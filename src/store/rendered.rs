@@ -20,7 +20,13 @@ pub struct RenderedEntry {
     /// ends before its outcome until [`RenderedEntry::close`] writes it.
     rest: Vec<u8>,
     open: bool,
+    /// Where in `rest` the post's `,"carried":[…]` is (start, end), if the
+    /// intake found a phone or an email in it.
+    carried: Option<(u32, u32)>,
 }
+
+/// The longest value a usage entry carries for the index.
+const CARRIED_MAX: usize = 254;
 
 /// How a logged request was answered, the last fields of its usage entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,7 +118,45 @@ impl RenderedEntry {
         RenderedEntry {
             rest: json,
             open: true,
+            carried: None,
         }
+    }
+
+    /// Notes the phones (normal digits) and email (lower-cased) the post
+    /// carried, as `"carried":[…]` before its outcome, so the writer puts
+    /// the entry in the phone and email indexes (`?q=` on the usage log).
+    /// Once, while the entry is open; values that would need a JSON escape
+    /// or are longer than an index takes are left out.
+    pub fn carry<'v>(&mut self, values: impl Iterator<Item = &'v str>) {
+        if !self.open || self.carried.is_some() {
+            return;
+        }
+        let start = self.rest.len();
+        let mut n = 0;
+        for v in values {
+            let plain = !v.is_empty()
+                && v.len() <= CARRIED_MAX
+                && v.bytes()
+                    .all(|b| b >= 0x20 && !matches!(b, b'"' | b'\\' | b',' | b']'));
+            if !plain {
+                continue;
+            }
+            self.rest
+                .extend_from_slice(if n == 0 { b",\"carried\":[\"" } else { b",\"" });
+            self.rest.extend_from_slice(v.as_bytes());
+            self.rest.push(b'"');
+            n += 1;
+        }
+        if n > 0 {
+            self.rest.push(b']');
+            self.carried = Some((start as u32, self.rest.len() as u32));
+        }
+    }
+
+    /// The values [`RenderedEntry::carry`] noted.
+    pub fn carried(&self) -> impl Iterator<Item = &str> {
+        let (a, b) = self.carried.unwrap_or((0, 0));
+        carried_values(&self.rest[a as usize..b as usize])
     }
 
     /// Writes a usage entry's outcome and closes it (once; a closed entry,
@@ -177,6 +221,7 @@ impl RenderedEntry {
         RenderedEntry {
             rest: json,
             open: false,
+            carried: None,
         }
     }
 
@@ -195,6 +240,35 @@ impl RenderedEntry {
             push_outcome(out, &Outcome::UNKNOWN);
         }
     }
+}
+
+/// The values of a `,"carried":["…","…"]` segment (written by
+/// [`RenderedEntry::carry`]: no escapes inside). Also finds the segment in
+/// a stored usage entry ([`carried_in`]).
+fn carried_values(segment: &[u8]) -> impl Iterator<Item = &str> {
+    const HEAD: &[u8] = b",\"carried\":[";
+    let inner = segment
+        .strip_prefix(HEAD)
+        .and_then(|s| s.strip_suffix(b"]"))
+        .unwrap_or(b"");
+    inner
+        .split(|&b| b == b',')
+        .filter_map(|q| q.strip_prefix(b"\"")?.strip_suffix(b"\""))
+        .filter_map(|v| std::str::from_utf8(v).ok())
+        .filter(|v| !v.is_empty())
+}
+
+/// The values a stored usage entry carries (its `"carried"` array), found
+/// in place: the last `,"carried":[` of the entry, up to its `]`.
+pub fn carried_in(entry: &[u8]) -> impl Iterator<Item = &str> {
+    const HEAD: &[u8] = b",\"carried\":[";
+    let segment = memchr::memmem::rfind(entry, HEAD)
+        .and_then(|at| {
+            let end = memchr::memchr(b']', &entry[at..])?;
+            Some(&entry[at..at + end + 1])
+        })
+        .unwrap_or(b"");
+    carried_values(segment)
 }
 
 /// `,"status":200,"code":"006","reason":"…","record_id":0}`.
@@ -482,6 +556,13 @@ mod tests {
         };
         let mut out = Vec::new();
         let mut entry = RenderedEntry::usage(Vec::new(), &parts);
+        // A value that would need an escape is left out.
+        entry.carry(["972522345678", "a\"b", "", "dana@x.example"].into_iter());
+        entry.carry(["972529999999"].into_iter());
+        assert_eq!(
+            entry.carried().collect::<Vec<_>>(),
+            ["972522345678", "dana@x.example"]
+        );
         let mut unknown = Vec::new();
         entry.write_numbered(41, &mut unknown);
         let read: UsageEntry = serde_json::from_slice(&unknown).unwrap();
@@ -523,6 +604,7 @@ mod tests {
                 user_agent: parts.user_agent.into(),
                 body: parts.body.into(),
                 body_base64: false,
+                carried: vec!["972522345678".into(), "dana@x.example".into()],
                 status: 200,
                 code: "000".into(),
                 reason: "OK \"fine\"".into(),
@@ -530,5 +612,10 @@ mod tests {
             }
         );
         assert!(out.starts_with(b"{\"id\":42,\"created_at\":"));
+        assert_eq!(
+            carried_in(&out).collect::<Vec<_>>(),
+            ["972522345678", "dana@x.example"]
+        );
+        assert_eq!(carried_in(b"{\"id\":1}").count(), 0);
     }
 }

@@ -320,6 +320,16 @@ impl Batch<'_> {
                     }
                 }
             }
+            Collection::UsageLog => {
+                for v in super::rendered::carried_in(json) {
+                    let db = if v.contains('@') {
+                        dbs.idx_email
+                    } else {
+                        dbs.idx_phone
+                    };
+                    person(db, v, Owner::Post);
+                }
+            }
             Collection::BadLeads => {
                 if let Ok(v) = serde_json::from_slice::<BadLead>(json) {
                     if v.client != 0 {

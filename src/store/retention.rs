@@ -6,7 +6,8 @@
 use std::ops::Bound;
 
 use super::apply::Batch;
-use super::keys::{anchored_duplicate_key, anchored_duplicate_lookup, client_ref_key, ClientRef};
+use super::keys::{anchored_duplicate_key, anchored_duplicate_lookup, person_key, Owner};
+use super::rendered::carried_in;
 use super::{Collection, Result, StoreError};
 use crate::dedupe::KeyHash;
 
@@ -34,23 +35,6 @@ fn usage_logged_at(entry: &[u8]) -> Option<u64> {
             .ok()
             .and_then(|e| crate::clock::parse_rfc3339(&e.created_at))
     })
-}
-
-/// The record a usage entry names (`record_id`, its last field as the
-/// writer renders it and as serde writes it), 0 when none.
-fn usage_record_id(entry: &[u8]) -> u64 {
-    const FIELD: &[u8] = b"\"record_id\":";
-    let tail = &entry[entry.len().saturating_sub(FIELD.len() + 24)..];
-    memchr::memmem::rfind(tail, FIELD)
-        .map(|at| {
-            tail[at + FIELD.len()..]
-                .iter()
-                .take_while(|b| b.is_ascii_digit())
-                .fold(0u64, |n, &d| {
-                    n.wrapping_mul(10).wrapping_add((d - b'0') as u64)
-                })
-        })
-        .unwrap_or(0)
 }
 
 /// Which shared index holds a duplicate key's anchor value.
@@ -196,16 +180,19 @@ impl Batch<'_> {
                 break;
             }
             bytes = bytes.saturating_sub(v.len() as u64);
-            doomed.push((id, v.len(), usage_record_id(v)));
+            // The index entries of what it carried go with it.
+            let carried: Vec<Vec<u8>> = carried_in(v)
+                .map(|c| person_key(c.as_bytes(), Owner::Post, id))
+                .collect();
+            doomed.push((id, v.len(), carried));
         }
-        let refs = self.store.dbs.idx_client_refs;
-        for (id, len, record) in &doomed {
+        let dbs = &self.store.dbs;
+        for (id, len, carried) in &doomed {
             db.delete(&mut self.txn, id)?;
             self.usage_bytes_added -= *len as i64;
-            if *record != 0 {
-                // The post's entry in its client's references, if it has one.
-                let key = client_ref_key(*record, ClientRef::Post, *id);
-                refs.delete(&mut self.txn, &key[..])?;
+            for key in carried {
+                dbs.idx_phone.delete(&mut self.txn, key)?;
+                dbs.idx_email.delete(&mut self.txn, key)?;
             }
         }
         Ok(doomed.len())
@@ -220,19 +207,6 @@ mod tests {
     use super::*;
 
     const HOUR: u64 = 3_600_000;
-
-    #[test]
-    fn a_usage_entry_names_its_record_at_its_end() {
-        assert_eq!(
-            usage_record_id(br#"{"id":1,"code":"000","record_id":4242}"#),
-            4242
-        );
-        assert_eq!(
-            usage_record_id(br#"{"id":1,"code":"006","record_id":0}"#),
-            0
-        );
-        assert_eq!(usage_record_id(br#"{"id":1}"#), 0);
-    }
 
     /// A post from loopback at 2026-11-23 05:20:00.250 UTC.
     fn post_parts() -> crate::store::rendered::UsageParts<'static> {
@@ -270,7 +244,7 @@ mod tests {
     }
 
     #[test]
-    fn a_pruned_post_leaves_its_client_s_references() {
+    fn a_post_is_found_by_what_it_carried_until_it_is_pruned() {
         use crate::store::rendered::{Outcome, RenderedEntry};
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), 16 << 20).unwrap();
@@ -278,28 +252,32 @@ mod tests {
         let parts = post_parts();
         let mut b = Batch::begin(&store, &mut seq).unwrap();
         let mut ids = Vec::new();
-        for client in [7u64, 7, 0] {
+        for carried in [
+            &["972522345678", "noa@x.example"][..],
+            &["972522345678"],
+            &[],
+        ] {
             let mut e = RenderedEntry::usage(Vec::new(), &parts);
+            e.carry(carried.iter().copied());
             e.close(&Outcome {
                 status: 200,
-                code: "000",
-                reason: "OK",
-                record_id: client,
+                code: "006",
+                reason: "duplicate",
+                record_id: 0,
             });
-            let id = b.put_usage(&e).unwrap();
-            if client != 0 {
-                b.add_client_ref(client, ClientRef::Post, id).unwrap();
-            }
-            ids.push(id);
+            ids.push(b.put_usage(&e).unwrap());
         }
         b.commit().unwrap();
-        assert_eq!(store.client_refs(&[7], true).unwrap(), ids[..2]);
+        assert_eq!(store.posts_by("972522345678", "").unwrap(), ids[..2]);
+        assert_eq!(store.posts_by("", "noa@x.example").unwrap(), ids[..1]);
         let mut b = Batch::begin(&store, &mut seq).unwrap();
         assert_eq!(b.prune_usage(0, u64::MAX, 1, 100).unwrap(), 1);
         b.commit().unwrap();
-        assert_eq!(store.client_refs(&[7], true).unwrap(), ids[1..2]);
+        assert_eq!(store.posts_by("972522345678", "").unwrap(), ids[1..2]);
+        assert!(store.posts_by("", "noa@x.example").unwrap().is_empty());
         let r = store.env.read_txn().unwrap();
-        assert_eq!(store.dbs.idx_client_refs.len(&r).unwrap(), 1);
+        assert_eq!(store.dbs.idx_phone.len(&r).unwrap(), 1);
+        assert_eq!(store.dbs.idx_email.len(&r).unwrap(), 0);
     }
 
     fn remember(store: &Store, seq: &mut Sequences, lead: Option<LeadDraft>, key: DuplicateKey) {

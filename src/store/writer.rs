@@ -406,10 +406,7 @@ fn put_answered_usage(
             reason,
             record_id: o.client_id,
         });
-        let id = b.put_usage(u)?;
-        if o.client_id != 0 {
-            b.add_client_ref(o.client_id, super::keys::ClientRef::Post, id)?;
-        }
+        b.put_usage(u)?;
     }
     Ok(())
 }

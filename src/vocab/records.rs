@@ -215,6 +215,10 @@ pub struct UsageEntry {
     /// The body: UTF-8 text as is, anything else base64 (`body_base64`).
     pub body: String,
     pub body_base64: bool,
+    /// The phones (normal digits) and email (lower-cased) the intake read
+    /// in the post: what `?q=` finds it by. Shown only when there are any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub carried: Vec<String>,
     /// How it was answered: the HTTP status (200 for an intake code;
     /// 0 when unknown) ...
     pub status: u16,

@@ -120,7 +120,7 @@ async function post(path) {
 
   // The client's page: its fields and the raw post that made it.
   await page.click(`table.records tbody tr[data-id="${found[0]}"] a`);
-  await page.waitForSelector('#client-posts table, #client-posts p');
+  await page.waitForSelector('#client-posts table');
   step('client-page', { posts: await page.textContent('#client-posts') });
   await shot('client');
 

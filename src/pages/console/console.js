@@ -740,7 +740,7 @@
       fieldsTable(client),
       section('Contacts', 'client-contacts'),
       section('Relationships', 'client-relationships'),
-      section('Posts that made or matched it', 'client-posts'));
+      section('Posts that carried its phones or email', 'client-posts'));
     const fill = async (boxId, path, name, columns) => {
       let list;
       try { list = await api('GET', path); } catch (e) {
@@ -756,8 +756,29 @@
     await Promise.all([
       fill('client-contacts', `contacts?client=${cid}&order=desc`, 'contacts', RECORDS.contacts.columns),
       fill('client-relationships', `relationships?client=${cid}&order=desc`, 'relationships', RECORDS.relationships.columns),
-      fill('client-posts', `usage_log?record_id=${cid}&order=desc&limit=50`, 'usage_log', ['id', 'created_at', 'method', 'form', 'query', 'body', 'client_ip', 'code']),
+      posts(),
     ]);
+
+    // Every post that carried one of the client's phones or its email,
+    // through the index (one `q` each), newest first.
+    async function posts() {
+      const values = [client.phone1, client.phone2, client.phone3, client.email].filter(Boolean);
+      const seen = new Map();
+      try {
+        const pages = await Promise.all(values.map((v) =>
+          api('GET', `usage_log?q=${encodeURIComponent(v)}&order=desc&limit=50`)));
+        for (const p of pages) for (const e of p.data) seen.set(e.id, e);
+      } catch (e) {
+        if (mine === generation && e.status !== 401) main.querySelector('#client-posts').replaceChildren(message('error', e.message));
+        return;
+      }
+      if (mine !== generation) return;
+      const list = [...seen.values()].sort((a, b) => b.id - a.id).slice(0, 50);
+      const box = main.querySelector('#client-posts');
+      box.replaceChildren(list.length
+        ? recordTable('usage_log', list, ['id', 'created_at', 'method', 'form', 'query', 'body', 'client_ip', 'code'])
+        : h('p', { class: 'muted', text: 'None.' }));
+    }
   }
 
   // ---- live tail --------------------------------------------------------
