@@ -257,6 +257,26 @@ display_name = "Dana"
             .len()
     );
 
+    // Paging newest first: the first page is the 50 newest entries, in
+    // descending order, and "Older" goes on below them.
+    let paging = step("paging");
+    let ids = |k: &str| -> Vec<u64> {
+        paging[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect()
+    };
+    let (first, second) = (ids("first"), ids("second"));
+    assert_eq!(first.len(), 50, "{paging}");
+    assert!(first.windows(2).all(|w| w[0] > w[1]), "{paging}");
+    assert!(!second.is_empty(), "{paging}");
+    assert!(second.windows(2).all(|w| w[0] > w[1]), "{paging}");
+    assert!(second[0] < first[49], "{paging}");
+    let newest = admin_json(addr, "/admin/v1/usage_log?order=desc&limit=1");
+    assert!(newest["data"][0]["id"].as_u64().unwrap() >= first[0]);
+
     // The live tail showed a post made while it was open.
     let t = step("tail");
     assert_eq!(t["answer"]["ResponseCode"], "000");

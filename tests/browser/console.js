@@ -173,6 +173,20 @@ async function post(path) {
   step('buyer-key', { key: (await page.textContent('#buyer-key')).trim() });
   await shot('buyers');
 
+  // Paging, newest first: 60 more posts make two pages of the usage log.
+  for (let i = 0; i < 60; i++) await post(`/console_form?Phone=0547300${String(i).padStart(3, '0')}&Name=Page%20${i}`);
+  await page.goto(base + '/admin/#/records/usage_log');
+  await page.waitForSelector('table.records tbody tr');
+  await page.waitForFunction(() => document.querySelectorAll('table.records tbody tr').length === 50);
+  const pageIds = async () => page.$$eval('table.records tbody tr', (trs) => trs.map((tr) => Number(tr.getAttribute('data-id'))));
+  const firstPage = await pageIds();
+  await page.click('#older');
+  await page.waitForFunction((top) => {
+    const tr = document.querySelector('table.records tbody tr');
+    return tr && Number(tr.getAttribute('data-id')) < top;
+  }, firstPage[firstPage.length - 1] + 1);
+  step('paging', { first: firstPage, second: await pageIds() });
+
   // The other record pages answer.
   for (const name of ['leads', 'bad_leads', 'tickets', 'usage_log', 'automation_log', 'outbox', 'deliveries']) {
     await page.goto(base + '/admin/#/records/' + name);
