@@ -106,7 +106,6 @@ async function post(path) {
     code000: (await page.textContent('#per-profile tr[data-form="console_form"] td[data-code="000"]')).trim(),
     bars: await page.locator('.chart rect').count(),
   });
-  await shot('dashboard');
 
   // Search by phone in another format than the one posted.
   await page.goto(base + '/admin/#/records/clients');
@@ -208,6 +207,11 @@ async function post(path) {
   await page.waitForFunction(() => document.querySelector('#tail tbody') && document.querySelector('#tail tbody').textContent.includes('Tail%20Marker'), null, { timeout: 15000 });
   step('tail', { answer: tailed, first: await page.textContent('#tail tbody tr') });
   await shot('tail');
+
+  // The dashboard after the whole run, for the README.
+  await page.goto(base + '/admin/#/dashboard');
+  await page.waitForSelector('#per-profile tr[data-form="console_form"]');
+  await shot('dashboard');
 
   // Sign out forgets the token.
   await page.click('#signout');
