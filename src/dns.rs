@@ -2,7 +2,7 @@
 //! else A/AAAA records, through `hickory-resolver`?
 //!
 //! hickory is async (tokio); dataport's requests are `may` coroutines. So the
-//! resolver lives on one dedicated OS thread running a small tokio runtime.
+//! resolver runs as a task on the appliance's one tokio thread (`async_thread`).
 //! A coroutine looks in the answer cache first; on a miss it queues the
 //! domain (never blocking: a full queue fails open) and parks on a `may`
 //! channel for at most `dns_timeout_ms` (+ a margin), so a lookup never
@@ -134,8 +134,9 @@ fn build_resolver(
 }
 
 impl DomainChecker {
-    /// Starts the resolver thread.
+    /// Starts the resolver's task on the appliance's tokio thread.
     pub fn start(
+        runtime: &tokio::runtime::Handle,
         servers: &[String],
         timeout: Duration,
         clock: SharedClock,
@@ -143,41 +144,19 @@ impl DomainChecker {
     ) -> Result<DomainChecker, DnsSetupError> {
         let servers = parse_servers(servers)?;
         let (tx, mut rx) = tokio::sync::mpsc::channel::<(String, Reply)>(4096);
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name("dataport-dns".into())
-            .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(DnsSetupError::Resolver(e.to_string())));
-                        return;
-                    }
-                };
-                rt.block_on(async move {
-                    let resolver = match build_resolver(&servers, timeout) {
-                        Ok(r) => Arc::new(r),
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(e));
-                            return;
-                        }
-                    };
-                    let _ = ready_tx.send(Ok(()));
-                    while let Some((domain, reply)) = rx.recv().await {
-                        let r = resolver.clone();
-                        tokio::spawn(async move {
-                            let _ = reply.send(lookup(&r, &domain).await);
-                        });
-                    }
+        // Built inside the runtime, which its connections belong to.
+        let resolver = {
+            let _inside = runtime.enter();
+            Arc::new(build_resolver(&servers, timeout)?)
+        };
+        runtime.spawn(async move {
+            while let Some((domain, reply)) = rx.recv().await {
+                let r = resolver.clone();
+                tokio::spawn(async move {
+                    let _ = reply.send(lookup(&r, &domain).await);
                 });
-            })
-            .map_err(|e| DnsSetupError::Resolver(e.to_string()))?;
-        ready_rx
-            .recv()
-            .map_err(|_| DnsSetupError::Resolver("resolver thread died".into()))??;
+            }
+        });
         Ok(DomainChecker {
             tx,
             cache: (0..SHARDS).map(|_| Mutex::new(AHashMap::new())).collect(),

@@ -38,6 +38,7 @@
 pub mod api;
 pub mod app;
 pub mod ascii;
+pub mod async_thread;
 pub mod auth;
 pub mod captcha;
 pub mod clock;

@@ -200,8 +200,18 @@ pub fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.listen))?;
     let addr = listener.local_addr()?;
     let listen_fd = std::os::fd::AsRawFd::as_raw_fd(&listener);
-    let domains = if cfg.raw.intake.dns_check {
+    // The one tokio thread, for the resolver and the NATS client.
+    let runtime = if cfg.raw.intake.dns_check || cfg.raw.cluster.is_some() {
+        Some(
+            crate::async_thread::start()
+                .map_err(|e| anyhow::anyhow!("cannot start the async thread: {e}"))?,
+        )
+    } else {
+        None
+    };
+    let domains = if let (true, Some(rt)) = (cfg.raw.intake.dns_check, &runtime) {
         Some(crate::dns::DomainChecker::start(
+            rt,
             &cfg.raw.intake.dns_servers,
             Duration::from_millis(cfg.raw.intake.dns_timeout_ms),
             clock.clone(),
@@ -213,13 +223,14 @@ pub fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
     // Sized before `Phones::new` compiles its first patterns.
     crate::vocab::normalize::size_phone_pattern_cache(cfg.raw.intake.phone_pattern_cache);
     let phones = Phones::new(&cfg.raw.intake.default_country);
-    let cluster = match &cfg.raw.cluster {
-        Some(c) => Some(crate::cluster::Cluster::start(
+    let cluster = match (&cfg.raw.cluster, &runtime) {
+        (Some(c), Some(rt)) => Some(crate::cluster::Cluster::start(
+            rt,
             c,
             cfg.raw.intake.duplicate_window_secs * 1000,
             metrics.clone(),
-        )?),
-        None => None,
+        )),
+        _ => None,
     };
     let app = Arc::new(App {
         cluster,

@@ -1,6 +1,6 @@
 //! The cluster thread's side: the connection to NATS, the buckets and the
 //! stream it creates, claims, publishing, the records consumer and the
-//! configuration watch. Runs on the `dataport-cluster` tokio runtime.
+//! configuration watch. Runs on the appliance's tokio thread (`async_thread`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -22,9 +22,9 @@
 //! [`Cluster::config_changes`], which the server applies as the admin API
 //! would.
 //!
-//! `async-nats` runs on a current-thread tokio runtime on the
-//! `dataport-cluster` OS thread; a request coroutine sends it a claim and
-//! parks on a `may` channel (never blocking its worker), at most
+//! `async-nats` runs on the appliance's one tokio thread
+//! (`async_thread`); a request coroutine sends it a claim and parks on a
+//! `may` channel (never blocking its worker), at most
 //! `timeout_ms`. When NATS cannot be reached in that time, `on_unreachable`
 //! decides: "accept" answers from this node alone, "refuse" answers 005.
 //!
@@ -92,12 +92,6 @@ enum Request {
     Person(Vec<String>, may::sync::mpsc::Sender<Claim>),
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ClusterError {
-    #[error("cannot start the cluster thread: {0}")]
-    Thread(String),
-}
-
 /// The handle request coroutines use.
 pub struct Cluster {
     tx: tokio::sync::mpsc::Sender<Request>,
@@ -115,10 +109,11 @@ impl Cluster {
     /// be down at start: `on_unreachable` applies meanwhile) and creates
     /// the buckets it needs once connected.
     pub fn start(
+        runtime: &tokio::runtime::Handle,
         cfg: &ClusterSection,
         window_ms: u64,
         metrics: Arc<Metrics>,
-    ) -> Result<Cluster, ClusterError> {
+    ) -> Cluster {
         let (tx, rx) = tokio::sync::mpsc::channel::<Request>(65536);
         let (config_tx, config_rx) = crossbeam_channel::unbounded();
         let (remote_tx, remote_rx) = crossbeam_channel::bounded(4);
@@ -133,23 +128,8 @@ impl Cluster {
             ready: ready.clone(),
             metrics: metrics.clone(),
         };
-        std::thread::Builder::new()
-            .name("dataport-cluster".into())
-            .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        tracing::error!(error = %e, "cluster: no tokio runtime");
-                        return;
-                    }
-                };
-                rt.block_on(engine.run(rx));
-            })
-            .map_err(|e| ClusterError::Thread(e.to_string()))?;
-        Ok(Cluster {
+        runtime.spawn(engine.run(rx));
+        Cluster {
             tx,
             dialer_lease,
             config_rx,
@@ -158,7 +138,7 @@ impl Cluster {
             refuse: cfg.on_unreachable == "refuse",
             ready,
             metrics,
-        })
+        }
     }
 
     /// Whether NATS is connected and the buckets exist.
