@@ -137,6 +137,48 @@ pub fn raise_open_files_limit(max_connections: usize) {
     }
 }
 
+/// What runs on the appliance's one tokio thread, started only when needed:
+/// the e-mail domain resolver (`dns_check`) and the NATS client (`[cluster]`).
+fn async_services(
+    cfg: &Config,
+    clock: &SharedClock,
+    metrics: &Arc<Metrics>,
+) -> anyhow::Result<(
+    Option<crate::dns::DomainChecker>,
+    Option<crate::cluster::Cluster>,
+)> {
+    // The one tokio thread, for the resolver and the NATS client.
+    let runtime = if cfg.raw.intake.dns_check || cfg.raw.cluster.is_some() {
+        Some(
+            crate::async_thread::start()
+                .map_err(|e| anyhow::anyhow!("cannot start the async thread: {e}"))?,
+        )
+    } else {
+        None
+    };
+    let domains = if let (true, Some(rt)) = (cfg.raw.intake.dns_check, &runtime) {
+        Some(crate::dns::DomainChecker::start(
+            rt,
+            &cfg.raw.intake.dns_servers,
+            Duration::from_millis(cfg.raw.intake.dns_timeout_ms),
+            clock.clone(),
+            metrics.clone(),
+        )?)
+    } else {
+        None
+    };
+    let cluster = match (&cfg.raw.cluster, &runtime) {
+        (Some(c), Some(rt)) => Some(crate::cluster::Cluster::start(
+            rt,
+            c,
+            cfg.raw.intake.duplicate_window_secs * 1000,
+            metrics.clone(),
+        )),
+        _ => None,
+    };
+    Ok((domains, cluster))
+}
+
 pub fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
     configure_runtime(cfg.raw.server.workers, cfg.raw.server.pin_workers);
     raise_open_files_limit(cfg.raw.server.max_connections);
@@ -200,38 +242,10 @@ pub fn start(cfg: Config, clock: SharedClock) -> anyhow::Result<Running> {
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.listen))?;
     let addr = listener.local_addr()?;
     let listen_fd = std::os::fd::AsRawFd::as_raw_fd(&listener);
-    // The one tokio thread, for the resolver and the NATS client.
-    let runtime = if cfg.raw.intake.dns_check || cfg.raw.cluster.is_some() {
-        Some(
-            crate::async_thread::start()
-                .map_err(|e| anyhow::anyhow!("cannot start the async thread: {e}"))?,
-        )
-    } else {
-        None
-    };
-    let domains = if let (true, Some(rt)) = (cfg.raw.intake.dns_check, &runtime) {
-        Some(crate::dns::DomainChecker::start(
-            rt,
-            &cfg.raw.intake.dns_servers,
-            Duration::from_millis(cfg.raw.intake.dns_timeout_ms),
-            clock.clone(),
-            metrics.clone(),
-        )?)
-    } else {
-        None
-    };
+    let (domains, cluster) = async_services(&cfg, &clock, &metrics)?;
     // Sized before `Phones::new` compiles its first patterns.
     crate::vocab::normalize::size_phone_pattern_cache(cfg.raw.intake.phone_pattern_cache);
     let phones = Phones::new(&cfg.raw.intake.default_country);
-    let cluster = match (&cfg.raw.cluster, &runtime) {
-        (Some(c), Some(rt)) => Some(crate::cluster::Cluster::start(
-            rt,
-            c,
-            cfg.raw.intake.duplicate_window_secs * 1000,
-            metrics.clone(),
-        )),
-        _ => None,
-    };
     let app = Arc::new(App {
         cluster,
         limiter: Default::default(),
