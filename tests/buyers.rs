@@ -98,7 +98,7 @@ fn buyers_profile(n: u32, form: &str) -> String {
         ("City", "clients", "city"),
         ("Supplier", "clients", "lead_supplier"),
     ];
-    profile(n, form, "", &rows)
+    Profile::new(n, form).rows(&rows).toml()
 }
 
 fn start_buyers(one: &[u16], two: &[u16]) -> (TestServer, Buyers) {

@@ -217,16 +217,14 @@ fn sigterm_finishes_requests_in_flight_and_exits_0() {
 /// email (or, for a ticket with neither, in the hash-keyed tree).
 #[test]
 fn a_window_larger_than_its_cache_is_answered_from_storage() {
-    let ticket_profile = profile(
-        9,
-        "support",
-        "type = \"service_ticket\"",
-        &[
+    let ticket_profile = Profile::new(9, "support")
+        .text("type", "service_ticket")
+        .rows(&[
             ("Name", "tickets", "complainer_name"),
             ("Phone", "tickets", "return_phone"),
             ("Subject", "tickets", "subject"),
-        ],
-    );
+        ])
+        .toml();
     let s = start_text(|d| {
         config_text_with_tail(d, "", "", &ticket_profile).replace(
             "[intake]\n",

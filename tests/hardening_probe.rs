@@ -200,7 +200,10 @@ fn many_posted_fields_cap_follows_server_max_fields() {
 fn rate_limited(data: &std::path::Path) -> String {
     let server = "[server]\ntrusted_proxies = [\"127.0.0.1\", \"10.0.0.5\"]\n";
     let rows = [("Phone", "clients", "phone1")];
-    let tight = profile(2, "tight", "rate_limit_per_ip = 2", &rows);
+    let tight = Profile::new(2, "tight")
+        .set("rate_limit_per_ip", "2")
+        .rows(&rows)
+        .toml();
     test_config(data, &format!("{server}{tight}"))
 }
 

@@ -48,7 +48,9 @@ fn numbers_of_sixty_countries_fit_the_configured_pattern_cache() {
             d,
             &format!(
                 "[intake]\nphone_pattern_cache = 700\n{}",
-                profile(1, "leads", "", &[("Phone", "clients", "phone1")])
+                Profile::new(1, "leads")
+                    .rows(&[("Phone", "clients", "phone1")])
+                    .toml()
             ),
         )
     });

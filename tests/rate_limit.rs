@@ -10,11 +10,18 @@ fn config(data: &std::path::Path, trusted: &str) -> String {
     let server = format!(
         "[server]\nrate_limit_per_ip = 5\ntrusted_proxies = [{trusted}]\nclient_ip_header = \"X-Forwarded-For\"\n"
     );
-    let form = "form_mode = \"html_form_captcha\"\nbot_fake_success = true\nrate_limit_per_ip = 1";
     let profiles = [
-        profile(1, "leads", "", &phone),
-        profile(2, "tight", "rate_limit_per_ip = 2", &phone),
-        profile(3, "form", form, &phone),
+        Profile::new(1, "leads").rows(&phone).toml(),
+        Profile::new(2, "tight")
+            .set("rate_limit_per_ip", "2")
+            .rows(&phone)
+            .toml(),
+        Profile::new(3, "form")
+            .text("form_mode", "html_form_captcha")
+            .set("bot_fake_success", "true")
+            .set("rate_limit_per_ip", "1")
+            .rows(&phone)
+            .toml(),
     ];
     test_config(data, &format!("{server}{}", profiles.concat()))
 }

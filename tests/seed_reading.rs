@@ -15,8 +15,8 @@ fn keyed_config(data: &std::path::Path) -> String {
         ("Email", "clients", "email"),
         ("lead_source", "clients", "lead_supplier"),
     ];
-    let keys = "external_key_field = \"CrmId\"";
-    test_config(data, &profile(1, "sync", keys, &rows))
+    let sync = Profile::new(1, "sync").text("external_key_field", "CrmId");
+    test_config(data, &sync.rows(&rows).toml())
 }
 
 fn answer(addr: std::net::SocketAddr, target: &str) -> (String, u64) {
@@ -164,11 +164,17 @@ fn a_circle_of_branches_as_the_seed_writes_it() {
     let s = start_text(|d| {
         let branches =
             "[[branches]]\nid = \"A1\"\n[[branches]]\nid = \"A3\"\n[[branches]]\nid = \"A4\"\n";
-        let circle = "circle_between_agencies = \";A1;A3;A4\"";
         let rows = [("Phone", "clients", "phone1")];
         test_config(
             d,
-            &format!("{branches}{}", profile(1, "circle", circle, &rows)),
+            &format!(
+                "{branches}{}",
+                Profile::new(1, "circle")
+                    // As seed 000 writes it, without the closing ';'.
+                    .text("circle_between_agencies", ";A1;A3;A4")
+                    .rows(&rows)
+                    .toml()
+            ),
         )
     });
     let branches: Vec<String> = (0..4)

@@ -198,11 +198,6 @@ impl From<(&str, &str, &str)> for Row {
     }
 }
 
-/// `[[profiles.fields]]` rows, one per (posted name, table, field).
-pub fn field_rows(rows: &[(&str, &str, &str)]) -> String {
-    rows.iter().map(|&r| Row::from(r).toml()).collect()
-}
-
 /// One `[[profiles]]` entry of a test configuration, built key by key so
 /// that no test re-types the profile TOML: `Profile::new(1, "leads")
 /// .text("type", "service_ticket").rows(&[..]).row(Row::new(..).mandatory())`.
@@ -258,15 +253,6 @@ impl std::fmt::Display for Profile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.toml())
     }
-}
-
-/// One `[[profiles]]` entry: its number, form name, its own keys (TOML
-/// lines, may be empty) and its mapping rows (posted name, table, field).
-pub fn profile(number: u32, form: &str, keys: &str, rows: &[(&str, &str, &str)]) -> String {
-    format!(
-        "[[profiles]]\nnumber = {number}\nform_name = \"{form}\"\n{keys}\n{}",
-        field_rows(rows)
-    )
 }
 
 /// An in-process appliance with a manual clock and its own data dir.
