@@ -57,11 +57,8 @@ pub(super) fn run(p: &Post<'_>) -> (Code, Option<u64>) {
     // 6. Contact validation (not for a sync of a known key).
     let contacts = Contacts::check(p.app, &view);
     p.logs.carry(
-        contacts
-            .normals
-            .iter()
-            .map(|n| n.as_str())
-            .chain(Some(contacts.email.as_str()).filter(|e| e.contains('@'))),
+        contacts.normals.iter().map(|n| n.as_str()),
+        contacts.email.as_str(),
     );
     if sync_target.is_none() {
         if let Some(failures) = contacts.unusable(p.app) {

@@ -97,11 +97,12 @@ impl<'a> Logs<'a> {
         }
     }
 
-    /// Step 6: the phones and email the intake read in the post, noted in
-    /// its usage entry while it is held, so `?q=` finds the post by them.
-    pub fn carry<'v>(&self, values: impl Iterator<Item = &'v str>) {
+    /// Step 6: the phones (normal forms) and email (lower-cased) the intake
+    /// read in the post, noted in its usage entry while it is held, so
+    /// `?q=` finds the post by them. An email without an `@` is no email.
+    pub fn carry<'v>(&self, phones: impl Iterator<Item = &'v str>, email: &'v str) {
         if let Some(mut e) = self.usage.take() {
-            e.carry(values);
+            e.carry(phones.chain(Some(email).filter(|e| e.contains('@'))));
             self.usage.set(Some(e));
         }
     }

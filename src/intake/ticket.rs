@@ -53,8 +53,7 @@ pub(super) fn run(
     let t = &mut m.ticket;
     t.return_phone = app.phones.normalize(&t.return_phone);
     t.return_email = normalize::email(&t.return_email);
-    let email = Some(t.return_email.as_str()).filter(|e| e.contains('@'));
-    logs.carry(std::iter::once(t.return_phone.as_str()).chain(email));
+    logs.carry(std::iter::once(t.return_phone.as_str()), &t.return_email);
     t.created_at = created_at.clone();
     t.profile = profile.number;
     t.source = SOURCE_PUBLIC_WEBSITE;

@@ -251,11 +251,7 @@ impl<'s> Batch<'s> {
         // Found by the phones and email it carried (`?q=`).
         let dbs = &self.store.dbs;
         for v in e.carried() {
-            let db = if v.contains('@') {
-                dbs.idx_email
-            } else {
-                dbs.idx_phone
-            };
+            let db = dbs.carried_index(v);
             let txn = &mut self.txn;
             with_person_key(v.as_bytes(), Owner::Post, id, |k| db.put(txn, k, &()))?;
         }

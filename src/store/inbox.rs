@@ -11,7 +11,7 @@
 use std::ops::Bound;
 
 use super::apply::{be_u64, Batch};
-use super::keys::{person_key, person_lookup, Owner};
+use super::keys::{person_lookup, with_person_key, Owner};
 use super::records::*;
 use super::{Collection, Result, Store};
 use crate::outbox;
@@ -106,11 +106,8 @@ impl Batch<'_> {
         // Found by phone or email (the admin API's `q`).
         for (db, v) in [(dbs.idx_phone, &lead.phone), (dbs.idx_email, &lead.email)] {
             if !v.is_empty() {
-                db.put(
-                    &mut self.txn,
-                    &person_key(v.as_bytes(), Owner::Lead, lead.id),
-                    &(),
-                )?;
+                let txn = &mut self.txn;
+                with_person_key(v.as_bytes(), Owner::Lead, lead.id, |k| db.put(txn, k, &()))?;
             }
         }
         Ok(lead.id)

@@ -221,6 +221,16 @@ impl Dbs {
         self.records[c as usize]
     }
 
+    /// The shared index a post's carried value lives in: an email (it has
+    /// an `@`) in the email index, a phone in the phone index.
+    fn carried_index(&self, value: &str) -> Database<Bytes, Unit> {
+        if value.contains('@') {
+            self.idx_email
+        } else {
+            self.idx_phone
+        }
+    }
+
     fn anchor_index(&self, index: AnchorIndex) -> Database<Bytes, Unit> {
         match index {
             AnchorIndex::Phone => self.idx_phone,

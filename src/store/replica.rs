@@ -322,12 +322,7 @@ impl Batch<'_> {
             }
             Collection::UsageLog => {
                 for v in super::rendered::carried_in(json) {
-                    let db = if v.contains('@') {
-                        dbs.idx_email
-                    } else {
-                        dbs.idx_phone
-                    };
-                    person(db, v, Owner::Post);
+                    person(dbs.carried_index(v), v, Owner::Post);
                 }
             }
             Collection::BadLeads => {

@@ -6,7 +6,7 @@
 use std::ops::Bound;
 
 use super::apply::Batch;
-use super::keys::{anchored_duplicate_key, anchored_duplicate_lookup, person_key, Owner};
+use super::keys::{anchored_duplicate_key, anchored_duplicate_lookup, with_person_key, Owner};
 use super::rendered::carried_in;
 use super::{Collection, Result, StoreError};
 use crate::dedupe::KeyHash;
@@ -181,18 +181,16 @@ impl Batch<'_> {
             }
             bytes = bytes.saturating_sub(v.len() as u64);
             // The index entries of what it carried go with it.
-            let carried: Vec<Vec<u8>> = carried_in(v)
-                .map(|c| person_key(c.as_bytes(), Owner::Post, id))
-                .collect();
+            let carried: Vec<String> = carried_in(v).map(str::to_string).collect();
             doomed.push((id, v.len(), carried));
         }
         let dbs = &self.store.dbs;
         for (id, len, carried) in &doomed {
             db.delete(&mut self.txn, id)?;
             self.usage_bytes_added -= *len as i64;
-            for key in carried {
-                dbs.idx_phone.delete(&mut self.txn, key)?;
-                dbs.idx_email.delete(&mut self.txn, key)?;
+            for v in carried {
+                let (db, txn) = (dbs.carried_index(v), &mut self.txn);
+                with_person_key(v.as_bytes(), Owner::Post, *id, |k| db.delete(txn, k))?;
             }
         }
         Ok(doomed.len())
