@@ -29,39 +29,31 @@ pub fn candidates(
         .iter()
         .position(|(k, _)| k == "q")
         .map(|i| filters.remove(i).1);
-    if let Some(q) = &q {
-        match coll {
-            Collection::Clients | Collection::Contacts => {}
-            Collection::Leads | Collection::BadLeads | Collection::UsageLog => {
-                return by_person(app, coll, q).map(Some)
-            }
-            _ => {
-                return Err(format!(
-                    "q (a phone or an email, through the index) is served for clients, contacts, leads, bad_leads and usage_log, not {}",
-                    coll.name()
-                ))
+    let served = people
+        || matches!(
+            coll,
+            Collection::Leads | Collection::BadLeads | Collection::UsageLog
+        );
+    if q.is_some() && !served {
+        return Err(format!(
+            "q (a phone or an email, through the index) is served for clients, contacts, leads, bad_leads and usage_log, not {}",
+            coll.name()
+        ));
+    }
+    if people {
+        for (k, v) in filters.iter_mut() {
+            let k = k.to_ascii_lowercase();
+            if is_phone_field(&k) {
+                *v = app.phones.normalize(v);
+            } else if k == "email" {
+                *v = normalize::email(v);
             }
         }
     }
-    if !people {
-        return Ok(None);
-    }
-    for (k, v) in filters.iter_mut() {
-        let k = k.to_ascii_lowercase();
-        if is_phone_field(&k) {
-            *v = app.phones.normalize(v);
-        } else if k == "email" {
-            *v = normalize::email(v);
-        }
-    }
-    let store = &app.store;
     let found = if let Some(q) = q {
-        let q = q.trim();
-        if q.contains('@') {
-            by_email(app, coll, &normalize::email(q))
-        } else {
-            by_phone(app, coll, &app.phones.normalize(q))
-        }
+        by_q(app, coll, q.trim())
+    } else if !people {
+        return Ok(None);
     } else if let Some((_, v)) = filters
         .iter()
         .find(|(k, _)| is_phone_field(&k.to_ascii_lowercase()))
@@ -76,7 +68,9 @@ pub fn candidates(
         .iter()
         .find(|(k, _)| coll == Collection::Clients && k.eq_ignore_ascii_case("external_key"))
     {
-        store.clients_by_external_key(v).map_err(|e| e.to_string())
+        app.store
+            .clients_by_external_key(v)
+            .map_err(|e| e.to_string())
     } else {
         return Ok(None);
     };
@@ -86,37 +80,40 @@ pub fn candidates(
     Ok(Some(ids))
 }
 
-/// `q` on the collections a person's records reach: the CRM leads and the
-/// posts with that phone or email; the bad leads of the clients with it.
-fn by_person(app: &App, coll: Collection, q: &str) -> Result<Vec<u64>, String> {
-    let q = q.trim();
+/// `q`: a phone (any form intake accepts) or an email (any case), looked up
+/// where the collection's records are indexed: clients and contacts by
+/// their own phones and email, CRM leads and posts likewise, bad leads
+/// through the clients with it.
+fn by_q(app: &App, coll: Collection, q: &str) -> Result<Vec<u64>, String> {
     let (phone, email) = if q.contains('@') {
         (String::new(), normalize::email(q))
     } else {
         (app.phones.normalize(q), String::new())
     };
     let store = &app.store;
-    let mut ids = match coll {
-        Collection::Leads => store.leads_by(&phone, &email),
-        // A phone intake could not read was carried as posted: found when
-        // searched as posted.
-        Collection::UsageLog if email.is_empty() && q != phone => {
-            store.posts_by(&phone, "").and_then(|mut ids| {
-                ids.extend(store.posts_by(q, "")?);
-                Ok(ids)
-            })
+    let err = |e: crate::store::StoreError| e.to_string();
+    match coll {
+        Collection::Clients | Collection::Contacts => {
+            let mut ids = by_phone(app, coll, &phone)?;
+            ids.extend(by_email(app, coll, &email)?);
+            Ok(ids)
         }
-        Collection::UsageLog => store.posts_by(&phone, &email),
+        Collection::Leads => store.leads_by(&phone, &email).map_err(err),
+        Collection::UsageLog => {
+            let mut ids = store.posts_by(&phone, &email).map_err(err)?;
+            // A phone intake could not read was carried as posted: found
+            // when searched as posted.
+            if email.is_empty() && q != phone {
+                ids.extend(store.posts_by(q, "").map_err(err)?);
+            }
+            Ok(ids)
+        }
         _ => {
             let mut clients = by_phone(app, Collection::Clients, &phone)?;
             clients.extend(by_email(app, Collection::Clients, &email)?);
-            store.bad_leads_of(&clients)
+            store.bad_leads_of(&clients).map_err(err)
         }
     }
-    .map_err(|e| e.to_string())?;
-    ids.sort_unstable();
-    ids.dedup();
-    Ok(ids)
 }
 
 fn is_phone_field(k: &str) -> bool {

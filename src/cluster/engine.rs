@@ -52,10 +52,10 @@ fn config_key_back(hex: &str) -> Option<String> {
 /// error; here an unreadable loser counts as lost (a 006 rather than a
 /// second 000). JetStream refuses the loser with error 10071, or with 10164
 /// while the winner's write is still being replicated.
-async fn create(window: &kv::Store, key: String, value: bytes::Bytes) -> Claim {
+async fn create(bucket: &kv::Store, key: String, value: bytes::Bytes) -> Claim {
     let mut expect = 0;
     for _ in 0..3 {
-        match window.update(&key, value.clone(), expect).await {
+        match bucket.update(&key, value.clone(), expect).await {
             Ok(_) => return Claim::Won,
             // 10071, and 10164 when the other writer's proposal is still in
             // flight (async-nats maps only the first to WrongLastRevision).
@@ -63,11 +63,11 @@ async fn create(window: &kv::Store, key: String, value: bytes::Bytes) -> Claim {
                 if e.kind() == kv::UpdateErrorKind::WrongLastRevision
                     || e.to_string().contains("wrong last sequence") => {}
             Err(e) => {
-                tracing::warn!(error = %e, kind = ?e.kind(), "cluster: window claim failed");
+                tracing::warn!(error = %e, kind = ?e.kind(), %key, "cluster: claim failed");
                 return Claim::Unreachable;
             }
         }
-        match window.entry(key.clone()).await {
+        match bucket.entry(key.clone()).await {
             Ok(Some(kv::Entry {
                 operation: kv::Operation::Delete | kv::Operation::Purge,
                 revision,
@@ -75,7 +75,7 @@ async fn create(window: &kv::Store, key: String, value: bytes::Bytes) -> Claim {
             })) => expect = revision,
             Ok(_) => return Claim::Lost,
             Err(e) => {
-                tracing::warn!(error = %e, "cluster: window claim lost, unreadable");
+                tracing::warn!(error = %e, %key, "cluster: claim lost, unreadable");
                 return Claim::Unreachable;
             }
         }
@@ -396,52 +396,41 @@ impl Engine {
 
     /// Creates (or updates to this configuration) what JetStream holds.
     async fn ensure(&self, js: &jetstream::Context) -> Result<Buckets, String> {
-        let window = js
-            .create_or_update_key_value(kv::Config {
-                bucket: WINDOW_BUCKET.into(),
-                description: "dataport: the cluster's duplicate-post window".into(),
-                history: 1,
-                max_age: self.window,
+        let bucket = |bucket: &str, description: &str, history: i64, max_age: Duration| {
+            let made = js.create_or_update_key_value(kv::Config {
+                bucket: bucket.into(),
+                description: format!("dataport: {description}"),
+                history,
+                // Zero: entries stay until deleted.
+                max_age,
                 num_replicas: self.cfg.replicas,
                 storage: jetstream::stream::StorageType::File,
                 ..Default::default()
-            })
-            .await
-            .map_err(|e| e.to_string())?;
-        let config = js
-            .create_or_update_key_value(kv::Config {
-                bucket: CONFIG_BUCKET.into(),
-                description: "dataport: run-time configuration entries".into(),
-                history: 5,
-                num_replicas: self.cfg.replicas,
-                storage: jetstream::stream::StorageType::File,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| e.to_string())?;
-        let claims = js
-            .create_or_update_key_value(kv::Config {
-                bucket: CLAIMS_BUCKET.into(),
-                description: "dataport: people claimed for a client".into(),
-                history: 1,
-                num_replicas: self.cfg.replicas,
-                storage: jetstream::stream::StorageType::File,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| e.to_string())?;
-        let leases = js
-            .create_or_update_key_value(kv::Config {
-                bucket: LEASES_BUCKET.into(),
-                description: "dataport: singleton leases".into(),
-                history: 1,
-                max_age: LEASE_TTL,
-                num_replicas: self.cfg.replicas,
-                storage: jetstream::stream::StorageType::File,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| e.to_string())?;
+            });
+            async move { made.await.map_err(|e| e.to_string()) }
+        };
+        let window = bucket(
+            WINDOW_BUCKET,
+            "the cluster's duplicate-post window",
+            1,
+            self.window,
+        );
+        let window = window.await?;
+        let config = bucket(
+            CONFIG_BUCKET,
+            "run-time configuration entries",
+            5,
+            Duration::ZERO,
+        );
+        let config = config.await?;
+        let claims = bucket(
+            CLAIMS_BUCKET,
+            "people claimed for a client",
+            1,
+            Duration::ZERO,
+        );
+        let claims = claims.await?;
+        let leases = bucket(LEASES_BUCKET, "singleton leases", 1, LEASE_TTL).await?;
         js.get_or_create_stream(jetstream::stream::Config {
             name: RECORDS_STREAM.into(),
             description: Some("dataport: every node's records".into()),

@@ -160,17 +160,7 @@ impl Cluster {
     /// Claims `key` in the cluster's window. Parks the calling coroutine
     /// at most `timeout_ms`.
     pub fn claim_window(&self, key: KeyHash) -> Claim {
-        let claim = if !self.connected() {
-            Claim::Unreachable
-        } else {
-            let (tx, rx) = may::sync::mpsc::channel();
-            match self.tx.try_send(Request::Window(key, tx)) {
-                Ok(()) => rx
-                    .recv_timeout(self.wait + Duration::from_millis(100))
-                    .unwrap_or(Claim::Unreachable),
-                Err(_) => Claim::Unreachable,
-            }
-        };
+        let claim = self.ask(|tx| Request::Window(key, tx), Claim::Unreachable);
         let counter = match claim {
             Claim::Won => &self.metrics.cluster_claims_won,
             Claim::Lost => &self.metrics.cluster_claims_lost,
@@ -184,15 +174,22 @@ impl Cluster {
     /// take it within `timeout_ms` (the change must then not be applied).
     /// Blocks the calling coroutine or thread until then.
     pub fn put_config(&self, change: ConfigChange) -> bool {
+        self.ask(|tx| Request::Config(change, tx), false)
+    }
+
+    /// Sends the engine a request and parks the calling coroutine (or
+    /// thread) for its answer at most `timeout_ms` and a margin; `unsure`
+    /// when NATS is away, the queue is full or no answer came.
+    fn ask<T>(&self, request: impl FnOnce(may::sync::mpsc::Sender<T>) -> Request, unsure: T) -> T {
         if !self.connected() {
-            return false;
+            return unsure;
         }
         let (tx, rx) = may::sync::mpsc::channel();
-        match self.tx.try_send(Request::Config(change, tx)) {
+        match self.tx.try_send(request(tx)) {
             Ok(()) => rx
                 .recv_timeout(self.wait + Duration::from_millis(100))
-                .unwrap_or(false),
-            Err(_) => false,
+                .unwrap_or(unsure),
+            Err(_) => unsure,
         }
     }
 
@@ -224,16 +221,7 @@ impl Cluster {
         if keys.is_empty() {
             return Claim::Won;
         }
-        if !self.connected() {
-            return Claim::Unreachable;
-        }
-        let (tx, rx) = may::sync::mpsc::channel();
-        let claim = match self.tx.try_send(Request::Person(keys, tx)) {
-            Ok(()) => rx
-                .recv_timeout(self.wait + Duration::from_millis(100))
-                .unwrap_or(Claim::Unreachable),
-            Err(_) => Claim::Unreachable,
-        };
+        let claim = self.ask(|tx| Request::Person(keys, tx), Claim::Unreachable);
         let counter = match claim {
             Claim::Won => &self.metrics.cluster_person_claims_won,
             Claim::Lost => &self.metrics.cluster_person_claims_lost,
@@ -272,9 +260,6 @@ impl Cluster {
     /// perhaps at another node, which must not find the claim still there
     /// and call the retry a duplicate of a post that was never kept.
     pub fn release_window(&self, key: KeyHash) {
-        let (tx, rx) = may::sync::mpsc::channel();
-        if self.tx.try_send(Request::Release(key, tx)).is_ok() {
-            let _ = rx.recv_timeout(self.wait + Duration::from_millis(100));
-        }
+        self.ask(|tx| Request::Release(key, tx), false);
     }
 }
